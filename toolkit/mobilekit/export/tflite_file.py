@@ -1,0 +1,168 @@
+"""Read, edit and describe .tflite flatbuffers.
+
+Built on the TFLite schema bindings that ship with LiteRT (`ai_edge_litert`), so
+inspecting a file never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.tools import flatbuffer_utils
+
+from mobilekit.errors import UserError
+
+FILE_IDENTIFIER = b"TFL3"
+
+_TYPE_NAMES = {
+    value: name.lower()
+    for name, value in vars(schema.TensorType).items()
+    if not name.startswith("_")
+}
+_OP_NAMES = {
+    value: name
+    for name, value in vars(schema.BuiltinOperator).items()
+    if not name.startswith("_")
+}
+FLOAT_TYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantization:
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    quantization: Quantization | None
+    is_constant: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What a .tflite file holds, as `mobilekit inspect` and `convert` report it."""
+
+    size_bytes: int
+    ops: dict[str, int]
+    tensors: tuple[TensorInfo, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    metadata_names: tuple[str, ...]
+
+    @property
+    def float_tensors(self) -> tuple[TensorInfo, ...]:
+        """Float tensors between the graph's inputs and outputs (the I/O themselves excluded)."""
+        io = {t.index for t in self.inputs + self.outputs}
+        return tuple(t for t in self.tensors if t.dtype in FLOAT_TYPES and t.index not in io)
+
+    @property
+    def fully_integer(self) -> bool:
+        return not self.float_tensors
+
+    @property
+    def dtypes(self) -> dict[str, int]:
+        return dict(collections.Counter(t.dtype for t in self.tensors))
+
+
+def check_identifier(buf: bytes) -> None:
+    if len(buf) < 8 or bytes(buf[4:8]) != FILE_IDENTIFIER:
+        raise UserError(
+            "not a TFLite model: the file does not carry the 'TFL3' flatbuffer identifier. "
+            "Pass a .tflite file written by `mobilekit convert` or TFLiteConverter."
+        )
+
+
+def read(buf: bytes) -> schema.ModelT:
+    """Parse model bytes into the mutable object tree of the TFLite schema."""
+    check_identifier(buf)
+    return flatbuffer_utils.read_model_from_bytearray(bytearray(buf))
+
+
+def write(model: schema.ModelT) -> bytes:
+    """Serialize an object tree back to model bytes."""
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def op_name(model: schema.ModelT, opcode_index: int) -> str:
+    code = model.operatorCodes[opcode_index]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if builtin == schema.BuiltinOperator.CUSTOM:
+        custom = code.customCode
+        return f"CUSTOM:{custom.decode() if isinstance(custom, bytes) else custom}"
+    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
+def _decode(name) -> str:
+    return name.decode() if isinstance(name, (bytes, bytearray)) else str(name)
+
+
+def _quantization(params) -> Quantization | None:
+    if params is None or params.scale is None or len(params.scale) == 0:
+        return None
+    zero_point = params.zeroPoint if params.zeroPoint is not None else [0] * len(params.scale)
+    return Quantization(
+        scale=tuple(float(s) for s in params.scale),
+        zero_point=tuple(int(z) for z in zero_point),
+        axis=int(params.quantizedDimension),
+    )
+
+
+def _tensor_info(model: schema.ModelT, index: int) -> TensorInfo:
+    tensor = model.subgraphs[0].tensors[index]
+    buffer = model.buffers[tensor.buffer] if model.buffers else None
+    return TensorInfo(
+        index=index,
+        name=_decode(tensor.name),
+        dtype=_TYPE_NAMES.get(tensor.type, f"type_{tensor.type}"),
+        shape=tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ())),
+        quantization=_quantization(tensor.quantization),
+        is_constant=buffer is not None and buffer.data is not None and len(buffer.data) > 0,
+    )
+
+
+def summarize(buf: bytes) -> Summary:
+    model = read(buf)
+    graph = model.subgraphs[0]
+    ops = collections.Counter(op_name(model, op.opcodeIndex) for op in graph.operators)
+    tensors = tuple(_tensor_info(model, i) for i in range(len(graph.tensors)))
+    return Summary(
+        size_bytes=len(buf),
+        ops=dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
+        tensors=tensors,
+        inputs=tuple(tensors[i] for i in graph.inputs),
+        outputs=tuple(tensors[i] for i in graph.outputs),
+        metadata_names=tuple(_decode(m.name) for m in (model.metadata or [])),
+    )
+
+
+def metadata_buffer(model: schema.ModelT, name: str) -> bytes | None:
+    """The bytes of the named entry of `Model.metadata`, or None."""
+    for entry in model.metadata or []:
+        if _decode(entry.name) == name:
+            data = model.buffers[entry.buffer].data
+            return None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
+    return None
+
+
+def set_metadata_buffer(model: schema.ModelT, name: str, data: bytes) -> None:
+    """Add or replace the named `Model.metadata` entry with `data`."""
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(data, dtype=np.uint8)
+    for entry in model.metadata or []:
+        if _decode(entry.name) == name:
+            model.buffers[entry.buffer] = buffer
+            return
+    entry = schema.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers)
+    model.buffers.append(buffer)
+    model.metadata = list(model.metadata or []) + [entry]
