@@ -1,0 +1,109 @@
+"""`mobilekit convert`: zoo model -> .tflite with TFLite Metadata, plus a summary."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from mobilekit.errors import UserError
+
+MODE_FLAGS = {"int8": "--int8", "fp16": "--fp16", "dynamic": "--dynamic"}
+
+
+def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
+    chosen = [mode for mode, flag in zip(MODE_FLAGS, (int8, fp16, dynamic)) if flag]
+    if len(chosen) > 1:
+        flags = " and ".join(MODE_FLAGS[m] for m in chosen)
+        raise UserError(f"{flags} conflict: choose one of --int8, --fp16, --dynamic (none for float32).")
+    return chosen[0] if chosen else "float32"
+
+
+@click.command()
+@click.option("--model", "model_name", required=True, metavar="NAME", help="Architecture name (see `mobilekit models`).")
+@click.option("--int8", is_flag=True, help="Full-integer quantization with a representative dataset.")
+@click.option("--fp16", is_flag=True, help="Float16 weights.")
+@click.option("--dynamic", is_flag=True, help="Dynamic-range quantization (int8 weights, float activations).")
+@click.option("--io", type=click.Choice(["uint8", "int8", "float32"]), default=None,
+              help="Input/output type of an --int8 file.  [default: uint8]")
+@click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
+              help="ImageNet weights via keras.applications' cache, random init, or a .h5/.keras/.weights.h5 file.")
+@click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
+              help="Text file, one label per class  [default: ImageNet names for 1000 classes].")
+@click.option("--calib", type=click.Path(path_type=pathlib.Path), default=None,
+              help="Folder of calibration images, searched recursively  [default: photos bundled with scikit-image].")
+@click.option("--calib-steps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of calibration images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for calibration crops and flips.")
+@click.option("--output", "output_path", type=click.Path(path_type=pathlib.Path), default=None,
+              help="Output file  [default: <model>_<mode>.tflite in the current folder].")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num_classes,
+            labels_path, calib, calib_steps, seed, output_path, force, quiet):
+    """Build a zoo model and convert it to .tflite with TFLite Metadata.
+
+    \b
+    Examples:
+      mobilekit convert --model efficientnet_b0 --int8
+      mobilekit convert --model mobilenet_v3_small --int8 --weights none --calib photos/
+    """
+    from mobilekit import files, models
+    from mobilekit.data import labels as label_data
+    from mobilekit.export.convert import output_name
+
+    mode = pick_mode(int8, fp16, dynamic)
+    if io is not None and mode != "int8":
+        raise UserError(f"--io applies to --int8 files only; a {mode} file keeps float32 input and output.")
+    info = models.info(model_name)
+    resolution = resolution or info.default_resolution
+    output_path = files.check_writable(
+        output_path or pathlib.Path(output_name(model_name, mode)), force=force)
+    labels = (label_data.read_labels(labels_path, num_classes) if labels_path
+              else label_data.default_labels(num_classes))
+
+    from mobilekit.data import calibration
+    from mobilekit.export import convert as export_convert, metadata
+    from mobilekit.models.complexity import count_params
+    from mobilekit.progress import stage
+    from mobilekit.runtime import evaluate
+
+    show = not quiet
+    images = calibration.load(calib, resolution, count=calib_steps, seed=seed, warn=mode == "int8")
+    with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
+        model = models.build(model_name, weights=weights, alpha=alpha, resolution=resolution,
+                             num_classes=num_classes)
+    buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
+                                 seed=seed, show_progress=show)
+    buf = metadata.attach(buf, metadata.spec_for(
+        name=model_name, description=_description(info, mode, resolution, alpha, weights),
+        labels=labels, resolution=resolution))
+    files.write_atomic(output_path, buf, force=force)
+
+    reference = model.predict(images, batch_size=16, verbose=0)
+    agreement = evaluate.top1_agreement(reference, evaluate.predict(buf, images, show_progress=show))
+    print_summary(output_path, buf, agreement, len(images), count_params(model))
+
+
+def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
+    return (f"{info.description} {resolution}x{resolution} RGB, alpha {alpha}, {mode} TFLite, "
+            f"weights: {weights}. Takes raw RGB pixels 0..255.")
+
+
+def print_summary(path: pathlib.Path, buf: bytes, agreement: float, count: int, params: int) -> None:
+    from mobilekit.cli.inspect import describe_io, format_ops
+    from mobilekit.export import tflite_file
+
+    summary = tflite_file.summarize(buf)
+    click.echo(f"wrote {path}")
+    click.echo(f"  size           {summary.size_bytes / 1e6:.2f} MB  "
+               f"({summary.size_bytes / max(params, 1):.2f} bytes per parameter, {params:,} parameters)")
+    click.echo(f"  fully integer  {'yes' if summary.fully_integer else 'no'}"
+               + ("" if summary.fully_integer else f" ({len(summary.float_tensors)} float tensors inside)"))
+    for line in describe_io(summary):
+        click.echo(f"  {line}")
+    click.echo(f"  ops            {format_ops(summary.ops)}")
+    click.echo(f"  top-1 agreement with the float Keras model: {agreement:.1%} on {count} calibration images")

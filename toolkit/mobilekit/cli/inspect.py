@@ -1,0 +1,88 @@
+"""`mobilekit inspect`: what a .tflite file holds, without importing TensorFlow."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import click
+
+from mobilekit.errors import UserError
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=pathlib.Path))
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON document.")
+def inspect(path, as_json):
+    """Show a .tflite file's metadata, labels, inputs/outputs, ops and tensor types."""
+    from mobilekit.export import metadata, tflite_file
+
+    buf = read_model_file(path)
+    summary = tflite_file.summarize(buf)
+    meta = metadata.read(buf)
+    labels = metadata.labels(buf)
+    if as_json:
+        click.echo(json.dumps(_as_document(path, summary, meta, labels), indent=2))
+        return
+    click.echo(f"{path}  ({summary.size_bytes / 1e6:.2f} MB)")
+    for line in describe_io(summary):
+        click.echo(f"  {line}")
+    click.echo(f"  fully integer  {'yes' if summary.fully_integer else 'no'}")
+    click.echo(f"  ops            {format_ops(summary.ops)}")
+    click.echo(f"  tensor types   {', '.join(f'{k}: {v}' for k, v in sorted(summary.dtypes.items()))}")
+    if labels:
+        shown = ", ".join(labels[:5]) + (", …" if len(labels) > 5 else "")
+        click.echo(f"  labels         {len(labels)} ({shown})")
+    click.echo("  metadata       " + ("none" if meta is None else ""))
+    if meta is not None:
+        click.echo(json.dumps(meta, indent=2))
+
+
+def read_model_file(path: pathlib.Path) -> bytes:
+    from mobilekit.export import tflite_file
+
+    if not path.is_file():
+        raise UserError(f"{path} is not a file. Pass the path of a .tflite model.")
+    buf = path.read_bytes()
+    tflite_file.check_identifier(buf)
+    return buf
+
+
+def _format_quantization(tensor) -> str:
+    q = tensor.quantization
+    if q is None:
+        return ""
+    if len(q.scale) == 1:
+        return f"  scale {q.scale[0]:.6g}, zero point {q.zero_point[0]}"
+    return f"  per-axis ({len(q.scale)} scales, axis {q.axis})"
+
+
+def describe_io(summary) -> list[str]:
+    lines = []
+    for role, tensors in (("input", summary.inputs), ("output", summary.outputs)):
+        for t in tensors:
+            lines.append(f"{role:<14} {t.name} {list(t.shape)} {t.dtype}{_format_quantization(t)}")
+    return lines
+
+
+def format_ops(ops: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in ops.items())
+
+
+def _as_document(path, summary, meta, labels) -> dict:
+    def tensor(t):
+        return dataclasses.asdict(t)
+
+    return {
+        "file": str(path),
+        "size_bytes": summary.size_bytes,
+        "fully_integer": summary.fully_integer,
+        "inputs": [tensor(t) for t in summary.inputs],
+        "outputs": [tensor(t) for t in summary.outputs],
+        "ops": summary.ops,
+        "tensor_types": summary.dtypes,
+        "float_tensors": [t.name for t in summary.float_tensors],
+        "labels": labels,
+        "metadata": meta,
+    }

@@ -1,0 +1,154 @@
+"""Keras model -> .tflite bytes, in one of four modes.
+
+`int8` is full-integer post-training quantization: every tensor between input
+and output is an integer, and the input is pinned to the raw-pixel grid (a
+uint8 input value *is* the pixel value) so apps can feed camera pixels as they
+are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Iterable
+
+import numpy as np
+
+from mobilekit import progress
+from mobilekit.errors import UserError
+from mobilekit.export import tflite_file
+
+MODES = ("float32", "fp16", "dynamic", "int8")
+IO_TYPES = ("uint8", "int8", "float32")
+
+# What every mobilekit model takes: raw RGB pixels, normalized inside the graph.
+PIXEL_RANGE = (0.0, 255.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Representative inputs for int8: raw-pixel batches of shape (N, H, W, 3)."""
+
+    batches: tuple[np.ndarray, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+
+def output_name(model_name: str, mode: str) -> str:
+    return f"{model_name}_{mode}.tflite"
+
+
+def convert(
+    model,
+    *,
+    mode: str = "int8",
+    calibration: Iterable[np.ndarray] | str | pathlib.Path | None = None,
+    io: str = "uint8",
+    calibration_steps: int = 100,
+    input_range: tuple[float, float] | None = PIXEL_RANGE,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> bytes:
+    """Convert a tf_keras model to .tflite bytes.
+
+    mode: "int8" (full integer), "fp16", "dynamic" (dynamic-range) or "float32".
+    calibration (int8 only): an iterable of image batches (N, H, W, 3) of raw
+        pixels, a folder of images, or None for photos bundled with scikit-image.
+    io (int8 only): the input and output type, "uint8", "int8" or "float32".
+    input_range: the real range of the model's input; int8 files get input
+        quantization that maps the integer range exactly onto it. None keeps the
+        calibrated range.
+    """
+    if mode not in MODES:
+        raise UserError(f"unknown conversion mode {mode!r}: expected one of {', '.join(MODES)}.")
+    if io not in IO_TYPES:
+        raise UserError(f"unknown --io type {io!r}: expected one of {', '.join(IO_TYPES)}.")
+
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "int8":
+        batches = calibration_batches(model, calibration, calibration_steps, seed)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = getattr(tf, io)
+        converter.inference_output_type = getattr(tf, io)
+
+    with progress.native_stderr_silenced() as stream:
+        if mode == "int8":
+            converter.representative_dataset = _representative(batches, show_progress, stream)
+        with progress.stage(f"converting to {mode} TFLite", enabled=show_progress, stream=stream):
+            try:
+                buf = converter.convert()
+            except Exception as error:  # the converter's own errors are long C++ dumps
+                raise RuntimeError(f"TFLite conversion failed: {str(error)[:2000]}") from error
+
+    if mode == "int8" and io != "float32" and input_range is not None:
+        buf = pin_input_quantization(buf, input_range)
+    return bytes(buf)
+
+
+def calibration_batches(model, calibration, steps: int, seed: int) -> Calibration:
+    """Resolve the user's calibration argument to raw-pixel batches at the model's resolution."""
+    from mobilekit.data import calibration as calib_data
+
+    height, width = model.input_shape[1:3]
+    if calibration is None or isinstance(calibration, (str, pathlib.Path)):
+        if height != width:
+            raise UserError(f"calibration from images needs a square input, the model takes {height}x{width}.")
+        images = calib_data.load(calibration, height, count=steps, seed=seed)
+        return Calibration(tuple(images[i:i + 1] for i in range(len(images))))
+    batches = tuple(np.asarray(b, dtype=np.float32) for b in calibration)
+    if not batches:
+        raise UserError("the calibration iterable gave no batches. Pass at least one batch of images.")
+    for batch in batches:
+        if batch.ndim != 4 or batch.shape[1:] != tuple(model.input_shape[1:]):
+            raise UserError(
+                f"calibration batch of shape {batch.shape} does not fit the model's input "
+                f"{tuple(model.input_shape)}: expected (N, {height}, {width}, 3) raw pixels."
+            )
+    return Calibration(batches)
+
+
+def _representative(calibration: Calibration, show_progress: bool, stream):
+    def generate():
+        samples = (image[None] for batch in calibration.batches for image in batch)
+        for sample in progress.bar(samples, total=calibration.count, desc="calibrating",
+                                   enabled=show_progress, stream=stream):
+            yield [sample]
+
+    return generate
+
+
+def pin_input_quantization(buf: bytes, input_range: tuple[float, float]) -> bytes:
+    """Make the integer input map exactly onto `input_range` (scale 1, zero point 0 for pixels).
+
+    Calibration only sees the pixel values present in its images; apps feed every
+    value 0..255 as is. The input tensor, and the int8 tensor right after a uint8
+    input's QUANTIZE op, get the exact affine map; kernels read it at init.
+    """
+    model = tflite_file.read(buf)
+    graph = model.subgraphs[0]
+    low, high = input_range
+    scale = (high - low) / 255.0
+    targets = list(graph.inputs)
+    for op in graph.operators:
+        if tflite_file.op_name(model, op.opcodeIndex) == "QUANTIZE" and op.inputs[0] in graph.inputs:
+            targets.extend(op.outputs)
+    for index in targets:
+        tensor = graph.tensors[index]
+        dtype_min = {tflite_file.schema.TensorType.UINT8: 0, tflite_file.schema.TensorType.INT8: -128}.get(tensor.type)
+        if dtype_min is None or tensor.quantization is None:
+            continue
+        quantization = tensor.quantization
+        quantization.scale = [scale]
+        quantization.zeroPoint = [int(round(dtype_min - low / scale))]
+        quantization.min, quantization.max = [low], [high]
+    return tflite_file.write(model)
