@@ -1,0 +1,97 @@
+"""Classify images with MediaPipe Tasks' ImageClassifier, to check a .tflite's metadata.
+
+MediaPipe reads the file's TFLite Metadata: the input's normalization and the
+output's labels file. A file it loads, whose results carry category names from
+our labels, is a file phone apps can drop in. This script imports neither
+mobilekit nor TensorFlow: MediaPipe pins a newer absl-py than
+tensorflow-model-optimization allows, so it runs in a venv of its own.
+
+    usage: verify_mediapipe.py FILE.tflite IMAGE... [--top K] [--json OUT.json]
+
+Exit status 0 when the model loads and every image gets categories with names;
+1 otherwise (the error is printed).
+
+Reproduce the check (from the repository root; a float and an int8 uint8-io
+model, both with metadata, on photos from scikit-image):
+
+    bash scripts/setup_mediapipe_venv.sh                 # creates /work/mpvenv
+    .venv/bin/python scripts/mediapipe_demo_models.py /tmp/mk_demo
+    for f in /tmp/mk_demo/*_metadata.tflite; do
+        /work/mpvenv/bin/python scripts/verify_mediapipe.py "$f" /tmp/mk_demo/*.png
+    done
+
+`mediapipe_demo_models.py` trains a tiny 3-class network (tabby cat,
+astronaut, coffee) on crops of those photos, converts it (float32, and int8
+with uint8 input/output), attaches metadata with
+`mobilekit.export.metadata.attach` and saves the photos as PNGs. With working
+metadata MediaPipe names each photo's class first, with its label from
+labels.txt; without labels it would print empty names, and with wrong
+normalization the scores would not match the interpreter's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def classify(model_path: str, images: list[str], top: int) -> list[dict]:
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision.core.image import Image
+
+    with open(model_path, "rb") as f:
+        model = f.read()
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_buffer=model), max_results=top
+    )
+    results = []
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        for path in images:
+            result = classifier.classify(Image.create_from_file(path))
+            head = result.classifications[0]
+            results.append(
+                {
+                    "image": path,
+                    "head": head.head_name,
+                    "categories": [
+                        {"index": c.index, "name": c.category_name, "score": round(c.score, 4)}
+                        for c in head.categories
+                    ],
+                }
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help=".tflite file with TFLite Metadata")
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    parser.add_argument("--top", type=int, default=3, help="categories to show per image")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+
+    import mediapipe
+
+    print(f"mediapipe {mediapipe.__version__}: ImageClassifier on {args.model}")
+    try:
+        results = classify(args.model, args.images, args.top)
+    except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with its status text
+        print(f"MediaPipe rejected {args.model}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    ok = True
+    for r in results:
+        cats = ", ".join(f"{c['name'] or '<no name>'} ({c['index']}) {c['score']:.3f}" for c in r["categories"])
+        print(f"  {r['image']}  [head {r['head']!r}]  {cats}")
+        ok &= bool(r["categories"]) and all(c["name"] for c in r["categories"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"model": args.model, "mediapipe": mediapipe.__version__, "results": results}, f, indent=2)
+    if not ok:
+        print("some categories have no name: the labels file was not read", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
