@@ -5,8 +5,10 @@ output's labels file. A file it loads, whose results carry category names from
 our labels, is a file phone apps can drop in. This script imports neither
 mobilekit nor TensorFlow: MediaPipe pins a newer absl-py than
 tensorflow-model-optimization allows, so it runs in a venv of its own.
+With --task-library it uses the TFLite Task Library's ImageClassifier
+(tflite-support 0.4.4, a third venv: it pins protobuf<4) instead.
 
-    usage: verify_mediapipe.py FILE.tflite IMAGE... [--top K] [--json OUT.json]
+    usage: verify_mediapipe.py FILE.tflite IMAGE... [--top K] [--json OUT.json] [--task-library]
 
 Exit status 0 when the model loads and every image gets categories with names;
 1 otherwise (the error is printed).
@@ -18,6 +20,14 @@ model, both with metadata, on photos from scikit-image):
     .venv/bin/python scripts/mediapipe_demo_models.py /tmp/mk_demo
     for f in /tmp/mk_demo/*_metadata.tflite; do
         /work/mpvenv/bin/python scripts/verify_mediapipe.py "$f" /tmp/mk_demo/*.png
+    done
+
+and with the TFLite Task Library (needs libusb-1.0-0 from apt; the setup
+script installs it when run as root):
+
+    bash scripts/setup_mediapipe_venv.sh --task-library  # also creates /work/tsvenv
+    for f in /tmp/mk_demo/*_metadata.tflite; do
+        /work/tsvenv/bin/python scripts/verify_mediapipe.py --task-library "$f" /tmp/mk_demo/*.png
     done
 
 `mediapipe_demo_models.py` trains a tiny 3-class network (tabby cat,
@@ -34,6 +44,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+
+def classify_task_library(model_path: str, images: list[str], top: int) -> list[dict]:
+    from tflite_support.task import core, processor, vision
+
+    options = vision.ImageClassifierOptions(
+        base_options=core.BaseOptions(file_name=model_path),
+        classification_options=processor.ClassificationOptions(max_results=top),
+    )
+    classifier = vision.ImageClassifier.create_from_options(options)
+    results = []
+    for path in images:
+        head = classifier.classify(vision.TensorImage.create_from_file(path)).classifications[0]
+        results.append(
+            {
+                "image": path,
+                "head": head.head_name,
+                "categories": [
+                    {"index": c.index, "name": c.category_name, "score": round(c.score, 4)}
+                    for c in head.categories
+                ],
+            }
+        )
+    return results
 
 
 def classify(model_path: str, images: list[str], top: int) -> list[dict]:
@@ -70,15 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
     parser.add_argument("--top", type=int, default=3, help="categories to show per image")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--task-library", action="store_true", help="use tflite-support's Task Library instead"
+    )
     args = parser.parse_args(argv)
 
-    import mediapipe
+    if args.task_library:
+        from importlib.metadata import version
 
-    print(f"mediapipe {mediapipe.__version__}: ImageClassifier on {args.model}")
+        runner, reader = classify_task_library, f"tflite-support {version('tflite-support')}"
+    else:
+        import mediapipe
+
+        runner, reader = classify, f"mediapipe {mediapipe.__version__}"
+    print(f"{reader}: ImageClassifier on {args.model}")
     try:
-        results = classify(args.model, args.images, args.top)
-    except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with its status text
-        print(f"MediaPipe rejected {args.model}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        results = runner(args.model, args.images, args.top)
+    except Exception as exc:  # both raise RuntimeError/ValueError with their status text
+        print(f"{reader} rejected {args.model}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     ok = True
     for r in results:
@@ -87,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= bool(r["categories"]) and all(c["name"] for c in r["categories"])
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "mediapipe": mediapipe.__version__, "results": results}, f, indent=2)
+            json.dump({"model": args.model, "reader": reader, "results": results}, f, indent=2)
     if not ok:
         print("some categories have no name: the labels file was not read", file=sys.stderr)
     return 0 if ok else 1
