@@ -8,8 +8,11 @@ are.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import pathlib
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -68,7 +71,8 @@ def convert(
 
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with _python_logs_silenced():
+        converter = _frozen_converter(model)
     if mode == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -81,7 +85,9 @@ def convert(
         converter.inference_input_type = getattr(tf, io)
         converter.inference_output_type = getattr(tf, io)
 
-    with progress.native_stderr_silenced() as stream:
+    # The converter's chatter (C++ logs, absl and Python warnings about its own
+    # deprecated paths) is not the user's business; its errors still raise.
+    with progress.native_stderr_silenced() as stream, _python_logs_silenced():
         if mode == "int8":
             converter.representative_dataset = _representative(batches, show_progress, stream)
         with progress.stage(f"converting to {mode} TFLite", enabled=show_progress, stream=stream):
@@ -93,6 +99,35 @@ def convert(
     if mode == "int8" and io != "float32" and input_range is not None:
         buf = pin_input_quantization(buf, input_range)
     return bytes(buf)
+
+
+@contextlib.contextmanager
+def _python_logs_silenced():
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl_logger.setLevel(level)
+
+
+def _frozen_converter(model):
+    """A converter over the model's inference graph with variables frozen to constants.
+
+    Freezing first, at batch size 1, converts about five times faster than
+    `from_keras_model` (which lowers to a SavedModel) and leaves static shapes,
+    so squeeze-excite reshapes fold away instead of becoming SHAPE/PACK ops.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import convert_to_constants
+
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="image")
+    function = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
+    frozen = convert_to_constants.convert_variables_to_constants_v2(function)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
 
 
 def calibration_batches(model, calibration, steps: int, seed: int) -> Calibration:
