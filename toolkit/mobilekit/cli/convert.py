@@ -51,7 +51,7 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
       mobilekit convert --model efficientnet_b0 --int8
       mobilekit convert --model mobilenet_v3_small --int8 --weights none --calib photos/
     """
-    from mobilekit import files, models
+    from mobilekit import __version__, files, models
     from mobilekit.data import labels as label_data
     from mobilekit.export.convert import output_name
 
@@ -78,14 +78,14 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
                              num_classes=num_classes)
     buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
                                  seed=seed, show_progress=show)
-    buf = metadata.attach(buf, metadata.spec_for(
-        name=model_name, description=_description(info, mode, resolution, alpha, weights),
-        labels=labels, resolution=resolution))
+    buf = metadata.attach(buf, metadata.ModelMetadataSpec(
+        name=model_name, labels=labels, version=__version__, author="mobilekit",
+        description=_description(info, mode, resolution, alpha, weights)))
     files.write_atomic(output_path, buf, force=force)
 
     reference = model.predict(images, batch_size=16, verbose=0)
-    agreement = evaluate.top1_agreement(reference, evaluate.predict(buf, images, show_progress=show))
-    print_summary(output_path, buf, agreement, len(images), count_params(model))
+    agreement = evaluate.compare(reference, evaluate.predict(buf, images, show_progress=show))
+    print_summary(output_path, buf, agreement, count_params(model), random_weights=weights == "none")
 
 
 def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
@@ -93,7 +93,7 @@ def _description(info, mode: str, resolution: int, alpha: float, weights: str) -
             f"weights: {weights}. Takes raw RGB pixels 0..255.")
 
 
-def print_summary(path: pathlib.Path, buf: bytes, agreement: float, count: int, params: int) -> None:
+def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, random_weights: bool) -> None:
     from mobilekit.cli.inspect import describe_io, format_ops
     from mobilekit.export import tflite_file
 
@@ -106,4 +106,7 @@ def print_summary(path: pathlib.Path, buf: bytes, agreement: float, count: int, 
     for line in describe_io(summary):
         click.echo(f"  {line}")
     click.echo(f"  ops            {format_ops(summary.ops)}")
-    click.echo(f"  top-1 agreement with the float Keras model: {agreement:.1%} on {count} calibration images")
+    click.echo(f"  vs float Keras on {agreement.count} calibration images: top-1 agreement "
+               f"{agreement.top1:.1%}, largest score difference {agreement.max_abs_diff:.4f}")
+    if random_weights:
+        click.echo("  (random weights give near-uniform scores, so top-1 agreement says little here)")

@@ -1,0 +1,51 @@
+"""Shared fixtures: small models and real images, built once per session."""
+
+from __future__ import annotations
+
+import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """A 32 px, 10-class model that takes raw pixels like every zoo model."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((32, 32, 3))
+    x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    # Over 1024 weights, so dynamic-range quantization has a tensor to quantize.
+    x = tf_keras.layers.Conv2D(48, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    outputs = tf_keras.layers.Dense(10, activation="softmax")(x)
+    return tf_keras.Model(inputs, outputs, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory):
+    """Real photos from scikit-image as files, one in a sub-folder, plus a non-image file."""
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "nested").mkdir()
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
+    Image.fromarray(data.chelsea()).save(folder / "nested" / "chelsea.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def calibration_images():
+    from mobilekit.data import calibration
+
+    return calibration.sample(calibration.bundled_photos(), 32, count=16, seed=0)
+
+
+@pytest.fixture(scope="session")
+def rng():
+    return np.random.default_rng(0)
