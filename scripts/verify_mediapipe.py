@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ok = True
     for r in results:
-        cats = ", ".join(f"{c['name'] or '<no name>'} ({c['index']}) {c['score']:.3f}" for c in r["categories"])
+        cats = ", ".join(
+            f"{c['name'] or '<no name>'} ({c['index']}) {c['score']:.3f}" for c in r["categories"]
+        )
         print(f"  {r['image']}  [head {r['head']!r}]  {cats}")
         ok &= bool(r["categories"]) and all(c["name"] for c in r["categories"])
     if args.json:

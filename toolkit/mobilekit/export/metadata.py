@@ -19,8 +19,9 @@ decoder walk it. The dict form of a metadata tree follows the schema's field
 names, enum and union member names, the same shape as ``flatc --json`` output.
 
 `attach` writes the metadata of an image classifier; `read`, `labels`,
-`associated_files` and `read_spec` read it back. `encode` and `decode` are the
-lower-level tree <-> flatbuffer converters.
+`associated_files` and `read_spec` read it back; `reader_problems` lists what
+would stop MediaPipe's or the Task Library's ImageClassifier from loading a
+file. `encode` and `decode` are the lower-level tree <-> flatbuffer converters.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import dataclasses
 import io
 import math
 import struct
+import warnings
 import zipfile
 from typing import Any, Iterable, Sequence
 
@@ -462,8 +464,10 @@ class ModelMetadataSpec:
     mobilekit models take raw RGB pixels in [0, 255] and normalize inside the
     graph, so the defaults say "no normalization outside the model":
     mean 0, std 1, values 0..255. A model that expects normalized input gets
-    its own `mean`/`std` (``(pixel - mean) / std`` per channel, as MediaPipe
-    and the Task Library apply it). Lists of one value apply to all channels.
+    its own `mean`/`std` (``(pixel - mean) / std`` per channel, as the Task
+    Library applies it). Lists of one value apply to all channels. MediaPipe's
+    ImageClassifier refuses a float input whose mean or std differ between
+    channels (uint8 inputs ignore them), so `attach` warns about that.
     Empty strings are left out of the file; an empty `output_description`
     becomes "Probabilities of the N labels respectively.".
     """
@@ -494,7 +498,11 @@ class ModelMetadataSpec:
             )
         set_(self, "labels", tuple(self.labels))
         if not self.output_description:
-            set_(self, "output_description", f"Probabilities of the {len(self.labels)} labels respectively.")
+            set_(
+                self,
+                "output_description",
+                f"Probabilities of the {len(self.labels)} labels respectively.",
+            )
         for field in ("mean", "std", "input_min", "input_max"):
             set_(self, field, _floats(field, getattr(self, field)))
         for field in (
@@ -507,7 +515,9 @@ class ModelMetadataSpec:
                     f"Pass {field}='...' (or leave it out)."
                 )
         if not self.name.strip():
-            raise UserError("metadata name is empty. Pass the model's name, e.g. name='mobilenet_v2'.")
+            raise UserError(
+                "metadata name is empty. Pass the model's name, e.g. name='mobilenet_v2'."
+            )
         if not self.labels:
             raise UserError(
                 "metadata labels are empty: a classifier needs one label per output class. "
@@ -570,7 +580,9 @@ def _check_channels(spec: ModelMetadataSpec, channels: int) -> None:
             )
 
 
-def _image_io(summary: tflite_file.Summary, n_labels: int) -> tuple[tflite_file.TensorInfo, tflite_file.TensorInfo]:
+def _image_io(
+    summary: tflite_file.Summary, n_labels: int
+) -> tuple[tflite_file.TensorInfo, tflite_file.TensorInfo]:
     if len(summary.inputs) != 1 or len(summary.outputs) != 1:
         raise UserError(
             f"image classifier metadata needs a model with one input and one output; this one "
@@ -668,13 +680,137 @@ def attach(model_bytes: bytes, spec: ModelMetadataSpec) -> bytes:
     entry and one appended ZIP (with ``spec.labels_file`` only). The graph and
     its weights are unchanged, so the interpreter gives identical outputs.
     Raises UserError when the model does not fit the spec (label count versus
-    output classes, input layout, channels).
+    output classes, input layout, channels). Issues a UserWarning for each of
+    `reader_problems` (valid metadata that MediaPipe or the Task Library would
+    still refuse, e.g. per-channel normalization of a float input).
     """
     model = tflite_file.read(model_bytes)  # parses the flatbuffer only: a trailing ZIP is dropped
-    tree = build_tree(spec, tflite_file.summarize(model_bytes))
+    summary = tflite_file.summarize(model_bytes)
+    tree = build_tree(spec, summary)
+    files = {spec.labels_file: labels_text(spec.labels)}
+    for problem in _reader_problems(summary, tree, files, compressed=()):
+        warnings.warn(problem, UserWarning, stacklevel=2)
     tflite_file.set_metadata_buffer(model, METADATA_NAME, encode(tree))
     flat = tflite_file.write(model)
-    return flat + _zip({spec.labels_file: labels_text(spec.labels)}, offset=len(flat))
+    return flat + _zip(files, offset=len(flat))
+
+
+# ---------------------------------------------------------------------------
+# What the readers on phones accept (their checks, read from MediaPipe Tasks'
+# image_tensor_specs.cc, image_preprocessing_graph.cc,
+# classification_postprocessing_graph.cc and metadata_extractor.cc; the Task
+# Library 0.4.4 makes the same type checks).
+# ---------------------------------------------------------------------------
+
+_READER_VERSION = (1, 5, 0)  # newest metadata schema MediaPipe's parser knows
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (999,)
+
+
+def _reader_problems(
+    summary: tflite_file.Summary,
+    tree: dict[str, Any] | None,
+    files: dict[str, bytes] | Iterable[str],
+    compressed: Iterable[str],
+) -> list[str]:
+    problems: list[str] = []
+    if len(summary.inputs) != 1:
+        return [f"image classifiers take one input; this model has {len(summary.inputs)}."]
+    image = summary.inputs[0]
+    if image.dtype not in ("uint8", "float32"):
+        problems.append(
+            f"input {image.name!r} is {image.dtype}; MediaPipe and the Task Library accept only "
+            "uint8 or float32 images. Convert with uint8 (or float32) input."
+        )
+    if len(image.shape) != 4 or image.shape[0] != 1 or image.shape[-1] not in (3, 4):
+        problems.append(
+            f"input {image.name!r} has shape {list(image.shape)}; the readers expect "
+            "[1, height, width, 3]."
+        )
+    for out in summary.outputs:
+        if out.dtype not in ("uint8", "float32"):
+            problems.append(
+                f"output {out.name!r} is {out.dtype}; MediaPipe accepts only float32 or uint8 "
+                "scores. Convert with uint8 (or float32) output."
+            )
+    sub = ((tree or {}).get("subgraph_metadata") or [{}])[0]
+    image_md = (sub.get("input_tensor_metadata") or [{}])[0]
+    norm = next(
+        (u.get("options") or {} for u in image_md.get("process_units") or []
+         if u.get("options_type") == "NormalizationOptions"),
+        None,
+    )  # fmt: skip
+    if image.dtype == "float32":
+        if norm is None:
+            problems.append(
+                "the float32 input has no NormalizationOptions metadata, which MediaPipe and the "
+                "Task Library require to feed float images. Attach metadata with `attach`."
+            )
+        else:
+            mean, std = norm.get("mean") or [], norm.get("std") or []
+            if len(mean) != len(std) or len(mean) not in (1, 3):
+                problems.append(
+                    f"NormalizationOptions has {len(mean)} mean and {len(std)} std values; "
+                    "the readers need 1 or 3 of each."
+                )
+            elif len(set(mean)) > 1 or len(set(std)) > 1:
+                problems.append(
+                    f"NormalizationOptions mean {mean} / std {std} differ between channels: "
+                    "MediaPipe's ImageClassifier refuses per-channel normalization of float "
+                    "inputs ('Per-channel image normalization is not available'). Normalize "
+                    "inside the model and use mean=[0], std=[1] (mobilekit models do)."
+                )
+    if tree is None:
+        problems.append(
+            "the model has no TFLite Metadata, so results carry no category names. Attach "
+            "metadata with labels (`attach`)."
+        )
+    else:
+        version = tree.get("min_parser_version")
+        if version and _version_tuple(version) > _READER_VERSION:
+            problems.append(f"min_parser_version {version} is newer than the readers' parser.")
+        outputs_md = sub.get("output_tensor_metadata")
+        if outputs_md is not None and len(outputs_md) != len(summary.outputs):
+            problems.append(
+                f"the metadata describes {len(outputs_md)} output(s), the model has "
+                f"{len(summary.outputs)}."
+            )
+        for out_md in outputs_md or []:
+            if not out_md.get("name"):
+                problems.append("an output's metadata has no name, which MediaPipe needs.")
+        label_file = _output_label_file(tree)
+        if label_file is None:
+            problems.append(
+                "the output has no TENSOR_AXIS_LABELS file, so results carry no category names."
+            )
+        elif label_file not in files:
+            problems.append(f"the labels file {label_file!r} is not packed in the model.")
+    for name in compressed:
+        problems.append(
+            f"associated file {name!r} is compressed; the readers need stored entries."
+        )
+    return problems
+
+
+def reader_problems(model_bytes: bytes) -> list[str]:
+    """What would stop MediaPipe Tasks' or the TFLite Task Library's ImageClassifier from
+    loading this file as a classifier with labels; [] when nothing would."""
+    summary = tflite_file.summarize(model_bytes)
+    tree = metadata_tree(model_bytes)
+    names, compressed = [], []
+    archive = _archive(model_bytes)
+    if archive is not None:
+        with archive:
+            for info in archive.infolist():
+                names.append(info.filename)
+                if info.compress_type != zipfile.ZIP_STORED:
+                    compressed.append(info.filename)
+    return _reader_problems(summary, tree, names, compressed)
 
 
 # ---------------------------------------------------------------------------
