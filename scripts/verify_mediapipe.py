@@ -34,9 +34,18 @@ script installs it when run as root):
 astronaut, coffee) on crops of those photos, converts it (float32, and int8
 with uint8 input/output), attaches metadata with
 `mobilekit.export.metadata.attach` and saves the photos as PNGs. With working
-metadata MediaPipe names each photo's class first, with its label from
-labels.txt; without labels it would print empty names, and with wrong
-normalization the scores would not match the interpreter's.
+metadata both readers name each photo's class first (tabby cat 0.99,
+astronaut 1.00, coffee 0.99), with the label from labels.txt. Controls: the
+float file without metadata is refused ("Input tensor has type float32: it
+requires specifying NormalizationOptions metadata"); with mean=std=127.5
+written instead of 0/1 every photo comes out "astronaut"; per-channel
+mean/std on a float input is refused by MediaPipe ("Per-channel image
+normalization is not available", which `attach` warns about).
+
+The test suite runs this script too when MOBILEKIT_MEDIAPIPE_PYTHON names the
+venv's python:
+
+    MOBILEKIT_MEDIAPIPE_PYTHON=/work/mpvenv/bin/python .venv/bin/python -m pytest tests/test_metadata.py
 """
 
 from __future__ import annotations
