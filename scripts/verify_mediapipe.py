@@ -45,7 +45,8 @@ normalization is not available", which `attach` warns about).
 The test suite runs this script too when MOBILEKIT_MEDIAPIPE_PYTHON names the
 venv's python:
 
-    MOBILEKIT_MEDIAPIPE_PYTHON=/work/mpvenv/bin/python .venv/bin/python -m pytest tests/test_metadata.py
+    export MOBILEKIT_MEDIAPIPE_PYTHON=/work/mpvenv/bin/python
+    .venv/bin/python -m pytest tests/test_metadata.py
 """
 
 from __future__ import annotations
