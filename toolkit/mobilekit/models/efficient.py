@@ -1,0 +1,643 @@
+"""MobileNetV2, MobileNetV3 and EfficientNet as data: spec tables for blocks.py.
+
+A model is a stem, stages of block strings, and a head. A block string reads
+
+    {kind}_r{repeats}_k{kernel}_s{stride}[_e{expansion}]_c{channels}[_se{ratio}][_a{act}]
+
+kind: "ir" (inverted residual: needs e) or "ds" (depthwise-separable: no
+expansion). e may be a decimal or a fraction (e4.5, e88/24), since MobileNetV3
+expands by 88/24. act: re (ReLU), r6 (ReLU6), hs (hard-swish), sw (swish);
+without it, the architecture's default. Examples: `ir_r2_k3_s2_e6_c24_se0.25`,
+`ds_r1_k3_s1_c16_are`.
+
+`decode_block` checks each string against the schema into a frozen
+`BlockSpec`; `build_architecture` checks the stage invariants (only the first
+block of a stage strides), applies the width / depth multipliers
+(scaling.py) and calls the one block builder (blocks.py) per block.
+
+Every model is weight-compatible with its tf_keras.applications counterpart:
+same layers carrying weights, same order, same shapes, same outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+
+import numpy as np
+import tf_keras
+
+from mobilekit.errors import UserError
+from mobilekit.models import registry
+from mobilekit.models.blocks import BlockSettings, conv_bn, initializer, inverted_residual
+from mobilekit.models.layers import InputNormalization, activation_layer
+from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart
+from mobilekit.models.scaling import WIDTH_MODES, make_divisible, scale_depth, scale_width
+
+# ---------------------------------------------------------------------------
+# Block strings
+
+ACTIVATION_CODES = {"re": "relu", "r6": "relu6", "hs": "hard_swish", "sw": "swish"}
+BLOCK_KINDS = ("ir", "ds")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("expected a whole number >= 1")
+    return int(text)
+
+
+def _fraction(text: str) -> fractions.Fraction:
+    value = fractions.Fraction(text)
+    if value <= 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError("expected a ratio in (0, 1]")
+    return value
+
+
+def _activation_code(text: str) -> str:
+    if text not in ACTIVATION_CODES:
+        raise ValueError(f"expected one of {', '.join(ACTIVATION_CODES)}")
+    return ACTIVATION_CODES[text]
+
+
+# key -> (BlockSpec field, parser). Longest keys first so "se0.25" is not read as "s".
+_SCHEMA = {
+    "se": ("se_ratio", _ratio),
+    "r": ("repeats", _positive_int),
+    "k": ("kernel", _positive_int),
+    "s": ("stride", _positive_int),
+    "e": ("expansion", _fraction),
+    "c": ("channels", _positive_int),
+    "a": ("activation", _activation_code),
+}
+_REQUIRED = {"ir": ("r", "k", "s", "e", "c"), "ds": ("r", "k", "s", "c")}
+_OPTIONAL = {"ir": ("se", "a"), "ds": ("e", "se", "a")}
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """One decoded block string. `repeats` counts before depth scaling."""
+
+    kind: str
+    repeats: int
+    kernel: int
+    stride: int
+    expansion: fractions.Fraction
+    channels: int
+    se_ratio: float | None = None
+    activation: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in BLOCK_KINDS:
+            raise ValueError(f"block kind {self.kind!r}; expected one of {BLOCK_KINDS}")
+        if self.kernel % 2 != 1:
+            raise ValueError(f"kernel {self.kernel} must be odd")
+        if self.stride not in (1, 2):
+            raise ValueError(f"stride {self.stride} must be 1 or 2")
+        if self.kind == "ds" and self.expansion != 1:
+            raise ValueError("a ds (depthwise-separable) block has no expansion; use ir")
+
+    def encode(self) -> str:
+        """The block string this spec decodes from."""
+        parts = [self.kind, f"r{self.repeats}", f"k{self.kernel}", f"s{self.stride}"]
+        if self.kind == "ir":
+            parts.append(f"e{self.expansion}")
+        parts.append(f"c{self.channels}")
+        if self.se_ratio is not None:
+            parts.append(f"se{self.se_ratio:g}")
+        if self.activation is not None:
+            code = {v: k for k, v in ACTIVATION_CODES.items()}[self.activation]
+            parts.append(f"a{code}")
+        return "_".join(parts)
+
+
+def decode_block(text: str) -> BlockSpec:
+    """Parse one block string (see the module docstring) with a schema and length check."""
+    def fail(why: str):
+        raise UserError(
+            f"bad block string {text!r}: {why}. Expected "
+            "{ir|ds}_r<repeats>_k<kernel>_s<stride>[_e<expansion>]_c<channels>[_se<ratio>][_a<re|r6|hs|sw>], "
+            "e.g. 'ir_r2_k3_s2_e6_c24_se0.25'.")
+
+    if not isinstance(text, str) or not text:
+        fail("not a non-empty string")
+    kind, *tokens = text.split("_")
+    if kind not in BLOCK_KINDS:
+        fail(f"kind {kind!r} is not one of {', '.join(BLOCK_KINDS)}")
+    required, optional = _REQUIRED[kind], _OPTIONAL[kind]
+    if not len(required) <= len(tokens) <= len(required) + len(optional):
+        fail(f"{len(tokens)} fields after the kind; a {kind} block has {len(required)} required "
+             f"({', '.join(required)}) and up to {len(optional)} optional ({', '.join(optional)})")
+    values: dict[str, object] = {}
+    for token in tokens:
+        key = next((k for k in _SCHEMA if token.startswith(k) and len(token) > len(k)), None)
+        if key is None or key not in required + optional:
+            fail(f"field {token!r} is not one of {', '.join(required + optional)}")
+        if key in values:
+            fail(f"field {key!r} given twice")
+        field_name, parse = _SCHEMA[key]
+        try:
+            values[key] = parse(token[len(key):])
+        except (ValueError, ZeroDivisionError) as error:
+            fail(f"field {token!r}: {error}")
+    missing = [k for k in required if k not in values]
+    if missing:
+        fail(f"missing {', '.join(missing)}")
+    try:
+        return BlockSpec(
+            kind=kind,
+            repeats=values["r"],
+            kernel=values["k"],
+            stride=values["s"],
+            expansion=values.get("e", fractions.Fraction(1)),
+            channels=values["c"],
+            se_ratio=values.get("se"),
+            activation=values.get("a"),
+        )
+    except ValueError as error:
+        fail(str(error))
+
+
+# ---------------------------------------------------------------------------
+# Architectures
+
+
+@dataclasses.dataclass(frozen=True)
+class Stem:
+    channels: int
+    width_mode: str  # scaling.WIDTH_MODES
+    activation: str
+    explicit_pad: bool  # ZeroPadding2D + 'valid' (EfficientNet) or 'same' (MobileNets)
+    kernel: int = 3
+    stride: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """1x1 conv after the last block, then (with include_top) the classifier.
+
+    channels / width_mode: the 1x1 conv's width; width_mode "input_ratio" means
+        make_divisible(input channels * channels) (MobileNetV3's 6x).
+    classifier: "dense" -- pool, dropout, Dense (MobileNetV2, EfficientNet); or
+        "conv" -- pool (keepdims), 1x1 conv `hidden` with bias, activation,
+        dropout, 1x1 conv logits, flatten (MobileNetV3).
+    """
+
+    channels: int
+    width_mode: str
+    activation: str
+    classifier: str
+    hidden: int | None = None
+    hidden_width_mode: str = "grow_only"
+    classifier_initializer: str = "glorot_uniform"
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """Raw pixels -> network input (see layers.InputNormalization)."""
+
+    scale: float
+    offset: float
+    stats: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    stem: Stem
+    stages: tuple[tuple[BlockSpec, ...], ...]
+    head: Head
+    block: BlockSettings
+    normalization: Normalization
+    activation: str  # blocks without an `a` field
+    block_width_mode: str = "divisible"
+    width: float = 1.0
+    depth: float = 1.0
+    depth_mode: str = "ceil"
+    drop_connect: float = 0.0
+
+
+def stages(*table: tuple[str, ...]) -> tuple[tuple[BlockSpec, ...], ...]:
+    return tuple(tuple(decode_block(text) for text in stage) for stage in table)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedBlock:
+    prefix: str
+    spec: BlockSpec
+    stride: int
+
+
+def plan_blocks(arch: Architecture) -> list[PlannedBlock]:
+    """Blocks in order after depth scaling, named block{stage}{letter}_; checks the invariants."""
+    planned = []
+    for s, stage in enumerate(arch.stages, start=1):
+        if not stage:
+            raise ValueError(f"stage {s} is empty")
+        j = 0
+        for i, spec in enumerate(stage):
+            if i > 0 and spec.stride != 1:
+                raise ValueError(
+                    f"stage {s}: {spec.encode()!r} strides but is not the first block of its stage; "
+                    "only the first block of a stage may stride")
+            for r in range(scale_depth(spec.repeats, arch.depth, arch.depth_mode)):
+                letter = chr(ord("a") + j) if j < 26 else f"_{j}"
+                planned.append(PlannedBlock(f"block{s}{letter}_", spec, spec.stride if r == 0 else 1))
+                j += 1
+    return planned
+
+
+def build_architecture(arch: Architecture, *, name: str, alpha: float, resolution: int,
+                       num_classes: int, include_top: bool, dropout: float) -> tf_keras.Model:
+    """The functional tf_keras model for one architecture and one set of knobs."""
+    width = arch.width * alpha
+    settings = arch.block
+    inputs = tf_keras.Input((resolution, resolution, 3), name="image")
+    norm = arch.normalization
+    x = InputNormalization(norm.scale, norm.offset, stats=norm.stats, name="normalize")(inputs)
+
+    stem = arch.stem
+    x = conv_bn(x, scale_width(stem.channels, width, stem.width_mode), stem.kernel, stem.stride,
+                name="stem", activation=stem.activation, settings=settings, explicit_pad=stem.explicit_pad)
+
+    planned = plan_blocks(arch)
+    for index, block in enumerate(planned):
+        spec = block.spec
+        x = inverted_residual(
+            x,
+            prefix=block.prefix,
+            filters=scale_width(spec.channels, width, arch.block_width_mode),
+            kernel=spec.kernel,
+            stride=block.stride,
+            expansion=float(spec.expansion),
+            activation=spec.activation or arch.activation,
+            se_ratio=spec.se_ratio,
+            drop_rate=arch.drop_connect * index / len(planned),
+            settings=settings,
+        )
+
+    head = arch.head
+    if head.width_mode == "input_ratio":
+        channels = make_divisible(int(x.shape[-1]) * head.channels)
+    else:
+        channels = scale_width(head.channels, width, head.width_mode)
+    x = conv_bn(x, channels, 1, 1, name="top", activation=head.activation, settings=settings)
+
+    if include_top:
+        classifier_init = initializer(head.classifier_initializer)
+        if head.classifier == "dense":
+            x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            if dropout > 0:
+                x = tf_keras.layers.Dropout(dropout, name="top_dropout")(x)
+            x = tf_keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=classifier_init,
+                                      name="predictions")(x)
+        elif head.classifier == "conv":
+            x = tf_keras.layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+            x = tf_keras.layers.Conv2D(scale_width(head.hidden, width, head.hidden_width_mode), 1,
+                                       use_bias=True, name="head_conv")(x)
+            x = activation_layer(head.activation, "head_activation")(x)
+            if dropout > 0:
+                x = tf_keras.layers.Dropout(dropout, name="top_dropout")(x)
+            x = tf_keras.layers.Conv2D(num_classes, 1, use_bias=True, kernel_initializer=classifier_init,
+                                       name="logits")(x)
+            x = tf_keras.layers.Flatten(name="flatten")(x)
+            x = tf_keras.layers.Activation("softmax", name="predictions")(x)
+        else:
+            raise ValueError(f"unknown classifier {head.classifier!r}")
+    return tf_keras.Model(inputs, x, name=name)
+
+
+def _check_architecture(arch: Architecture) -> Architecture:
+    for mode in (arch.stem.width_mode, arch.block_width_mode, arch.head.hidden_width_mode):
+        if mode not in WIDTH_MODES:
+            raise ValueError(f"unknown width mode {mode!r}")
+    plan_blocks(arch)
+    return arch
+
+
+# ---------------------------------------------------------------------------
+# The tables
+
+_TO_MINUS_ONE_ONE = Normalization(scale=1.0 / 127.5, offset=-1.0, stats=False)
+
+MOBILENET_V2 = _check_architecture(Architecture(
+    stem=Stem(32, "divisible", "relu6", explicit_pad=False),
+    stages=stages(
+        ("ds_r1_k3_s1_c16",),
+        ("ir_r2_k3_s2_e6_c24",),
+        ("ir_r3_k3_s2_e6_c32",),
+        ("ir_r4_k3_s2_e6_c64",),
+        ("ir_r3_k3_s1_e6_c96",),
+        ("ir_r3_k3_s2_e6_c160",),
+        ("ir_r1_k3_s1_e6_c320",),
+    ),
+    head=Head(1280, "grow_only", "relu6", classifier="dense"),
+    block=BlockSettings(bn_epsilon=1e-3, bn_momentum=0.999, expand_rounding="exact"),
+    normalization=_TO_MINUS_ONE_ONE,
+    activation="relu6",
+    block_width_mode="floor_divisible",
+))
+
+_V3_BLOCKS = BlockSettings(
+    bn_epsilon=1e-3, bn_momentum=0.999, expand_rounding="divisible",
+    se_base="expanded", se_rounding="divisible", se_activation="relu", se_gate="hard_sigmoid")
+
+MOBILENET_V3_LARGE = _check_architecture(Architecture(
+    stem=Stem(16, "fixed", "hard_swish", explicit_pad=False),
+    stages=stages(
+        ("ds_r1_k3_s1_c16_are",),
+        ("ir_r1_k3_s2_e4_c24_are", "ir_r1_k3_s1_e3_c24_are"),
+        ("ir_r3_k5_s2_e3_c40_se0.25_are",),
+        ("ir_r1_k3_s2_e6_c80", "ir_r1_k3_s1_e2.5_c80", "ir_r2_k3_s1_e2.3_c80"),
+        ("ir_r2_k3_s1_e6_c112_se0.25",),
+        ("ir_r3_k5_s2_e6_c160_se0.25",),
+    ),
+    head=Head(6, "input_ratio", "hard_swish", classifier="conv", hidden=1280),
+    block=_V3_BLOCKS,
+    normalization=_TO_MINUS_ONE_ONE,
+    activation="hard_swish",
+))
+
+MOBILENET_V3_SMALL = _check_architecture(dataclasses.replace(
+    MOBILENET_V3_LARGE,
+    stages=stages(
+        ("ds_r1_k3_s2_c16_se0.25_are",),
+        ("ir_r1_k3_s2_e72/16_c24_are", "ir_r1_k3_s1_e88/24_c24_are"),
+        ("ir_r1_k5_s2_e4_c40_se0.25", "ir_r2_k5_s1_e6_c40_se0.25"),
+        ("ir_r2_k5_s1_e3_c48_se0.25",),
+        ("ir_r3_k5_s2_e6_c96_se0.25",),
+    ),
+    head=dataclasses.replace(MOBILENET_V3_LARGE.head, hidden=1024),
+))
+
+
+def minimalistic(arch: Architecture) -> Architecture:
+    """MobileNetV3's minimalistic variant: 3x3 kernels, no squeeze-excite, ReLU everywhere."""
+    def simplify(spec: BlockSpec) -> BlockSpec:
+        return dataclasses.replace(spec, kernel=min(spec.kernel, 3), se_ratio=None, activation="relu")
+
+    return _check_architecture(dataclasses.replace(
+        arch,
+        stages=tuple(tuple(simplify(spec) for spec in stage) for stage in arch.stages),
+        stem=dataclasses.replace(arch.stem, activation="relu"),
+        head=dataclasses.replace(arch.head, activation="relu"),
+        activation="relu",
+    ))
+
+
+EFFICIENTNET_B0 = _check_architecture(Architecture(
+    stem=Stem(32, "divisible", "swish", explicit_pad=True),
+    stages=stages(
+        ("ds_r1_k3_s1_c16_se0.25",),
+        ("ir_r2_k3_s2_e6_c24_se0.25",),
+        ("ir_r2_k5_s2_e6_c40_se0.25",),
+        ("ir_r3_k3_s2_e6_c80_se0.25",),
+        ("ir_r3_k5_s1_e6_c112_se0.25",),
+        ("ir_r4_k5_s2_e6_c192_se0.25",),
+        ("ir_r1_k3_s1_e6_c320_se0.25",),
+    ),
+    head=Head(1280, "divisible", "swish", classifier="dense", classifier_initializer="fan_out_uniform"),
+    block=BlockSettings(bn_epsilon=1e-3, bn_momentum=0.99, expand_rounding="exact", se_base="input",
+                        se_rounding="floor", se_activation=None, se_gate="sigmoid",
+                        conv_initializer="fan_out_normal"),
+    normalization=Normalization(scale=1.0 / 255.0, offset=0.0, stats=True),
+    activation="swish",
+    depth_mode="ceil",
+    drop_connect=0.2,
+))
+
+
+@dataclasses.dataclass(frozen=True)
+class CompoundScale:
+    """EfficientNet's compound scaling of B0 (Tan & Le, 2019, table and keras.applications)."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+EFFICIENTNET_SCALES = {
+    "b0": CompoundScale(1.0, 1.0, 224, 0.2),
+    "b1": CompoundScale(1.0, 1.1, 240, 0.2),
+    "b2": CompoundScale(1.1, 1.2, 260, 0.3),
+    "b3": CompoundScale(1.2, 1.4, 300, 0.3),
+    "b4": CompoundScale(1.4, 1.8, 380, 0.4),
+    "b5": CompoundScale(1.6, 2.2, 456, 0.4),
+    "b6": CompoundScale(1.8, 2.6, 528, 0.5),
+    "b7": CompoundScale(2.0, 3.1, 600, 0.5),
+}
+
+
+def efficientnet(scale: CompoundScale) -> Architecture:
+    return _check_architecture(dataclasses.replace(EFFICIENTNET_B0, width=scale.width, depth=scale.depth))
+
+
+# ---------------------------------------------------------------------------
+# keras.applications counterparts
+
+
+def _shape(settings: BuildSettings) -> tuple[int, int, int]:
+    return (settings.resolution, settings.resolution, 3)
+
+
+def _no_imagenet(what: str, why: str, fix: str):
+    raise UserError(f"keras.applications publishes no ImageNet weights for {what}: {why}. {fix}")
+
+
+def _check_imagenet_classes(name: str, settings: BuildSettings) -> None:
+    if settings.include_top and settings.num_classes != 1000:
+        _no_imagenet(
+            f"{name} with a {settings.num_classes}-class top", "its classifier has 1000 ImageNet classes",
+            "Use num_classes=1000 (--num-classes 1000), or include_top=False to fine-tune a new "
+            "classifier, or weights=None.")
+
+
+_V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+_V2_RESOLUTIONS = (96, 128, 160, 192, 224)
+
+
+def _mobilenet_v2_imagenet(settings: BuildSettings) -> ImagenetWeights:
+    from tf_keras.src.applications import mobilenet_v2 as keras_v2
+
+    _check_imagenet_classes("mobilenet_v2", settings)
+    if settings.alpha not in _V2_ALPHAS:
+        _no_imagenet(f"mobilenet_v2 at alpha {settings.alpha:g}",
+                     f"alpha must be one of {', '.join(f'{a:g}' for a in _V2_ALPHAS)}",
+                     "Pick one of these alphas, or use weights=None.")
+    # keras has weights trained at each of these resolutions; elsewhere it uses the 224 ones.
+    rows = settings.resolution if settings.resolution in _V2_RESOLUTIONS else 224
+    file_name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(settings.alpha)}_{rows}"
+                 f"{'' if settings.include_top else '_no_top'}.h5")
+    return ImagenetWeights(file_name, keras_v2.BASE_WEIGHT_PATH + file_name, settings)
+
+
+def _mobilenet_v2_keras(settings: BuildSettings, weights):
+    return tf_keras.applications.MobileNetV2(
+        input_shape=_shape(settings), alpha=settings.alpha, include_top=settings.include_top,
+        weights=weights, classes=settings.num_classes)
+
+
+def _mobilenet_v3_counterpart(model_type: str, is_minimalistic: bool) -> KerasCounterpart:
+    name = f"mobilenet_v3_{model_type}{'_minimalistic' if is_minimalistic else ''}"
+    alphas = (1.0,) if is_minimalistic else (0.75, 1.0)
+
+    def build(settings: BuildSettings, weights):
+        function = tf_keras.applications.MobileNetV3Large if model_type == "large" else \
+            tf_keras.applications.MobileNetV3Small
+        return function(
+            input_shape=_shape(settings), alpha=settings.alpha, minimalistic=is_minimalistic,
+            include_top=settings.include_top, weights=weights, classes=settings.num_classes,
+            dropout_rate=settings.dropout, include_preprocessing=True)
+
+    def imagenet(settings: BuildSettings) -> ImagenetWeights:
+        from tf_keras.src.applications import mobilenet_v3 as keras_v3
+
+        _check_imagenet_classes(name, settings)
+        if settings.alpha not in alphas:
+            _no_imagenet(f"{name} at alpha {settings.alpha:g}",
+                         f"alpha must be {' or '.join(f'{a:g}' for a in alphas)}",
+                         "Pick one of these alphas, or use weights=None.")
+        stem = f"{model_type}{'_minimalistic' if is_minimalistic else ''}_224_{settings.alpha}_float"
+        file_name = f"weights_mobilenet_v3_{stem}{'.h5' if settings.include_top else '_no_top_v2.h5'}"
+        return ImagenetWeights(file_name, keras_v3.BASE_WEIGHT_PATH + file_name, settings)
+
+    return KerasCounterpart(build=build, imagenet=imagenet)
+
+
+# keras' EfficientNet ImageNet files hold the channel standard deviations where
+# the Normalization variance belongs; keras.applications corrects this with an
+# extra multiply by 1/sqrt(stddev) when weights="imagenet".
+_KERAS_EFFICIENTNET_STDDEV = (0.229, 0.224, 0.225)
+
+
+def _efficientnet_counterpart(variant: str, scale: CompoundScale) -> KerasCounterpart:
+    name = f"efficientnet_{variant}"
+    keras_name = f"efficientnet{variant}"
+
+    def build(settings: BuildSettings, weights):
+        from tf_keras.src.applications import efficientnet as keras_efficientnet
+
+        # The generic builder behind EfficientNetB0..B7, so alpha and dropout reach it too.
+        return keras_efficientnet.EfficientNet(
+            scale.width * settings.alpha, scale.depth, scale.resolution, dropout_rate=settings.dropout,
+            model_name=keras_name, include_top=settings.include_top, weights=weights,
+            input_shape=_shape(settings), classes=settings.num_classes)
+
+    def imagenet(settings: BuildSettings) -> ImagenetWeights:
+        from tf_keras.src.applications import efficientnet as keras_efficientnet
+
+        _check_imagenet_classes(name, settings)
+        if settings.alpha != 1.0:
+            _no_imagenet(f"{name} at alpha {settings.alpha:g}", "EfficientNet is published at alpha 1 only",
+                         "Use alpha=1.0, another EfficientNet size, or weights=None.")
+        file_name = f"{keras_name}{'.h5' if settings.include_top else '_notop.h5'}"
+        # keras insists on the native resolution with a top; the weights do not depend on it.
+        return ImagenetWeights(file_name, keras_efficientnet.BASE_WEIGHTS_PATH + file_name,
+                               dataclasses.replace(settings, resolution=scale.resolution))
+
+    def adopt(model, source: str) -> None:
+        """Fold keras' ImageNet 1/sqrt(stddev) correction into the normalization variance.
+
+        keras computes (x/255 - mean) / sqrt(variance) / sqrt(stddev); with
+        variance' = variance * stddev ours computes the same as one affine, and the
+        correction travels with the weights (a saved .weights.h5 reloads right).
+        For a keras weights file, applied when it holds keras' ImageNet statistics.
+        """
+        norm = model.get_layer("normalize")
+        mean, variance, count = norm.get_weights()
+        stddev = np.asarray(_KERAS_EFFICIENTNET_STDDEV, dtype=variance.dtype)
+        if source == "imagenet" or (variance.shape == stddev.shape and (variance == stddev).all()):
+            norm.set_weights([mean, variance * stddev, count])
+
+    return KerasCounterpart(build=build, imagenet=imagenet, adopt=adopt)
+
+
+# ---------------------------------------------------------------------------
+# Registered models
+
+_V2_REFERENCE = ("tf_keras.applications.MobileNetV2; Sandler et al., \"MobileNetV2: Inverted Residuals "
+                 "and Linear Bottlenecks\", CVPR 2018, arXiv:1801.04381")
+_V3_PAPER = "Howard et al., \"Searching for MobileNetV3\", ICCV 2019, arXiv:1905.02244"
+_EFFICIENTNET_PAPER = ("Tan & Le, \"EfficientNet: Rethinking Model Scaling for Convolutional Neural "
+                       "Networks\", ICML 2019, arXiv:1905.11946")
+
+
+@registry.register(
+    "mobilenet_v2", family="mobilenet_v2", default_resolution=224, default_dropout=0.2,
+    reference=_V2_REFERENCE,
+    description="MobileNetV2: inverted residuals with linear bottlenecks, ReLU6.",
+    keras=KerasCounterpart(build=_mobilenet_v2_keras, imagenet=_mobilenet_v2_imagenet))
+def mobilenet_v2(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
+                 dropout: float) -> tf_keras.Model:
+    """MobileNetV2.
+
+    Reference: tf_keras.applications.MobileNetV2 (weight-compatible; that model
+    expects x/127.5 - 1, ours takes raw pixels and normalizes inside) and
+    Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+    CVPR 2018. Dropout before the classifier (keras has none; it carries no
+    weights) follows the paper's training setup.
+    """
+    return build_architecture(MOBILENET_V2, name="mobilenet_v2", alpha=alpha, resolution=resolution,
+                              num_classes=num_classes, include_top=include_top, dropout=dropout)
+
+
+def _register_mobilenet_v3(model_type: str, arch: Architecture, is_minimalistic: bool) -> None:
+    name = f"mobilenet_v3_{model_type}{'_minimalistic' if is_minimalistic else ''}"
+    keras_function = f"tf_keras.applications.MobileNetV3{model_type.capitalize()}"
+    keras_call = f"{keras_function}(minimalistic={is_minimalistic}, include_preprocessing=True)"
+    variant = ("minimalistic (3x3 kernels, no squeeze-excite, ReLU only)" if is_minimalistic
+               else "hard-swish, squeeze-excite")
+
+    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
+                dropout: float) -> tf_keras.Model:
+        return build_architecture(arch, name=name, alpha=alpha, resolution=resolution,
+                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = (f"MobileNetV3-{model_type.capitalize()}, {variant}.\n\n"
+                       f"Reference: {keras_call} (weight-compatible) and {_V3_PAPER}.\n")
+    registry.register(
+        name, family="mobilenet_v3", default_resolution=224, default_dropout=0.2,
+        reference=f"{keras_call}; {_V3_PAPER}",
+        description=f"MobileNetV3-{model_type.capitalize()}, {variant}.",
+        keras=_mobilenet_v3_counterpart(model_type, is_minimalistic))(builder)
+    globals()[name] = builder
+
+
+def _register_efficientnet(variant: str, scale: CompoundScale) -> None:
+    name = f"efficientnet_{variant}"
+    arch = efficientnet(scale)
+    keras_function = f"tf_keras.applications.EfficientNet{variant.upper()}"
+
+    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
+                dropout: float) -> tf_keras.Model:
+        return build_architecture(arch, name=name, alpha=alpha, resolution=resolution,
+                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = (
+        f"EfficientNet-{variant.upper()}: width x{scale.width}, depth x{scale.depth}, "
+        f"{scale.resolution}px, dropout {scale.dropout}, drop-connect {EFFICIENTNET_B0.drop_connect}.\n\n"
+        f"Reference: {keras_function} (weight-compatible) and {_EFFICIENTNET_PAPER}.\n")
+    registry.register(
+        name, family="efficientnet", default_resolution=scale.resolution, default_dropout=scale.dropout,
+        reference=f"{keras_function}; {_EFFICIENTNET_PAPER}",
+        description=f"EfficientNet-{variant.upper()}: compound-scaled MBConv network with squeeze-excite, swish.",
+        keras=_efficientnet_counterpart(variant, scale))(builder)
+    globals()[name] = builder
+
+
+_register_mobilenet_v3("large", MOBILENET_V3_LARGE, False)
+_register_mobilenet_v3("small", MOBILENET_V3_SMALL, False)
+_register_mobilenet_v3("large", minimalistic(MOBILENET_V3_LARGE), True)
+_register_mobilenet_v3("small", minimalistic(MOBILENET_V3_SMALL), True)
+for _variant, _scale in EFFICIENTNET_SCALES.items():
+    _register_efficientnet(_variant, _scale)
+del _variant, _scale

@@ -1,0 +1,234 @@
+"""Building layers of the zoo: real Keras layers, never Lambdas or raw TF ops in the graph.
+
+Each layer computes exactly what the matching tf_keras.applications construct
+computes (so published weights give the same outputs), but as one layer that
+tensorflow-model-optimization can wrap and TFLiteConverter can fuse:
+
+- `HardSigmoid`:  relu6(x + 3) / 6, written as a multiply by 1/6 (int8 TFLite has no DIV).
+- `HardSwish`:    x * relu6(x + 3) / 6, in the form the converter fuses into one HARD_SWISH op.
+- `SqueezeExcite`: pool -> reduce conv -> act -> expand conv -> gate -> scale the input.
+- `InputNormalization`: raw RGB pixels in [0, 255] -> the network's input range, as one
+  affine x * a + b (MUL, ADD), optionally holding the statistics of a keras
+  `Normalization` layer (mean, variance, count) so that its weights copy over.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import tensorflow as tf
+import tf_keras
+
+_register = tf_keras.saving.register_keras_serializable(package="mobilekit")
+
+ACTIVATIONS = ("relu", "relu6", "hard_swish", "swish", "sigmoid", "hard_sigmoid")
+GATES = ("sigmoid", "hard_sigmoid")
+
+
+def _hard_sigmoid(x):
+    # relu6(x + 3) * (1 / 6): the MUL-by-constant form (no DIV), as keras' MobileNetV3 writes it.
+    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+@_register
+class HardSigmoid(tf_keras.layers.Layer):
+    """relu6(x + 3) / 6, the gate of MobileNetV3's squeeze-excite."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return _hard_sigmoid(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@_register
+class HardSwish(tf_keras.layers.Layer):
+    """x * relu6(x + 3) / 6 (MobileNetV3). Converts to a single TFLite HARD_SWISH op."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        # x * (relu6(x + 3) * (1/6)) is the association keras.applications uses
+        # (Multiply()([x, hard_sigmoid(x)])) and one of the patterns the TFLite
+        # converter fuses into HARD_SWISH.
+        return inputs * _hard_sigmoid(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def activation_layer(name: str, layer_name: str | None = None) -> tf_keras.layers.Layer:
+    """The layer for one of ACTIVATIONS, named `layer_name`."""
+    if name == "relu":
+        return tf_keras.layers.ReLU(name=layer_name)
+    if name == "relu6":
+        return tf_keras.layers.ReLU(6.0, name=layer_name)
+    if name == "hard_swish":
+        return HardSwish(name=layer_name)
+    if name == "hard_sigmoid":
+        return HardSigmoid(name=layer_name)
+    if name in ("swish", "sigmoid"):
+        return tf_keras.layers.Activation(name, name=layer_name)
+    raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+
+
+@_register
+class SqueezeExcite(tf_keras.layers.Layer):
+    """Squeeze-and-excitation (Hu et al., 2018) as one layer.
+
+    global average pool (keepdims) -> 1x1 conv `reduce` (bias) -> activation ->
+    1x1 conv `expand` (bias, back to the input channels) -> gate -> input * gate.
+
+    Weights, in order: reduce.kernel, reduce.bias, expand.kernel, expand.bias --
+    the order of the two Conv2D layers keras.applications builds for the same block.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        activation: str = "relu",
+        gate: str = "sigmoid",
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"SqueezeExcite needs filters >= 1, got {filters}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        if gate not in GATES:
+            raise ValueError(f"unknown gate {gate!r}; expected one of {', '.join(GATES)}")
+        self.filters = int(filters)
+        self.activation = activation
+        self.gate = gate
+        # Kept as configs: each conv gets its own initializer instance (an unseeded
+        # instance called twice would hand both convs the same values).
+        self.kernel_initializer = tf_keras.initializers.serialize(tf_keras.initializers.get(kernel_initializer))
+        self.bias_initializer = tf_keras.initializers.serialize(tf_keras.initializers.get(bias_initializer))
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("SqueezeExcite needs a known channel count")
+        pooled = tf.TensorShape([input_shape[0], 1, 1, channels])
+        # Created reduce first, expand second: this fixes the weight order.
+        self.reduce = tf_keras.layers.Conv2D(
+            self.filters, 1, use_bias=True, name="reduce",
+            kernel_initializer=tf_keras.initializers.deserialize(self.kernel_initializer),
+            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer))
+        self.expand = tf_keras.layers.Conv2D(
+            int(channels), 1, use_bias=True, name="expand",
+            kernel_initializer=tf_keras.initializers.deserialize(self.kernel_initializer),
+            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer))
+        self.act = activation_layer(self.activation, "act")
+        self.gate_layer = activation_layer(self.gate, "gate")
+        with tf.name_scope(self.reduce.name):
+            self.reduce.build(pooled)
+        with tf.name_scope(self.expand.name):
+            self.expand.build(pooled[:-1].concatenate([self.filters]))
+        super().build(input_shape)
+
+    def call(self, inputs):
+        x = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+        x = self.act(self.reduce(x))
+        x = self.gate_layer(self.expand(x))
+        return inputs * x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            activation=self.activation,
+            gate=self.gate,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+        )
+        return config
+
+
+def _per_channel(value, name: str):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    try:
+        values = [float(v) for v in value]
+    except TypeError:
+        raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}") from None
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return values
+
+
+@_register
+class InputNormalization(tf_keras.layers.Layer):
+    """Raw pixels -> network input, as one affine `x * a + b` (TFLite MUL + ADD, int8-friendly).
+
+    Without statistics (`stats=False`, weightless): `y = x * scale + offset`.
+    MobileNetV2/V3 use scale=1/127.5, offset=-1 (pixels in [0, 255] -> [-1, 1]).
+
+    With statistics (`stats=True`): the layer holds the weights of a keras
+    `Normalization(axis=-1)` layer -- `mean`, `variance` (one per channel) and
+    `count` (int64 scalar), in that order -- and computes what keras'
+    `Rescaling(scale, offset)` followed by that `Normalization` computes,
+
+        y = (x * scale + offset - mean) / max(sqrt(variance), epsilon)
+
+    folded into `a = scale / d`, `b = (offset - mean) / d` with
+    `d = max(sqrt(variance), epsilon)` (keras' epsilon, 1e-7). The statistics are
+    weights, so the converter folds `a` and `b` into constants: no DIV, SQRT or
+    MAXIMUM reaches the .tflite file.
+    """
+
+    def __init__(self, scale=1.0, offset=0.0, stats: bool = False, epsilon: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = _per_channel(scale, "scale")
+        self.offset = _per_channel(offset, "offset")
+        self.stats = bool(stats)
+        self.epsilon = float(tf_keras.backend.epsilon() if epsilon is None else epsilon)
+
+    def build(self, input_shape):
+        channels = tf.TensorShape(input_shape)[-1]
+        if self.stats:
+            if channels is None:
+                raise ValueError("InputNormalization(stats=True) needs a known channel count")
+            # Same names, shapes, dtypes and order as keras' Normalization(axis=-1).
+            self.mean = self.add_weight(
+                name="mean", shape=(int(channels),), dtype=self.compute_dtype,
+                initializer="zeros", trainable=False)
+            self.variance = self.add_weight(
+                name="variance", shape=(int(channels),), dtype=self.compute_dtype,
+                initializer="ones", trainable=False)
+            self.count = self.add_weight(
+                name="count", shape=(), dtype=tf.int64, initializer="zeros", trainable=False)
+        super().build(input_shape)
+
+    def affine(self):
+        """(a, b) with y = x * a + b, as tensors of the compute dtype."""
+        scale = tf.constant(self.scale, dtype=self.compute_dtype)
+        offset = tf.constant(self.offset, dtype=self.compute_dtype)
+        if not self.stats:
+            return scale, offset
+        denominator = tf.maximum(tf.sqrt(self.variance), self.epsilon)
+        return scale / denominator, (offset - self.mean) / denominator
+
+    def call(self, inputs):
+        a, b = self.affine()
+        return tf.cast(inputs, self.compute_dtype) * a + b
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale, offset=self.offset, stats=self.stats, epsilon=self.epsilon)
+        return config
