@@ -175,17 +175,17 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     settings = resolve_settings(entry, alpha=alpha, resolution=resolution, num_classes=num_classes,
                                 include_top=include_top, dropout=dropout)
     source = _weights_source(weights)
-    if source == "imagenet":
-        # Fail before building anything when keras has no weights for these settings.
-        entry.keras.imagenet(settings)
-    model = entry.builder(**dataclasses.asdict(settings))
-    if source is None:
-        return model
     from mobilekit.models import weights as weight_loading
 
+    imagenet = None
     if source == "imagenet":
-        weight_loading.load_imagenet(model, entry, settings)
-    else:
+        # Before building anything: keras has weights for these settings, and
+        # they are cached or can be downloaded (fails within seconds offline).
+        imagenet = weight_loading.find_imagenet(entry, settings)
+    model = entry.builder(**dataclasses.asdict(settings))
+    if imagenet is not None:
+        weight_loading.load_imagenet(model, entry, imagenet)
+    elif source is not None:
         weight_loading.load_file(model, entry, settings, source)
     return model
 
@@ -202,4 +202,8 @@ def _weights_source(weights):
         return None
     if weights.strip().lower() == "imagenet":
         return "imagenet"
+    if difflib.get_close_matches(weights.strip().lower(), ["imagenet"], n=1, cutoff=0.75) \
+            and not os.path.exists(weights):
+        raise UserError(f"weights {weights!r}: did you mean 'imagenet'? Expected None, 'none', "
+                        "'imagenet' or the path of a .h5, .weights.h5 or .keras file.")
     return weights

@@ -40,15 +40,17 @@ def _proxy_configured() -> bool:
     return any(os.environ.get(v) for v in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"))
 
 
-def download_blocker(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+def download_blocker(url: str, timeout: float | None = None) -> str | None:
     """Why `url` cannot be downloaded from here, or None if its host answers.
 
     Opens (and closes) a TCP connection to the host in a daemon thread, so a
     hanging DNS lookup or a firewall that drops packets costs `timeout` seconds
-    at most. With a proxy configured, the proxy decides: no probe.
+    at most (default PROBE_TIMEOUT_S). With a proxy configured, the proxy
+    decides: no probe.
     """
     if _proxy_configured():
         return None
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
     outcome: dict[str, str | None] = {}
@@ -57,7 +59,7 @@ def download_blocker(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
         try:
             socket.create_connection((host, port), timeout=timeout).close()
             outcome["error"] = None
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 -- any failure means "cannot download"
             outcome["error"] = f"cannot reach {host}: {error}"
 
     thread = threading.Thread(target=probe, name="mobilekit-weights-probe", daemon=True)
@@ -101,9 +103,12 @@ def copy_weights(source, target) -> None:
     target.set_weights(theirs)
 
 
-def load_imagenet(model, entry, settings) -> None:
-    """Copy keras.applications' ImageNet weights for `settings` into `model`."""
-    name = entry.info.name
+def find_imagenet(entry, settings):
+    """The ImageNet weights file for `settings`, once it is known keras can get it.
+
+    Raises UserError where keras publishes no weights for these settings, or
+    where the file is not in keras' cache and its host cannot be reached.
+    """
     weights = entry.keras.imagenet(settings)  # UserError where keras publishes none
     folder = keras_cache_dir()
     cached = folder / weights.file_name
@@ -111,9 +116,17 @@ def load_imagenet(model, entry, settings) -> None:
         blocker = download_blocker(weights.url)
         if blocker is not None:
             raise UserError(
-                f"ImageNet weights for {name} are not in keras' cache and cannot be downloaded "
+                f"ImageNet weights for {entry.info.name} are not in keras' cache and cannot be downloaded "
                 f"({blocker}).\nkeras looks for them at {cached}\n"
                 + _alternatives(weights.file_name, weights.url, folder))
+    return weights
+
+
+def load_imagenet(model, entry, weights) -> None:
+    """Copy keras.applications' ImageNet weights (from `find_imagenet`) into `model`."""
+    name = entry.info.name
+    folder = keras_cache_dir()
+    cached = folder / weights.file_name
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             reference = entry.keras.build(weights.settings, "imagenet")
