@@ -23,7 +23,7 @@ def inspect(path, as_json):
     meta = metadata.read(buf)
     labels = metadata.labels(buf)
     if as_json:
-        click.echo(json.dumps(_as_document(path, summary, meta, labels), indent=2))
+        click.echo(json.dumps(_as_document(path, buf, summary, meta, labels), indent=2))
         return
     click.echo(f"{path}  ({summary.size_bytes / 1e6:.2f} MB)")
     for line in describe_io(summary):
@@ -34,6 +34,8 @@ def inspect(path, as_json):
     if labels:
         shown = ", ".join(labels[:5]) + (", …" if len(labels) > 5 else "")
         click.echo(f"  labels         {len(labels)} ({shown})")
+    for problem in metadata.reader_problems(buf):
+        click.echo(f"  apps           {problem}")
     click.echo("  metadata       " + ("none" if meta is None else ""))
     if meta is not None:
         click.echo(json.dumps(meta, indent=2))
@@ -70,7 +72,9 @@ def format_ops(ops: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in ops.items())
 
 
-def _as_document(path, summary, meta, labels) -> dict:
+def _as_document(path, buf, summary, meta, labels) -> dict:
+    from mobilekit.export import metadata
+
     def tensor(t):
         return dataclasses.asdict(t)
 
@@ -85,4 +89,5 @@ def _as_document(path, summary, meta, labels) -> dict:
         "float_tensors": [t.name for t in summary.float_tensors],
         "labels": labels,
         "metadata": meta,
+        "reader_problems": metadata.reader_problems(buf),
     }

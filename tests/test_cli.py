@@ -1,0 +1,113 @@
+"""The CLI end to end: help, convert, inspect, models, and clear errors for bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from mobilekit.cli.main import COMMANDS, cli
+from mobilekit.export import metadata, tflite_file
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return CliRunner()
+
+
+def invoke(runner, *args):
+    return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
+            "assert 'convert' in r.output; assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(runner, command):
+    result = invoke(runner, command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+@pytest.fixture(scope="module")
+def converted(runner, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "labels.txt").write_text("".join(f"thing {i}\n" for i in range(10)))
+    output = folder / "small.tflite"
+    result = invoke(runner, "convert", "--model", "mobilenet_v3_small", "--int8", "--weights", "none",
+                    "--resolution", 64, "--num-classes", 10, "--labels", folder / "labels.txt",
+                    "--calib-steps", 8, "--output", output)
+    assert result.exit_code == 0, result.output
+    return output, result.output
+
+
+def test_convert_writes_a_fully_integer_file_with_metadata(converted):
+    path, output = converted
+    buf = path.read_bytes()
+    summary = tflite_file.summarize(buf)
+    assert summary.fully_integer
+    assert summary.inputs[0].dtype == "uint8" and summary.inputs[0].shape == (1, 64, 64, 3)
+    assert "HARD_SWISH" in summary.ops
+    assert metadata.labels(buf) == [f"thing {i}" for i in range(10)]
+    assert metadata.read(buf)["metadata"]["name"] == "mobilenet_v3_small"
+
+
+def test_convert_prints_a_summary(converted):
+    _, output = converted
+    assert "fully integer  yes" in output
+    assert "HARD_SWISH" in output and "uint8" in output
+    assert "top-1 agreement" in output
+
+
+def test_inspect_reads_back_what_convert_wrote(runner, converted):
+    path, _ = converted
+    text = invoke(runner, "inspect", path)
+    assert text.exit_code == 0 and "labels         10 (thing 0" in text.output
+    document = json.loads(invoke(runner, "inspect", path, "--json").output)
+    assert document["fully_integer"] is True
+    assert document["labels"][3] == "thing 3"
+    assert document["inputs"][0]["quantization"]["scale"] == [1.0]
+    assert document["ops"]["HARD_SWISH"] > 0
+
+
+def test_models_lists_the_zoo(runner):
+    result = invoke(runner, "models", "--name", "mobilenet_v3_small", "--name", "mobilenet_v2", "--json")
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["mobilenet_v2"]["parameters"] == 3_504_872  # keras.applications MobileNetV2's trainable count
+    assert rows["mobilenet_v3_small"]["resolution"] == 224
+    assert rows["mobilenet_v2"]["macs"] > 250e6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "mobilenet_v3_smal", "--int8"], "mobilenet_v3_small"),
+    (["--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),
+    (["--model", "mobilenet_v2", "--fp16", "--io", "int8"], "--io applies to --int8 files only"),
+    (["--model", "mobilenet_v2", "--int8", "--num-classes", 3, "--labels", "{tmp}/labels.txt"], "has 2 lines"),
+    (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/empty"], "it is empty"),
+    (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/missing"], "does not exist"),
+    (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
+    (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/no/such/dir/m.tflite"], "does not exist"),
+    (["--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
+])
+def test_user_errors_are_clear_and_lose_nothing(runner, tmp_path, args, message):
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "exists.tflite").write_bytes(b"keep me")
+    args = [str(a).format(tmp=tmp_path) for a in args]
+    result = runner.invoke(cli, ["convert", *args, "--resolution", "32", "--calib-steps", "2"])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a message, not a traceback
+    assert (tmp_path / "exists.tflite").read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "exists.tflite", "labels.txt"]
+
+
+def test_inspect_rejects_a_file_that_is_not_tflite(runner, tmp_path):
+    (tmp_path / "x.tflite").write_bytes(b"hello world, not a model")
+    result = runner.invoke(cli, ["inspect", str(tmp_path / "x.tflite")])
+    assert result.exit_code != 0 and "not a TFLite model" in result.output
