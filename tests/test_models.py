@@ -36,13 +36,17 @@ def is_heavy(name: str) -> bool:
     return models.info(name).default_resolution > 224
 
 
-def name_params():
-    return [pytest.param(name, marks=pytest.mark.slow) if is_heavy(name) else name for name in models.names()]
+def name_params(names):
+    return [pytest.param(name, marks=pytest.mark.slow) if is_heavy(name) else name for name in names]
+
+
+KERAS_COMPATIBLE = [name for name in models.names() if registry.REGISTRY.get(name).keras is not None]
+COUNTED = [name for name in models.names() if models.info(name).reference_counts is not None]
 
 
 def test_resolution(name: str) -> int:
     # 40 px exercises odd feature maps (5 -> 3) in the stride-2 padding; the big ones stay at 32.
-    return 32 if is_heavy(name) else 40
+    return max(models.info(name).min_resolution, 32 if is_heavy(name) else 40)
 
 
 test_resolution.__test__ = False
@@ -53,8 +57,9 @@ def raw_pixels(resolution: int, batch: int = 2, seed: int = 0) -> np.ndarray:
 
 
 def keras_input(name: str, pixels: np.ndarray) -> np.ndarray:
-    """What the keras counterpart expects: MobileNetV2 has no preprocessing inside."""
-    return pixels / 127.5 - 1.0 if models.info(name).family == "mobilenet_v2" else pixels
+    """What the keras counterpart expects: its preprocess_input where it has no preprocessing inside."""
+    preprocess = registry.REGISTRY.get(name).keras.preprocess
+    return pixels if preprocess is None else preprocess(pixels.copy())
 
 
 def randomize(model: tf_keras.Model, seed: int = 0) -> None:
@@ -99,7 +104,7 @@ def release(*built):
     gc.collect()
 
 
-@pytest.fixture(scope="module", params=name_params())
+@pytest.fixture(scope="module", params=name_params(KERAS_COMPATIBLE))
 def pair(request):
     """(name, ours, keras reference, resolution), built once per name and shared by its tests."""
     name = request.param
@@ -148,11 +153,22 @@ def test_info_and_docstring_name_the_reference(pair):
     name = pair[0]
     info = models.info(name)
     assert info.name == name
-    assert "tf_keras.applications." in info.reference
-    assert "arXiv" in info.reference
-    assert info.description
+    assert info.reference.startswith("tf_keras.applications.")
+    assert "arXiv" in info.paper and info.idea and info.description
     builder = registry.REGISTRY.get(name).builder
     assert "Reference: tf_keras.applications." in builder.__doc__
+
+
+@pytest.mark.parametrize("name", COUNTED)
+def test_counts_match_the_reference_implementation(name):
+    """Models without a keras counterpart: trainable parameters exactly, MACs within 0.5%, at 224."""
+    info = models.info(name)
+    model = models.build(name, resolution=224, num_classes=1000)
+    assert count_params(model) == info.reference_counts.params
+    assert abs(count_macs(model) - info.reference_counts.macs) <= 0.005 * info.reference_counts.macs
+    assert "arXiv" in info.paper and info.idea and info.description
+    assert info.reference in registry.REGISTRY.get(name).builder.__doc__
+    release(model)
 
 
 # ---------------------------------------------------------------------------
@@ -512,7 +528,8 @@ def test_width_and_depth_modes():
 
 def test_block_strings_round_trip():
     tables = [efficient.MOBILENET_V2, efficient.MOBILENET_V3_LARGE, efficient.MOBILENET_V3_SMALL,
-              efficient.minimalistic(efficient.MOBILENET_V3_SMALL), efficient.EFFICIENTNET_B0]
+              efficient.minimalistic(efficient.MOBILENET_V3_SMALL), efficient.EFFICIENTNET_B0,
+              efficient.MNASNET_A1, efficient.MNASNET_B1, efficient.MIXNET_S, efficient.MIXNET_M]
     for arch in tables:
         for stage in arch.stages:
             for spec in stage:
@@ -520,6 +537,9 @@ def test_block_strings_round_trip():
     spec = efficient.decode_block("ir_r1_k3_s1_e88/24_c24_are")
     assert float(spec.expansion) == 88 / 24 and spec.activation == "relu" and spec.se_ratio is None
     assert efficient.decode_block("ir_r2_k5_s2_e6_c40_se0.25").se_ratio == 0.25
+    mixed = efficient.decode_block("ir_r3_k3.5.7_s1_e6_c40_se0.5_asw_ge2_gp2")
+    assert mixed.kernel == (3, 5, 7) and mixed.expand_groups == 2 and mixed.project_groups == 2
+    assert mixed.activation == "swish" and mixed.encode() == "ir_r3_k3.5.7_s1_e6_c40_se0.5_asw_ge2_gp2"
 
 
 @pytest.mark.parametrize("text", [
@@ -534,6 +554,10 @@ def test_block_strings_round_trip():
     "ir_r1_k3_s1_e6_c16_axx",     # unknown activation
     "mb_r1_k3_s1_e6_c16",         # unknown kind
     "ir_r0_k3_s1_e6_c16",         # no repeats
+    "ir_r1_k3.4_s1_e6_c16",       # even mixed kernel
+    "ir_r1_k3.3_s1_e6_c16",       # repeated mixed kernel
+    "ds_r1_k3_s1_c16_ge2",        # ds has no expansion conv to group
+    "ir_r1_k3_s1_e6_c16_gp0",     # zero groups
 ])
 def test_bad_block_strings(text):
     with pytest.raises(UserError, match="bad block string"):
@@ -547,6 +571,61 @@ def test_only_the_first_block_of_a_stage_strides():
         efficient.plan_blocks(arch)
     planned = efficient.plan_blocks(efficient.EFFICIENTNET_B0)
     assert [b.stride for b in planned if b.prefix.startswith("block2")] == [2, 1]
+
+
+def test_split_channels_gives_the_remainder_to_the_first_group():
+    assert blocks.split_channels(10, 3) == [4, 3, 3]
+    assert blocks.split_channels(240, 2) == [120, 120]
+    with pytest.raises(ValueError):
+        blocks.split_channels(2, 3)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_mixed_depthwise_is_one_depthwise_conv_per_channel_group(stride):
+    """MixConv: channels split 4/3/3, kernels 3/5/7, each group convolved alone, concatenated."""
+    inputs = tf_keras.Input((9, 9, 10))
+    outputs = blocks.depthwise(inputs, (3, 5, 7), stride, name="mix", init="glorot_uniform")
+    model = tf_keras.Model(inputs, outputs)
+    x = raw_pixels(9, batch=2)[..., :1].repeat(10, axis=-1) * np.linspace(0.5, 1.5, 10, dtype="float32")
+    actual = model(x).numpy()
+    expected, start = [], 0
+    for i, (size, kernel) in enumerate(zip([4, 3, 3], (3, 5, 7))):
+        weights = model.get_layer(f"mix_{i}").depthwise_kernel
+        assert weights.shape == (kernel, kernel, size, 1)
+        part = x[..., start:start + size]
+        if stride == 2:
+            part = np.pad(part, ((0, 0), *blocks.correct_pad((9, 9), kernel), (0, 0)))
+        expected.append(tf.nn.depthwise_conv2d(part, weights, (1, stride, stride, 1),
+                                               "VALID" if stride == 2 else "SAME").numpy())
+        start += size
+    np.testing.assert_allclose(actual, np.concatenate(expected, axis=-1), atol=1e-4)
+    assert actual.shape == (2, 5 if stride == 2 else 9, 5 if stride == 2 else 9, 10)
+
+
+def test_grouped_pointwise_splits_inputs_and_outputs():
+    inputs = tf_keras.Input((4, 4, 7))
+    model = tf_keras.Model(inputs, blocks.pointwise(inputs, 9, groups=2, name="pw", init="glorot_uniform"))
+    assert [tuple(w.shape) for w in model.weights] == [(1, 1, 4, 5), (1, 1, 3, 4)]
+    x = np.random.default_rng(1).normal(size=(1, 4, 4, 7)).astype("float32")
+    first, second = (w.numpy()[0, 0] for w in model.weights)
+    expected = np.concatenate([x[..., :4] @ first, x[..., 4:] @ second], axis=-1)
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
+
+
+def test_model_options_are_checked_and_reach_the_builder():
+    deeper = models.build("mnasnet_a1", resolution=32, num_classes=10, depth_multiplier=2.0)
+    plain = models.build("mnasnet_a1", resolution=32, num_classes=10, depth_multiplier=None)
+    assert count_params(deeper) > count_params(plain)
+    assert len([l for l in deeper.layers if l.name.endswith("project_bn")]) == 2 * 16
+    with pytest.raises(UserError, match="depth_multiplier must be > 0"):
+        models.build("mnasnet_a1", resolution=32, depth_multiplier=0.0)
+    with pytest.raises(UserError, match="must be a float"):
+        models.build("mnasnet_a1", resolution=32, depth_multiplier="2")
+    with pytest.raises(UserError, match="has no option 'depth_multiplier'"):
+        models.build("mobilenet_v2", resolution=32, depth_multiplier=2.0)
+    with pytest.raises(UserError, match="publishes no ImageNet weights for mixnet_s"):
+        models.build("mixnet_s", weights="imagenet", resolution=32)
+    release(deeper, plain)
 
 
 def test_correct_pad_matches_keras():

@@ -1,14 +1,17 @@
-"""MobileNetV2, MobileNetV3 and EfficientNet as data: spec tables for blocks.py.
+"""MobileNetV2/V3, MnasNet, MixNet and EfficientNet as data: spec tables for blocks.py.
 
 A model is a stem, stages of block strings, and a head. A block string reads
 
-    {kind}_r{repeats}_k{kernel}_s{stride}[_e{expansion}]_c{channels}[_se{ratio}][_a{act}]
+    {kind}_r{repeats}_k{kernel}_s{stride}[_e{expansion}]_c{channels}[_se{ratio}][_a{act}][_ge{n}][_gp{n}]
 
 kind: "ir" (inverted residual: needs e) or "ds" (depthwise-separable: no
 expansion). e may be a decimal or a fraction (e4.5, e88/24), since MobileNetV3
 expands by 88/24. act: re (ReLU), r6 (ReLU6), hs (hard-swish), sw (swish);
-without it, the architecture's default. Examples: `ir_r2_k3_s2_e6_c24_se0.25`,
-`ds_r1_k3_s1_c16_are`.
+without it, the architecture's default. A kernel of several sizes, `k3.5.7`,
+is MixNet's mixed depthwise convolution (one channel group per size); `ge2` /
+`gp2` split the expansion / projection 1x1 convolution into 2 channel groups.
+Examples: `ir_r2_k3_s2_e6_c24_se0.25`, `ds_r1_k3_s1_c16_are`,
+`ir_r3_k3.5_s1_e6_c40_se0.5_asw_ge2_gp2`.
 
 `decode_block` checks each string against the schema into a frozen
 `BlockSpec`; `build_architecture` checks the stage invariants (only the first
@@ -54,6 +57,15 @@ def _fraction(text: str) -> fractions.Fraction:
     return value
 
 
+def _kernels(text: str) -> tuple[int, ...]:
+    sizes = tuple(_positive_int(part) for part in text.split("."))
+    if any(size % 2 != 1 for size in sizes):
+        raise ValueError("kernel sizes must be odd")
+    if len(set(sizes)) != len(sizes):
+        raise ValueError("mixed kernel sizes must differ")
+    return sizes
+
+
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -70,15 +82,17 @@ def _activation_code(text: str) -> str:
 # key -> (BlockSpec field, parser). Longest keys first so "se0.25" is not read as "s".
 _SCHEMA = {
     "se": ("se_ratio", _ratio),
+    "ge": ("expand_groups", _positive_int),
+    "gp": ("project_groups", _positive_int),
     "r": ("repeats", _positive_int),
-    "k": ("kernel", _positive_int),
+    "k": ("kernel", _kernels),
     "s": ("stride", _positive_int),
     "e": ("expansion", _fraction),
     "c": ("channels", _positive_int),
     "a": ("activation", _activation_code),
 }
 _REQUIRED = {"ir": ("r", "k", "s", "e", "c"), "ds": ("r", "k", "s", "c")}
-_OPTIONAL = {"ir": ("se", "a"), "ds": ("e", "se", "a")}
+_OPTIONAL = {"ir": ("se", "a", "ge", "gp"), "ds": ("e", "se", "a", "gp")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,26 +101,30 @@ class BlockSpec:
 
     kind: str
     repeats: int
-    kernel: int
+    kernel: tuple[int, ...]  # one size, or MixConv's sizes (one channel group each)
     stride: int
     expansion: fractions.Fraction
     channels: int
     se_ratio: float | None = None
     activation: str | None = None
+    expand_groups: int = 1
+    project_groups: int = 1
 
     def __post_init__(self):
         if self.kind not in BLOCK_KINDS:
             raise ValueError(f"block kind {self.kind!r}; expected one of {BLOCK_KINDS}")
-        if self.kernel % 2 != 1:
+        if not self.kernel or any(k % 2 != 1 for k in self.kernel):
             raise ValueError(f"kernel {self.kernel} must be odd")
         if self.stride not in (1, 2):
             raise ValueError(f"stride {self.stride} must be 1 or 2")
         if self.kind == "ds" and self.expansion != 1:
             raise ValueError("a ds (depthwise-separable) block has no expansion; use ir")
+        if self.kind == "ds" and self.expand_groups != 1:
+            raise ValueError("a ds (depthwise-separable) block has no expansion conv to group")
 
     def encode(self) -> str:
         """The block string this spec decodes from."""
-        parts = [self.kind, f"r{self.repeats}", f"k{self.kernel}", f"s{self.stride}"]
+        parts = [self.kind, f"r{self.repeats}", "k" + ".".join(map(str, self.kernel)), f"s{self.stride}"]
         if self.kind == "ir":
             parts.append(f"e{self.expansion}")
         parts.append(f"c{self.channels}")
@@ -115,6 +133,10 @@ class BlockSpec:
         if self.activation is not None:
             code = {v: k for k, v in ACTIVATION_CODES.items()}[self.activation]
             parts.append(f"a{code}")
+        if self.expand_groups != 1:
+            parts.append(f"ge{self.expand_groups}")
+        if self.project_groups != 1:
+            parts.append(f"gp{self.project_groups}")
         return "_".join(parts)
 
 
@@ -123,8 +145,8 @@ def decode_block(text: str) -> BlockSpec:
     def fail(why: str):
         raise UserError(
             f"bad block string {text!r}: {why}. Expected "
-            "{ir|ds}_r<repeats>_k<kernel>_s<stride>[_e<expansion>]_c<channels>[_se<ratio>][_a<re|r6|hs|sw>], "
-            "e.g. 'ir_r2_k3_s2_e6_c24_se0.25'.")
+            "{ir|ds}_r<repeats>_k<kernel[.kernel...]>_s<stride>[_e<expansion>]_c<channels>[_se<ratio>]"
+            "[_a<re|r6|hs|sw>][_ge<groups>][_gp<groups>], e.g. 'ir_r2_k3_s2_e6_c24_se0.25'.")
 
     if not isinstance(text, str) or not text:
         fail("not a non-empty string")
@@ -160,6 +182,8 @@ def decode_block(text: str) -> BlockSpec:
             channels=values["c"],
             se_ratio=values.get("se"),
             activation=values.get("a"),
+            expand_groups=values.get("ge", 1),
+            project_groups=values.get("gp", 1),
         )
     except ValueError as error:
         fail(str(error))
@@ -280,6 +304,8 @@ def build_architecture(arch: Architecture, *, name: str, alpha: float, resolutio
             se_ratio=spec.se_ratio,
             drop_rate=arch.drop_connect * index / len(planned),
             settings=settings,
+            expand_groups=spec.expand_groups,
+            project_groups=spec.project_groups,
         )
 
     head = arch.head
@@ -380,7 +406,7 @@ MOBILENET_V3_SMALL = _check_architecture(dataclasses.replace(
 def minimalistic(arch: Architecture) -> Architecture:
     """MobileNetV3's minimalistic variant: 3x3 kernels, no squeeze-excite, ReLU everywhere."""
     def simplify(spec: BlockSpec) -> BlockSpec:
-        return dataclasses.replace(spec, kernel=min(spec.kernel, 3), se_ratio=None, activation="relu")
+        return dataclasses.replace(spec, kernel=(3,), se_ratio=None, activation="relu")
 
     return _check_architecture(dataclasses.replace(
         arch,
@@ -411,6 +437,90 @@ EFFICIENTNET_B0 = _check_architecture(Architecture(
     depth_mode="ceil",
     drop_connect=0.2,
 ))
+
+
+# ImageNet mean and standard deviation of pixels in [0, 1] (torchvision, timm):
+# x -> (x / 255 - mean) / std as one per-channel affine on raw pixels.
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCH_NORMALIZATION = Normalization(
+    scale=tuple(1.0 / (255.0 * s) for s in _IMAGENET_STD),
+    offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)),
+    stats=False)
+
+# The TensorFlow reference implementations of MnasNet and MixNet (tensorflow/tpu)
+# use batch-norm momentum 0.99 and epsilon 1e-3; SE widths as timm rounds them.
+_SEARCHED_BLOCKS = BlockSettings(bn_epsilon=1e-3, bn_momentum=0.99, expand_rounding="exact",
+                                 se_base="input", se_rounding="round", se_activation=None, se_gate="sigmoid")
+
+# MnasNet-A1 (Tan et al. 2019, figure 7): squeeze-excite in stages 3, 5 and 6.
+MNASNET_A1 = _check_architecture(Architecture(
+    stem=Stem(32, "divisible", "relu", explicit_pad=False),
+    stages=stages(
+        ("ds_r1_k3_s1_c16",),
+        ("ir_r2_k3_s2_e6_c24",),
+        ("ir_r3_k5_s2_e3_c40_se0.25",),
+        ("ir_r4_k3_s2_e6_c80",),
+        ("ir_r2_k3_s1_e6_c112_se0.25",),
+        ("ir_r3_k5_s2_e6_c160_se0.25",),
+        ("ir_r1_k3_s1_e6_c320",),
+    ),
+    head=Head(1280, "fixed", "relu", classifier="dense"),  # timm keeps 1280 at every width
+    block=_SEARCHED_BLOCKS,
+    normalization=TORCH_NORMALIZATION,
+    activation="relu",
+    depth_mode="ceil",
+))
+
+# MnasNet-B1: the search without squeeze-excite in its space.
+MNASNET_B1 = _check_architecture(dataclasses.replace(
+    MNASNET_A1,
+    stages=stages(
+        ("ds_r1_k3_s1_c16",),
+        ("ir_r3_k3_s2_e3_c24",),
+        ("ir_r3_k5_s2_e3_c40",),
+        ("ir_r3_k5_s2_e6_c80",),
+        ("ir_r2_k3_s1_e6_c96",),
+        ("ir_r4_k5_s2_e6_c192",),
+        ("ir_r1_k3_s1_e6_c320",),
+    ),
+))
+
+# MixNet-S and -M (Tan & Le 2019, figures 8 and 9): ReLU in the first stages,
+# swish after; mixed kernels and grouped 1x1 convolutions per block.
+MIXNET_S = _check_architecture(Architecture(
+    stem=Stem(16, "divisible", "relu", explicit_pad=False),
+    stages=stages(
+        ("ds_r1_k3_s1_c16",),
+        ("ir_r1_k3_s2_e6_c24_ge2_gp2", "ir_r1_k3_s1_e3_c24_ge2_gp2"),
+        ("ir_r1_k3.5.7_s2_e6_c40_se0.5_asw", "ir_r3_k3.5_s1_e6_c40_se0.5_asw_ge2_gp2"),
+        ("ir_r1_k3.5.7_s2_e6_c80_se0.25_asw_gp2", "ir_r2_k3.5_s1_e6_c80_se0.25_asw_gp2"),
+        ("ir_r1_k3.5.7_s1_e6_c120_se0.5_asw_ge2_gp2", "ir_r2_k3.5.7.9_s1_e3_c120_se0.5_asw_ge2_gp2"),
+        ("ir_r1_k3.5.7.9.11_s2_e6_c200_se0.5_asw", "ir_r2_k3.5.7.9_s1_e6_c200_se0.5_asw_gp2"),
+    ),
+    head=Head(1536, "fixed", "relu", classifier="dense"),  # timm keeps 1536 at every width
+    block=_SEARCHED_BLOCKS,
+    normalization=TORCH_NORMALIZATION,
+    activation="relu",
+    depth_mode="round",
+    drop_connect=0.2,
+))
+
+MIXNET_M = _check_architecture(dataclasses.replace(
+    MIXNET_S,
+    stem=dataclasses.replace(MIXNET_S.stem, channels=24),
+    stages=stages(
+        ("ds_r1_k3_s1_c24",),
+        ("ir_r1_k3.5.7_s2_e6_c32_ge2_gp2", "ir_r1_k3_s1_e3_c32_ge2_gp2"),
+        ("ir_r1_k3.5.7.9_s2_e6_c40_se0.5_asw", "ir_r3_k3.5_s1_e6_c40_se0.5_asw_ge2_gp2"),
+        ("ir_r1_k3.5.7_s2_e6_c80_se0.25_asw", "ir_r3_k3.5.7.9_s1_e6_c80_se0.25_asw_ge2_gp2"),
+        ("ir_r1_k3_s1_e6_c120_se0.5_asw", "ir_r3_k3.5.7.9_s1_e3_c120_se0.5_asw_ge2_gp2"),
+        ("ir_r1_k3.5.7.9_s2_e6_c200_se0.5_asw", "ir_r3_k3.5.7.9_s1_e6_c200_se0.5_asw_gp2"),
+    ),
+))
+
+# MixNet-L is MixNet-M at width 1.3.
+MIXNET_L = _check_architecture(dataclasses.replace(MIXNET_M, width=1.3))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,8 +672,8 @@ def _efficientnet_counterpart(variant: str, scale: CompoundScale) -> KerasCounte
 # ---------------------------------------------------------------------------
 # Registered models
 
-_V2_REFERENCE = ("tf_keras.applications.MobileNetV2; Sandler et al., \"MobileNetV2: Inverted Residuals "
-                 "and Linear Bottlenecks\", CVPR 2018, arXiv:1801.04381")
+_V2_PAPER = ("Sandler et al., \"MobileNetV2: Inverted Residuals and Linear Bottlenecks\", CVPR 2018, "
+             "arXiv:1801.04381")
 _V3_PAPER = "Howard et al., \"Searching for MobileNetV3\", ICCV 2019, arXiv:1905.02244"
 _EFFICIENTNET_PAPER = ("Tan & Le, \"EfficientNet: Rethinking Model Scaling for Convolutional Neural "
                        "Networks\", ICML 2019, arXiv:1905.11946")
@@ -571,9 +681,11 @@ _EFFICIENTNET_PAPER = ("Tan & Le, \"EfficientNet: Rethinking Model Scaling for C
 
 @registry.register(
     "mobilenet_v2", family="mobilenet_v2", default_resolution=224, default_dropout=0.2,
-    reference=_V2_REFERENCE,
+    reference="tf_keras.applications.MobileNetV2", paper=_V2_PAPER,
+    idea="inverted residual with linear bottleneck",
     description="MobileNetV2: inverted residuals with linear bottlenecks, ReLU6.",
-    keras=KerasCounterpart(build=_mobilenet_v2_keras, imagenet=_mobilenet_v2_imagenet))
+    keras=KerasCounterpart(build=_mobilenet_v2_keras, imagenet=_mobilenet_v2_imagenet,
+                           preprocess=lambda pixels: pixels / 127.5 - 1.0))
 def mobilenet_v2(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
                  dropout: float) -> tf_keras.Model:
     """MobileNetV2.
@@ -605,7 +717,8 @@ def _register_mobilenet_v3(model_type: str, arch: Architecture, is_minimalistic:
                        f"Reference: {keras_call} (weight-compatible) and {_V3_PAPER}.\n")
     registry.register(
         name, family="mobilenet_v3", default_resolution=224, default_dropout=0.2,
-        reference=f"{keras_call}; {_V3_PAPER}",
+        reference=keras_call, paper=_V3_PAPER,
+        idea="squeeze-and-excite and hard-swish, found by platform-aware search and NetAdapt",
         description=f"MobileNetV3-{model_type.capitalize()}, {variant}.",
         keras=_mobilenet_v3_counterpart(model_type, is_minimalistic))(builder)
     globals()[name] = builder
@@ -628,9 +741,39 @@ def _register_efficientnet(variant: str, scale: CompoundScale) -> None:
         f"Reference: {keras_function} (weight-compatible) and {_EFFICIENTNET_PAPER}.\n")
     registry.register(
         name, family="efficientnet", default_resolution=scale.resolution, default_dropout=scale.dropout,
-        reference=f"{keras_function}; {_EFFICIENTNET_PAPER}",
+        reference=keras_function, paper=_EFFICIENTNET_PAPER,
+        idea="compound scaling of width, depth and resolution",
         description=f"EfficientNet-{variant.upper()}: compound-scaled MBConv network with squeeze-excite, swish.",
         keras=_efficientnet_counterpart(variant, scale))(builder)
+    globals()[name] = builder
+
+
+_MNASNET_PAPER = ("Tan et al., \"MnasNet: Platform-Aware Neural Architecture Search for Mobile\", "
+                  "CVPR 2019, arXiv:1807.11626")
+_MIXNET_PAPER = ("Tan & Le, \"MixConv: Mixed Depthwise Convolutional Kernels\", BMVC 2019, "
+                 "arXiv:1907.09595")
+
+
+def _register_counted(name: str, arch: Architecture, *, family: str, reference: str, paper: str, idea: str,
+                      description: str, counts: registry.ReferenceCounts, depth_option: bool = False) -> None:
+    """Register a spec table whose reference is a PyTorch implementation (its counts, not its weights)."""
+
+    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float,
+                depth_multiplier: float = 1.0) -> tf_keras.Model:
+        if not depth_multiplier > 0:
+            raise UserError(f"{name}: depth_multiplier must be > 0 (it scales each stage's repeats), "
+                            f"got {depth_multiplier!r}.")
+        scaled = dataclasses.replace(arch, depth=arch.depth * depth_multiplier)
+        return build_architecture(scaled, name=name, alpha=alpha, resolution=resolution,
+                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = (f"{description}\n\nReference: {reference} (same trainable parameters and MACs at 224 px: "
+                       f"{counts.params:,} and {counts.macs / 1e6:.1f} M) and {paper}.\n")
+    registry.register(
+        name, family=family, default_resolution=224, default_dropout=0.2, reference=reference, paper=paper,
+        idea=idea, description=description, reference_counts=counts,
+        options={"depth_multiplier": 1.0} if depth_option else None)(builder)
     globals()[name] = builder
 
 
@@ -641,3 +784,24 @@ _register_mobilenet_v3("small", minimalistic(MOBILENET_V3_SMALL), True)
 for _variant, _scale in EFFICIENTNET_SCALES.items():
     _register_efficientnet(_variant, _scale)
 del _variant, _scale
+
+_register_counted(
+    "mnasnet_a1", MNASNET_A1, family="mnasnet", reference="timm.models.semnasnet_100", paper=_MNASNET_PAPER,
+    idea="platform-aware architecture search under a measured latency target",
+    description="MnasNet-A1: searched inverted-residual blocks with squeeze-excite, ReLU.",
+    counts=registry.ReferenceCounts(params=3_887_038, macs=311_600_000), depth_option=True)
+_register_counted(
+    "mnasnet_b1", MNASNET_B1, family="mnasnet", reference="torchvision.models.mnasnet1_0",
+    paper=_MNASNET_PAPER, idea="platform-aware architecture search under a measured latency target",
+    description="MnasNet-B1: searched inverted-residual blocks without squeeze-excite, ReLU.",
+    counts=registry.ReferenceCounts(params=4_383_312, macs=314_400_000), depth_option=True)
+for _name, _arch, _params, _macs in (("mixnet_s", MIXNET_S, 4_134_606, 239_200_000),
+                                     ("mixnet_m", MIXNET_M, 5_014_382, 339_200_000),
+                                     ("mixnet_l", MIXNET_L, 7_329_252, 555_300_000)):
+    _register_counted(
+        _name, _arch, family="mixnet", reference=f"timm.models.{_name}", paper=_MIXNET_PAPER,
+        idea="mixed depthwise kernel sizes in one convolution (MixConv)",
+        description=f"MixNet-{_name[-1].upper()}: mixed-kernel depthwise and grouped pointwise convolutions, "
+                    "squeeze-excite, ReLU then swish.",
+        counts=registry.ReferenceCounts(params=_params, macs=_macs))
+del _name, _arch, _params, _macs

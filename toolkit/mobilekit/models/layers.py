@@ -7,6 +7,7 @@ tensorflow-model-optimization can wrap and TFLiteConverter can fuse:
 - `HardSigmoid`:  relu6(x + 3) / 6, written as a multiply by 1/6 (int8 TFLite has no DIV).
 - `HardSwish`:    x * relu6(x + 3) / 6, in the form the converter fuses into one HARD_SWISH op.
 - `SqueezeExcite`: pool -> reduce conv -> act -> expand conv -> gate -> scale the input.
+- `ChannelSlice`: a contiguous group of channels, for MixNet's per-group convolutions.
 - `InputNormalization`: raw RGB pixels in [0, 255] -> the network's input range, as one
   affine x * a + b (MUL, ADD), optionally holding the statistics of a keras
   `Normalization` layer (mean, variance, count) so that its weights copy over.
@@ -157,6 +158,40 @@ class SqueezeExcite(tf_keras.layers.Layer):
         return config
 
 
+@_register
+class ChannelSlice(tf_keras.layers.Layer):
+    """Channels [start, start + size) of an NHWC tensor: one group of a MixConv split.
+
+    A weightless layer (TFLite STRIDED_SLICE), so each group's convolution
+    stays an ordinary Conv2D / DepthwiseConv2D.
+    """
+
+    def __init__(self, start: int, size: int, **kwargs):
+        super().__init__(**kwargs)
+        if int(start) < 0 or int(size) < 1:
+            raise ValueError(f"ChannelSlice needs start >= 0 and size >= 1, got {start}, {size}")
+        self.start = int(start)
+        self.size = int(size)
+
+    def build(self, input_shape):
+        channels = tf.TensorShape(input_shape)[-1]
+        if channels is not None and self.start + self.size > channels:
+            raise ValueError(f"ChannelSlice [{self.start}, {self.start + self.size}) "
+                             f"exceeds {channels} channels")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return inputs[..., self.start:self.start + self.size]
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.size])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(start=self.start, size=self.size)
+        return config
+
+
 def _per_channel(value, name: str):
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
@@ -175,6 +210,11 @@ class InputNormalization(tf_keras.layers.Layer):
 
     Without statistics (`stats=False`, weightless): `y = x * scale + offset`.
     MobileNetV2/V3 use scale=1/127.5, offset=-1 (pixels in [0, 255] -> [-1, 1]).
+    Scale and offset may be per channel (one value per channel of the input).
+
+    With `bgr=True` the channels are reversed first (RGB pixels in, BGR network
+    input: keras' "caffe" preprocessing of VGG and ResNet), and scale/offset
+    apply to the reversed channels.
 
     With statistics (`stats=True`): the layer holds the weights of a keras
     `Normalization(axis=-1)` layer -- `mean`, `variance` (one per channel) and
@@ -189,12 +229,14 @@ class InputNormalization(tf_keras.layers.Layer):
     MAXIMUM reaches the .tflite file.
     """
 
-    def __init__(self, scale=1.0, offset=0.0, stats: bool = False, epsilon: float | None = None, **kwargs):
+    def __init__(self, scale=1.0, offset=0.0, stats: bool = False, epsilon: float | None = None,
+                 bgr: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.scale = _per_channel(scale, "scale")
         self.offset = _per_channel(offset, "offset")
         self.stats = bool(stats)
         self.epsilon = float(tf_keras.backend.epsilon() if epsilon is None else epsilon)
+        self.bgr = bool(bgr)
 
     def build(self, input_shape):
         channels = tf.TensorShape(input_shape)[-1]
@@ -223,12 +265,15 @@ class InputNormalization(tf_keras.layers.Layer):
 
     def call(self, inputs):
         a, b = self.affine()
-        return tf.cast(inputs, self.compute_dtype) * a + b
+        x = tf.cast(inputs, self.compute_dtype)
+        if self.bgr:
+            x = tf.reverse(x, axis=[-1])
+        return x * a + b
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(scale=self.scale, offset=self.offset, stats=self.stats, epsilon=self.epsilon)
+        config.update(scale=self.scale, offset=self.offset, stats=self.stats, epsilon=self.epsilon, bgr=self.bgr)
         return config

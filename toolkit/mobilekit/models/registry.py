@@ -1,8 +1,14 @@
-"""Model names -> builders, their defaults, and their keras.applications counterparts.
+"""Model names -> builders, their defaults, model cards and reference implementations.
 
 A builder registers itself with `@register(...)`; `build(name, ...)` resolves
 the defaults (an argument left at None never overrides a model default),
 validates the arguments, builds the model and loads the requested weights.
+
+Every model matches a named reference: either a tf_keras.applications model
+it is weight-compatible with (`keras=`), or a public implementation whose
+trainable-parameter and MAC counts at 224 px it equals (`reference_counts=`).
+Model-specific knobs (AlexNet's `lrn`, DenseNet's `growth_rate`, ...) are
+declared with their defaults in `options=` and reach the builder as keywords.
 """
 
 from __future__ import annotations
@@ -20,14 +26,40 @@ MIN_RESOLUTION = 32
 
 
 @dataclasses.dataclass(frozen=True)
+class ReferenceCounts:
+    """A public implementation's figures at 224x224 with 1000 classes.
+
+    params: trainable parameters (PyTorch counts batch-norm running statistics
+        as buffers; Keras as non-trainable weights: trainable counts agree).
+    macs: multiply-accumulates of the conv and dense layers (complexity.py's rule).
+    """
+
+    params: int
+    macs: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelInfo:
-    """What `mobilekit models` shows about one architecture."""
+    """What `mobilekit models` shows about one architecture: its model card.
+
+    reference: the implementation it must match (a tf_keras.applications call,
+        or a PyTorch model by its import path).
+    paper: the paper that introduced it.
+    idea: the one idea it introduced, in a few words.
+    options: model-specific knobs and their defaults, as (name, default) pairs.
+    min_resolution: the smallest input its stride pattern allows.
+    """
 
     name: str
     family: str
     default_resolution: int
     reference: str
     description: str
+    paper: str
+    idea: str
+    options: tuple[tuple[str, object], ...] = ()
+    min_resolution: int = MIN_RESOLUTION
+    reference_counts: ReferenceCounts | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +99,14 @@ class KerasCounterpart:
         UserError where keras has none.
     adopt(model, source): fixes up our model after weights were copied over from
         a keras model ("imagenet") or a keras weights file ("file"); None = nothing to do.
+    preprocess(pixels): raw RGB pixels (a float numpy array) -> what the keras
+        model takes (its `preprocess_input`); None = keras takes raw pixels.
     """
 
     build: Callable[[BuildSettings, object], object]
     imagenet: Callable[[BuildSettings], ImagenetWeights]
     adopt: Callable[[object, str], None] | None = None
+    preprocess: Callable[[object], object] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +114,7 @@ class Entry:
     info: ModelInfo
     builder: Callable[..., object]
     default_dropout: float
-    keras: KerasCounterpart
+    keras: KerasCounterpart | None
 
 
 class Registry:
@@ -89,13 +124,22 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, *, family: str, default_resolution: int, default_dropout: float,
-                 reference: str, description: str, keras: KerasCounterpart):
+                 reference: str, description: str, paper: str, idea: str,
+                 keras: KerasCounterpart | None = None, reference_counts: ReferenceCounts | None = None,
+                 options: dict | None = None, min_resolution: int = MIN_RESOLUTION):
+        """Decorator: register `builder(*, alpha, resolution, num_classes, include_top, dropout, **options)`."""
+        if (keras is None) == (reference_counts is None):
+            raise ValueError(f"model {name!r}: give exactly one of keras= (a weight-compatible "
+                             "keras.applications model) or reference_counts= (a reference's figures)")
+
         def decorator(builder):
             if name in self._entries:
                 raise ValueError(f"model {name!r} is registered twice")
             self._entries[name] = Entry(
                 info=ModelInfo(name=name, family=family, default_resolution=int(default_resolution),
-                               reference=reference, description=description),
+                               reference=reference, description=description, paper=paper, idea=idea,
+                               options=tuple((options or {}).items()), min_resolution=int(min_resolution),
+                               reference_counts=reference_counts),
                 builder=builder, default_dropout=float(default_dropout), keras=keras)
             return builder
         return decorator
@@ -136,9 +180,10 @@ def resolve_settings(entry: Entry, *, alpha=1.0, resolution=None, num_classes=10
         raise UserError(f"alpha (width multiplier) must be a number > 0, got {alpha!r}. "
                         "Use 1.0 for the published width, e.g. 0.35-1.4 for MobileNetV2.")
     resolution = entry.info.default_resolution if resolution is None else resolution
-    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < MIN_RESOLUTION:
-        raise UserError(f"resolution must be a whole number of pixels >= {MIN_RESOLUTION}, got {resolution!r}. "
-                        f"{entry.info.name} was designed for {entry.info.default_resolution}.")
+    smallest = entry.info.min_resolution
+    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < smallest:
+        raise UserError(f"resolution must be a whole number of pixels >= {smallest} for {entry.info.name}, "
+                        f"got {resolution!r}. It was designed for {entry.info.default_resolution}.")
     num_classes = 1000 if num_classes is None else num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise UserError(f"num_classes must be a whole number >= 1, got {num_classes!r}.")
@@ -153,8 +198,37 @@ def resolve_settings(entry: Entry, *, alpha=1.0, resolution=None, num_classes=10
                          include_top=include_top, dropout=float(dropout))
 
 
+def resolve_options(entry: Entry, options: dict) -> dict:
+    """The model's options with defaults filled in; unknown names and wrong types are UserErrors.
+
+    Values are checked against their default's type here; builders check ranges.
+    """
+    defaults = dict(entry.info.options)
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+        raise UserError(f"{entry.info.name} has no option {', '.join(map(repr, unknown))}. "
+                        f"Its options (with defaults): {known}.")
+    resolved = dict(defaults)
+    for key, value in options.items():
+        if value is None:
+            continue  # unset: the default stands
+        default = defaults[key]
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, numbers.Integral):
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok:
+            raise UserError(f"{entry.info.name} option {key} must be a {type(default).__name__} like its "
+                            f"default {default!r}, got {value!r}.")
+        resolved[key] = type(default)(value)
+    return resolved
+
+
 def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None = None,
-          num_classes: int = 1000, include_top: bool = True, dropout: float | None = None):
+          num_classes: int = 1000, include_top: bool = True, dropout: float | None = None, **options):
     """Build a zoo model as a tf_keras.Model that takes raw RGB pixels in [0, 255].
 
     Args:
@@ -167,6 +241,8 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
       num_classes: classifier outputs (with include_top).
       include_top: False returns the last feature map (no pooling, no classifier).
       dropout: rate before the classifier; None = the model's default.
+      **options: the model's own knobs (`info(name).options`), e.g. lrn=True
+        for AlexNet; None leaves an option at its default.
 
     Returns:
       A float32 tf_keras.Model with input shape (resolution, resolution, 3).
@@ -174,6 +250,7 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     entry = REGISTRY.get(name)
     settings = resolve_settings(entry, alpha=alpha, resolution=resolution, num_classes=num_classes,
                                 include_top=include_top, dropout=dropout)
+    chosen = resolve_options(entry, options)
     source = _weights_source(weights)
     from mobilekit.models import weights as weight_loading
 
@@ -181,8 +258,8 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     if source == "imagenet":
         # Before building anything: keras has weights for these settings, and
         # they are cached or can be downloaded (fails within seconds offline).
-        imagenet = weight_loading.find_imagenet(entry, settings)
-    model = entry.builder(**dataclasses.asdict(settings))
+        imagenet = weight_loading.find_imagenet(entry, settings, chosen)
+    model = entry.builder(**dataclasses.asdict(settings), **chosen)
     if imagenet is not None:
         weight_loading.load_imagenet(model, entry, imagenet)
     elif source is not None:

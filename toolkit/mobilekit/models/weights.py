@@ -103,12 +103,26 @@ def copy_weights(source, target) -> None:
     target.set_weights(theirs)
 
 
-def find_imagenet(entry, settings):
+def find_imagenet(entry, settings, options=None):
     """The ImageNet weights file for `settings`, once it is known keras can get it.
 
-    Raises UserError where keras publishes no weights for these settings, or
-    where the file is not in keras' cache and its host cannot be reached.
+    Raises UserError where keras publishes no weights for this model or these
+    settings and options, or where the file is not in keras' cache and its
+    host cannot be reached.
     """
+    name = entry.info.name
+    if entry.keras is None:
+        raise UserError(
+            f"keras.applications publishes no ImageNet weights for {name} (its reference is "
+            f"{entry.info.reference}, whose weights mobilekit does not convert). Use weights=None "
+            "(--weights none) to train it yourself, or weights=PATH with a file saved from a mobilekit "
+            f"{name}.")
+    changed = {k: v for k, v in (options or {}).items() if v != dict(entry.info.options)[k]}
+    if changed:
+        raise UserError(
+            f"ImageNet weights for {name} exist only at its default options; "
+            f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changes the layers. "
+            "Leave these options at their defaults, or use weights=None.")
     weights = entry.keras.imagenet(settings)  # UserError where keras publishes none
     folder = keras_cache_dir()
     cached = folder / weights.file_name
@@ -166,6 +180,11 @@ def load_file(model, entry, settings, path: str) -> None:
         return
     except Exception as error:  # noqa: BLE001 -- try the keras-counterpart layout next
         direct_error = error
+    if entry.keras is None:
+        raise UserError(
+            f"weights file {file} does not fit {expected}: {_first_line(direct_error)}\n"
+            "Build the model with the settings the file was saved with (alpha, num_classes, include_top, "
+            "options), or pass another file.") from direct_error
     try:
         import tf_keras
 
