@@ -83,6 +83,23 @@ def test_models_lists_the_zoo(runner):
     assert rows["mobilenet_v2"]["macs"] > 250e6
 
 
+def test_models_card_names_paper_idea_and_counts(runner):
+    result = invoke(runner, "models", "mnasnet_a1")
+    assert result.exit_code == 0, result.output
+    for needle in ("arXiv:1807.11626", "platform-aware", "3,887,038", "311.6 M", "timm.models.semnasnet_100",
+                   "depth_multiplier=1.0"):
+        assert needle in result.output
+    card = json.loads(invoke(runner, "models", "mobilenet_v2", "--json").output)
+    assert card["matches"] == "weight-compatible" and card["imagenet_weights"] is True
+    assert card["idea"] == "inverted residual with linear bottleneck"
+
+
+def test_models_card_of_an_unknown_name_suggests_one(runner):
+    result = runner.invoke(cli, ["models", "mixnet_x"])
+    assert result.exit_code != 0 and "Did you mean 'mixnet_s'" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "mobilenet_v3_smal", "--int8"], "mobilenet_v3_small"),
     (["--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),

@@ -1,4 +1,4 @@
-"""`mobilekit models`: the zoo as a table."""
+"""`mobilekit models`: the zoo as a table, or one model's card."""
 
 from __future__ import annotations
 
@@ -8,35 +8,27 @@ import click
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-@click.option("--name", "only", multiple=True, metavar="NAME", help="Only these models (repeatable).")
-def models(as_json, only):
-    """List every registered architecture: parameters, MACs, default resolution, reference.
+@click.argument("card", required=False, metavar="[NAME]")
+@click.option("--json", "as_json", is_flag=True, help="Print the table (or the card) as JSON.")
+@click.option("--name", "only", multiple=True, metavar="NAME", help="Only these models in the table (repeatable).")
+def models(card, as_json, only):
+    """List every registered architecture, or show the model card of NAME.
 
-    Parameters and MACs are counted on the built model (random weights, 1000
-    classes) at its default resolution.
+    The table gives trainable parameters, MACs, default resolution and the
+    reference implementation each model matches; the card adds the paper, the
+    one idea it introduced and the model's own options. Parameters and MACs are
+    counted on the built model (random weights, 1000 classes) at its default
+    resolution.
     """
-    import tf_keras
-
     from mobilekit import models as zoo
-    from mobilekit.models.complexity import count_macs, count_params
     from mobilekit.progress import bar
 
+    if card is not None:
+        row = _row(zoo.info(card).name)
+        click.echo(json.dumps(row, indent=2) if as_json else format_card(row))
+        return
     names = [zoo.info(name).name for name in only] if only else zoo.names()
-    rows = []
-    for name in bar(names, desc="building models", enabled=not as_json):
-        info = zoo.info(name)
-        model = zoo.build(name)
-        rows.append({
-            "name": name,
-            "family": info.family,
-            "parameters": count_params(model),
-            "macs": count_macs(model),
-            "resolution": info.default_resolution,
-            "reference": info.reference,
-        })
-        del model
-        tf_keras.backend.clear_session()  # keep memory flat across the whole zoo
+    rows = [_row(name) for name in bar(names, desc="building models", enabled=not as_json)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -46,3 +38,50 @@ def models(as_json, only):
     for row in rows:
         click.echo(f"{row['name']:<34} {row['parameters']:>12,} {row['macs'] / 1e6:>9.1f}M "
                    f"{row['resolution']:>5}  {row['reference']}")
+
+
+def _row(name: str) -> dict:
+    """One model's card as a dict: registry facts plus counts on the built model."""
+    import tf_keras
+
+    from mobilekit import models as zoo
+    from mobilekit.models.registry import REGISTRY
+
+    info = zoo.info(name)
+    model = zoo.build(name)
+    row = {
+        "name": name,
+        "family": info.family,
+        "description": info.description,
+        "paper": info.paper,
+        "idea": info.idea,
+        "parameters": zoo.count_params(model),
+        "macs": zoo.count_macs(model),
+        "resolution": info.default_resolution,
+        "reference": info.reference,
+        "matches": ("weight-compatible" if REGISTRY.get(name).keras is not None else
+                    f"{info.reference_counts.params:,} parameters, "
+                    f"{info.reference_counts.macs / 1e6:.1f} M MACs at 224 px"),
+        "imagenet_weights": REGISTRY.get(name).keras is not None,
+        "options": dict(info.options),
+    }
+    del model
+    tf_keras.backend.clear_session()  # keep memory flat across the whole zoo
+    return row
+
+
+def format_card(row: dict) -> str:
+    options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items()) or "none"
+    lines = [
+        f"{row['name']}  ({row['family']})",
+        f"  {row['description']}",
+        f"  paper       {row['paper']}",
+        f"  idea        {row['idea']}",
+        f"  parameters  {row['parameters']:,}",
+        f"  MACs        {row['macs'] / 1e6:.1f} M at {row['resolution']}x{row['resolution']}",
+        f"  reference   {row['reference']} ({row['matches']})",
+        f"  weights     " + ("imagenet (through keras.applications), none, or a file" if row["imagenet_weights"]
+                             else "none or a file (no published ImageNet weights for this layout)"),
+        f"  options     {options}",
+    ]
+    return "\n".join(lines)
