@@ -94,6 +94,16 @@ def test_models_card_names_paper_idea_and_counts(runner):
     assert card["idea"] == "inverted residual with linear bottleneck"
 
 
+def test_convert_passes_model_options_to_the_builder(runner, tmp_path):
+    output = tmp_path / "shallow.tflite"
+    result = invoke(runner, "convert", "--model", "mnasnet_b1", "--int8", "--weights", "none", "--resolution", 32,
+                    "--alpha", 0.25, "--num-classes", 3, "--calib-steps", 2, "--option", "depth_multiplier=0.5",
+                    "--output", output, "--quiet")
+    assert result.exit_code == 0, result.output
+    # MnasNet-B1 repeats (1, 3, 3, 3, 2, 4, 1) at depth 0.5, rounded up: 11 blocks, one depthwise conv each.
+    assert tflite_file.summarize(output.read_bytes()).ops["DEPTHWISE_CONV_2D"] == 11
+
+
 def test_models_card_of_an_unknown_name_suggests_one(runner):
     result = runner.invoke(cli, ["models", "mixnet_x"])
     assert result.exit_code != 0 and "Did you mean 'mixnet_s'" in result.output
@@ -110,6 +120,10 @@ def test_models_card_of_an_unknown_name_suggests_one(runner):
     (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
     (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/no/such/dir/m.tflite"], "does not exist"),
     (["--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
+    (["--model", "mobilenet_v2", "--int8", "--option", "lrn=true"], "has no option 'lrn'"),
+    (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier"], "expected KEY=VALUE"),
+    (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier=deep"], "must be a float"),
+    (["--model", "mixnet_s", "--int8"], "publishes no ImageNet weights for mixnet_s"),
 ])
 def test_user_errors_are_clear_and_lose_nothing(runner, tmp_path, args, message):
     (tmp_path / "labels.txt").write_text("a\nb\n")

@@ -11,6 +11,30 @@ from mobilekit.errors import UserError
 MODE_FLAGS = {"int8": "--int8", "fp16": "--fp16", "dynamic": "--dynamic"}
 
 
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """`--option KEY=VALUE` pairs -> {key: value}; true/false, whole numbers and decimals are typed."""
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not text.strip():
+            raise UserError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option lrn=true "
+                            "(`mobilekit models NAME` lists a model's options).")
+        text = text.strip()
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                try:
+                    value = float(text)
+                except ValueError:
+                    value = text  # the registry names the expected type
+        options[key] = value
+    return options
+
+
 def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
     chosen = [mode for mode, flag in zip(MODE_FLAGS, (int8, fp16, dynamic)) if flag]
     if len(chosen) > 1:
@@ -31,6 +55,8 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
 @click.option("--alpha", type=float, default=1.0, show_default=True, help="Width multiplier.")
 @click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A model's own option, e.g. lrn=true for alexnet (repeatable; see `mobilekit models NAME`).")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
               help="Text file, one label per class  [default: ImageNet names for 1000 classes].")
 @click.option("--calib", type=click.Path(path_type=pathlib.Path), default=None,
@@ -42,7 +68,7 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
               help="Output file  [default: <model>_<mode>.tflite in the current folder].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num_classes,
+def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num_classes, option_pairs,
             labels_path, calib, calib_steps, seed, output_path, force, quiet):
     """Build a zoo model and convert it to .tflite with TFLite Metadata.
 
@@ -50,15 +76,20 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
     Examples:
       mobilekit convert --model efficientnet_b0 --int8
       mobilekit convert --model mobilenet_v3_small --int8 --weights none --calib photos/
+      mobilekit convert --model densenet121 --int8 --weights none --option growth_rate=24
     """
     from mobilekit import __version__, files, models
     from mobilekit.data import labels as label_data
     from mobilekit.export.convert import output_name
 
     mode = pick_mode(int8, fp16, dynamic)
+    options = parse_options(option_pairs)
     if io is not None and mode != "int8":
         raise UserError(f"--io applies to --int8 files only; a {mode} file keeps float32 input and output.")
     info = models.info(model_name)
+    from mobilekit.models.registry import REGISTRY, resolve_options
+
+    resolve_options(REGISTRY.get(model_name), options)  # names and types, before any slow work
     resolution = resolution or info.default_resolution
     output_path = files.check_writable(
         output_path or pathlib.Path(output_name(model_name, mode)), force=force)
@@ -75,7 +106,7 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
     images = calibration.load(calib, resolution, count=calib_steps, seed=seed, warn=mode == "int8")
     with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
         model = models.build(model_name, weights=weights, alpha=alpha, resolution=resolution,
-                             num_classes=num_classes)
+                             num_classes=num_classes, **options)
     buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
                                  seed=seed, show_progress=show)
     buf = metadata.attach(buf, metadata.ModelMetadataSpec(
