@@ -107,6 +107,7 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
     with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
         model = models.build(model_name, weights=weights, alpha=alpha, resolution=resolution,
                              num_classes=num_classes, **options)
+        model = models.strip_aux_heads(model)  # training-only heads (GoogLeNet's) are not exported
     buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
                                  seed=seed, show_progress=show)
     buf = metadata.attach(buf, metadata.ModelMetadataSpec(

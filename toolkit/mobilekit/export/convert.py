@@ -68,6 +68,11 @@ def convert(
         raise UserError(f"unknown conversion mode {mode!r}: expected one of {', '.join(MODES)}.")
     if io not in IO_TYPES:
         raise UserError(f"unknown --io type {io!r}: expected one of {', '.join(IO_TYPES)}.")
+    if len(model.outputs) != 1:
+        raise UserError(
+            f"model {model.name!r} has {len(model.outputs)} outputs; a phone classifier file has one. "
+            "Drop training-only heads first, e.g. mobilekit.models.strip_aux_heads(model) for GoogLeNet "
+            "built with aux_logits=True.")
 
     import tensorflow as tf
 

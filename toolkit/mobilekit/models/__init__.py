@@ -5,13 +5,20 @@
     models.names()            # every registered name
     models.info("mobilenet_v2")  # family, default resolution, reference
 
-Each depthwise-family model (efficient.py) is weight-compatible with its
-tf_keras.applications counterpart; see registry.build for the arguments.
+The depthwise family (efficient.py: MobileNetV2/V3, MnasNet, MixNet,
+EfficientNet) shares one block builder; the classic families (classic.py:
+AlexNet, VGG, GoogLeNet, MobileNetV1; residual.py: ResNet, DenseNet) are
+config tables over small block functions. Each model either is
+weight-compatible with its tf_keras.applications counterpart or has the
+parameter and MAC counts of a named public implementation (`info(name)`).
+See registry.build for the arguments.
 """
 
 import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from mobilekit.models import efficient  # noqa: F401  (registers the models)
+from mobilekit.models import classic, efficient, residual  # noqa: F401  (register the models)
+from mobilekit.models.classic import strip_aux_heads
 from mobilekit.models.complexity import count_macs, count_params
-from mobilekit.models.registry import BuildSettings, ModelInfo, build, info, names
+from mobilekit.models.registry import BuildSettings, ModelInfo, ReferenceCounts, build, info, names
 
-__all__ = ["BuildSettings", "ModelInfo", "build", "count_macs", "count_params", "info", "names"]
+__all__ = ["BuildSettings", "ModelInfo", "ReferenceCounts", "build", "count_macs", "count_params", "info", "names",
+           "strip_aux_heads"]

@@ -267,7 +267,9 @@ class InputNormalization(tf_keras.layers.Layer):
         a, b = self.affine()
         x = tf.cast(inputs, self.compute_dtype)
         if self.bgr:
-            x = tf.reverse(x, axis=[-1])
+            # Slices and a concat rather than tf.reverse: REVERSE_V2 has no GPU-delegate
+            # or (before Android 12L) NNAPI kernel, STRIDED_SLICE and CONCATENATION do.
+            x = tf.concat([x[..., 2:3], x[..., 1:2], x[..., 0:1]], axis=-1)
         return x * a + b
 
     def compute_output_shape(self, input_shape):
