@@ -32,25 +32,15 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.blocks import BlockSettings, batch_norm
-from mobilekit.models.layers import InputNormalization, activation_layer
+from mobilekit.models.layers import CAFFE, TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
 from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart, ReferenceCounts
 from mobilekit.models.scaling import scale_width
 
 _register_layer = tf_keras.saving.register_keras_serializable(package="mobilekit")
 
-# torchvision's ImageNet normalization, (x / 255 - mean) / std, as one affine on raw pixels.
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
-TORCH_SCALE = tuple(1.0 / (255.0 * s) for s in _TORCH_STD)
-TORCH_OFFSET = tuple(-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD))
-# keras' "caffe" preprocessing (VGG): RGB -> BGR, minus the BGR ImageNet mean, no scaling.
-CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
-
-
-def _normalized_input(resolution: int, scale, offset, bgr: bool = False):
+def _normalized_input(resolution: int, normalization: Normalization):
     inputs = tf_keras.Input((resolution, resolution, 3), name="image")
-    x = InputNormalization(scale, offset, bgr=bgr, name="normalize")(inputs)
-    return inputs, x
+    return inputs, normalization.layer()(inputs)
 
 
 def torch_padding(x, kernel: int, stride: int, pad: int, *, name: str):
@@ -270,7 +260,7 @@ def alexnet(*, alpha: float, resolution: int, num_classes: int, include_top: boo
     the resolution: weights with a top fit only models built at a resolution
     with the same last feature map. The smallest input is 63 px (1x1 features).
     """
-    inputs, x = _normalized_input(resolution, TORCH_SCALE, TORCH_OFFSET)
+    inputs, x = _normalized_input(resolution, TORCH)
     pools = 0
     for index, conv in enumerate(ALEXNET_FEATURES, start=1):
         name = f"conv{index}"
@@ -319,7 +309,7 @@ _VGG_PAPER = ("Simonyan & Zisserman, \"Very Deep Convolutional Networks for Larg
 def build_vgg(config: VGGConfig, *, name: str, alpha: float, resolution: int, num_classes: int,
               include_top: bool, dropout: float) -> tf_keras.Model:
     """A VGG from its config; keras' layer names (block{s}_conv{i}, block{s}_pool, fc1, fc2, predictions)."""
-    inputs, x = _normalized_input(resolution, 1.0, [-m for m in CAFFE_BGR_MEAN], bgr=True)
+    inputs, x = _normalized_input(resolution, CAFFE)
     for stage, (channels, convs) in enumerate(config.stages, start=1):
         for index in range(1, convs + 1):
             x = _conv_relu(x, scale_width(channels, alpha), 3, 1, 1, f"block{stage}_conv{index}")
@@ -329,14 +319,6 @@ def build_vgg(config: VGGConfig, *, name: str, alpha: float, resolution: int, nu
         x = _classifier(x, config.classifier, alpha=alpha, num_classes=num_classes, dropout=dropout,
                         dropout_first=False)
     return tf_keras.Model(inputs, x, name=name)
-
-
-def _check_imagenet_classes(name: str, settings: BuildSettings) -> None:
-    if settings.include_top and settings.num_classes != 1000:
-        raise UserError(
-            f"keras.applications publishes no ImageNet weights for {name} with a {settings.num_classes}-class "
-            "top: its classifier has 1000 ImageNet classes. Use num_classes=1000 (--num-classes 1000), or "
-            "include_top=False to fine-tune a new classifier, or weights=None.")
 
 
 def _vgg_counterpart(name: str) -> KerasCounterpart:
@@ -349,7 +331,7 @@ def _vgg_counterpart(name: str) -> KerasCounterpart:
 
     def imagenet(settings: BuildSettings) -> ImagenetWeights:
         module = importlib.import_module(f"tf_keras.src.applications.{name}")
-        _check_imagenet_classes(name, settings)
+        registry.check_imagenet_classes(name, settings)
         if settings.alpha != 1.0:
             raise UserError(f"keras.applications publishes no ImageNet weights for {name} at alpha "
                             f"{settings.alpha:g}: VGG is published at alpha 1 only. Use alpha=1.0 or weights=None.")
@@ -627,7 +609,7 @@ def googlenet(*, alpha: float, resolution: int, num_classes: int, include_top: b
             f"googlenet with aux_logits=True needs a resolution >= {GOOGLENET_AUX_MIN_RESOLUTION}, got "
             f"{resolution}: the auxiliary classifiers pool inception4a's map to {AUX_GRID}x{AUX_GRID}. "
             f"Use resolution >= {GOOGLENET_AUX_MIN_RESOLUTION}, or aux_logits=False.")
-    inputs, x = _normalized_input(resolution, TORCH_SCALE, TORCH_OFFSET)
+    inputs, x = _normalized_input(resolution, TORCH)
     x = basic_conv(x, scale_width(64, alpha), 7, stride=2, pad=3, name="conv1")
     x = ceil_max_pool(x, 3, 2, name="pool1")
     x = basic_conv(x, scale_width(64, alpha), 1, name="conv2")
@@ -718,7 +700,7 @@ def depthwise_separable(x, filters: int, stride: int, *, block_id: int):
 def _mobilenet_v1_imagenet(settings: BuildSettings) -> ImagenetWeights:
     from tf_keras.src.applications import mobilenet as keras_mobilenet
 
-    _check_imagenet_classes("mobilenet_v1", settings)
+    registry.check_imagenet_classes("mobilenet_v1", settings)
     if settings.alpha not in _MOBILENET_V1_ALPHAS:
         raise UserError(f"keras.applications publishes no ImageNet weights for mobilenet_v1 at alpha "
                         f"{settings.alpha:g}: alpha must be one of "
@@ -760,7 +742,7 @@ def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top
     (keepdims), dropout (keras' default 1e-3), 1x1 conv `conv_preds` with bias,
     reshape, softmax.
     """
-    inputs, x = _normalized_input(resolution, 1.0 / 127.5, -1.0)
+    inputs, x = _normalized_input(resolution, TO_MINUS_ONE_ONE)
     x = tf_keras.layers.Conv2D(_mobilenet_v1_width(MOBILENET_V1_STEM, alpha), 3, strides=2, padding="same",
                                use_bias=False, name="conv1")(x)
     x = batch_norm(_MOBILENET_V1_BN, "conv1_bn")(x)

@@ -33,7 +33,7 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.blocks import BlockSettings, conv_bn, initializer, inverted_residual
-from mobilekit.models.layers import InputNormalization, activation_layer
+from mobilekit.models.layers import TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
 from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart
 from mobilekit.models.scaling import WIDTH_MODES, make_divisible, scale_depth, scale_width
 
@@ -224,15 +224,6 @@ class Head:
 
 
 @dataclasses.dataclass(frozen=True)
-class Normalization:
-    """Raw pixels -> network input (see layers.InputNormalization)."""
-
-    scale: float
-    offset: float
-    stats: bool
-
-
-@dataclasses.dataclass(frozen=True)
 class Architecture:
     stem: Stem
     stages: tuple[tuple[BlockSpec, ...], ...]
@@ -283,8 +274,7 @@ def build_architecture(arch: Architecture, *, name: str, alpha: float, resolutio
     width = arch.width * alpha
     settings = arch.block
     inputs = tf_keras.Input((resolution, resolution, 3), name="image")
-    norm = arch.normalization
-    x = InputNormalization(norm.scale, norm.offset, stats=norm.stats, name="normalize")(inputs)
+    x = arch.normalization.layer()(inputs)
 
     stem = arch.stem
     x = conv_bn(x, scale_width(stem.channels, width, stem.width_mode), stem.kernel, stem.stride,
@@ -350,8 +340,6 @@ def _check_architecture(arch: Architecture) -> Architecture:
 # ---------------------------------------------------------------------------
 # The tables
 
-_TO_MINUS_ONE_ONE = Normalization(scale=1.0 / 127.5, offset=-1.0, stats=False)
-
 MOBILENET_V2 = _check_architecture(Architecture(
     stem=Stem(32, "divisible", "relu6", explicit_pad=False),
     stages=stages(
@@ -365,7 +353,7 @@ MOBILENET_V2 = _check_architecture(Architecture(
     ),
     head=Head(1280, "grow_only", "relu6", classifier="dense"),
     block=BlockSettings(bn_epsilon=1e-3, bn_momentum=0.999, expand_rounding="exact"),
-    normalization=_TO_MINUS_ONE_ONE,
+    normalization=TO_MINUS_ONE_ONE,
     activation="relu6",
     block_width_mode="floor_divisible",
 ))
@@ -386,7 +374,7 @@ MOBILENET_V3_LARGE = _check_architecture(Architecture(
     ),
     head=Head(6, "input_ratio", "hard_swish", classifier="conv", hidden=1280),
     block=_V3_BLOCKS,
-    normalization=_TO_MINUS_ONE_ONE,
+    normalization=TO_MINUS_ONE_ONE,
     activation="hard_swish",
 ))
 
@@ -439,15 +427,6 @@ EFFICIENTNET_B0 = _check_architecture(Architecture(
 ))
 
 
-# ImageNet mean and standard deviation of pixels in [0, 1] (torchvision, timm):
-# x -> (x / 255 - mean) / std as one per-channel affine on raw pixels.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-TORCH_NORMALIZATION = Normalization(
-    scale=tuple(1.0 / (255.0 * s) for s in _IMAGENET_STD),
-    offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)),
-    stats=False)
-
 # The TensorFlow reference implementations of MnasNet and MixNet (tensorflow/tpu)
 # use batch-norm momentum 0.99 and epsilon 1e-3; SE widths as timm rounds them.
 _SEARCHED_BLOCKS = BlockSettings(bn_epsilon=1e-3, bn_momentum=0.99, expand_rounding="exact",
@@ -467,7 +446,7 @@ MNASNET_A1 = _check_architecture(Architecture(
     ),
     head=Head(1280, "fixed", "relu", classifier="dense"),  # timm keeps 1280 at every width
     block=_SEARCHED_BLOCKS,
-    normalization=TORCH_NORMALIZATION,
+    normalization=TORCH,
     activation="relu",
     depth_mode="ceil",
 ))
@@ -500,7 +479,7 @@ MIXNET_S = _check_architecture(Architecture(
     ),
     head=Head(1536, "fixed", "relu", classifier="dense"),  # timm keeps 1536 at every width
     block=_SEARCHED_BLOCKS,
-    normalization=TORCH_NORMALIZATION,
+    normalization=TORCH,
     activation="relu",
     depth_mode="round",
     drop_connect=0.2,
@@ -557,18 +536,6 @@ def _shape(settings: BuildSettings) -> tuple[int, int, int]:
     return (settings.resolution, settings.resolution, 3)
 
 
-def _no_imagenet(what: str, why: str, fix: str):
-    raise UserError(f"keras.applications publishes no ImageNet weights for {what}: {why}. {fix}")
-
-
-def _check_imagenet_classes(name: str, settings: BuildSettings) -> None:
-    if settings.include_top and settings.num_classes != 1000:
-        _no_imagenet(
-            f"{name} with a {settings.num_classes}-class top", "its classifier has 1000 ImageNet classes",
-            "Use num_classes=1000 (--num-classes 1000), or include_top=False to fine-tune a new "
-            "classifier, or weights=None.")
-
-
 _V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 _V2_RESOLUTIONS = (96, 128, 160, 192, 224)
 
@@ -576,9 +543,9 @@ _V2_RESOLUTIONS = (96, 128, 160, 192, 224)
 def _mobilenet_v2_imagenet(settings: BuildSettings) -> ImagenetWeights:
     from tf_keras.src.applications import mobilenet_v2 as keras_v2
 
-    _check_imagenet_classes("mobilenet_v2", settings)
+    registry.check_imagenet_classes("mobilenet_v2", settings)
     if settings.alpha not in _V2_ALPHAS:
-        _no_imagenet(f"mobilenet_v2 at alpha {settings.alpha:g}",
+        registry.no_imagenet(f"mobilenet_v2 at alpha {settings.alpha:g}",
                      f"alpha must be one of {', '.join(f'{a:g}' for a in _V2_ALPHAS)}",
                      "Pick one of these alphas, or use weights=None.")
     # keras has weights trained at each of these resolutions; elsewhere it uses the 224 ones.
@@ -609,9 +576,9 @@ def _mobilenet_v3_counterpart(model_type: str, is_minimalistic: bool) -> KerasCo
     def imagenet(settings: BuildSettings) -> ImagenetWeights:
         from tf_keras.src.applications import mobilenet_v3 as keras_v3
 
-        _check_imagenet_classes(name, settings)
+        registry.check_imagenet_classes(name, settings)
         if settings.alpha not in alphas:
-            _no_imagenet(f"{name} at alpha {settings.alpha:g}",
+            registry.no_imagenet(f"{name} at alpha {settings.alpha:g}",
                          f"alpha must be {' or '.join(f'{a:g}' for a in alphas)}",
                          "Pick one of these alphas, or use weights=None.")
         stem = f"{model_type}{'_minimalistic' if is_minimalistic else ''}_224_{settings.alpha}_float"
@@ -643,9 +610,9 @@ def _efficientnet_counterpart(variant: str, scale: CompoundScale) -> KerasCounte
     def imagenet(settings: BuildSettings) -> ImagenetWeights:
         from tf_keras.src.applications import efficientnet as keras_efficientnet
 
-        _check_imagenet_classes(name, settings)
+        registry.check_imagenet_classes(name, settings)
         if settings.alpha != 1.0:
-            _no_imagenet(f"{name} at alpha {settings.alpha:g}", "EfficientNet is published at alpha 1 only",
+            registry.no_imagenet(f"{name} at alpha {settings.alpha:g}", "EfficientNet is published at alpha 1 only",
                          "Use alpha=1.0, another EfficientNet size, or weights=None.")
         file_name = f"{keras_name}{'.h5' if settings.include_top else '_notop.h5'}"
         # keras insists on the native resolution with a top; the weights do not depend on it.

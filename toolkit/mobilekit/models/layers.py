@@ -15,6 +15,7 @@ tensorflow-model-optimization can wrap and TFLiteConverter can fuse:
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import tensorflow as tf
@@ -279,3 +280,28 @@ class InputNormalization(tf_keras.layers.Layer):
         config = super().get_config()
         config.update(scale=self.scale, offset=self.offset, stats=self.stats, epsilon=self.epsilon, bgr=self.bgr)
         return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """What a model does to raw pixels first: the settings of its `InputNormalization` layer."""
+
+    scale: float | tuple[float, ...]
+    offset: float | tuple[float, ...]
+    stats: bool = False
+    bgr: bool = False
+
+    def layer(self) -> InputNormalization:
+        """The model's first layer after the input, always named "normalize"."""
+        return InputNormalization(self.scale, self.offset, stats=self.stats, bgr=self.bgr, name="normalize")
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of pixels in [0, 1]
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The preprocessing modes of keras.applications' `preprocess_input`, on raw pixels:
+TO_MINUS_ONE_ONE = Normalization(scale=1.0 / 127.5, offset=-1.0)  # "tf": x / 127.5 - 1
+TORCH = Normalization(  # "torch" and torchvision / timm: (x / 255 - mean) / std
+    scale=tuple(1.0 / (255.0 * s) for s in _IMAGENET_STD),
+    offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)))
+CAFFE = Normalization(scale=1.0, offset=(-103.939, -116.779, -123.68), bgr=True)  # "caffe": BGR minus mean

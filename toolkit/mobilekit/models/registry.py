@@ -89,6 +89,20 @@ class ImagenetWeights:
     settings: BuildSettings
 
 
+def no_imagenet(what: str, why: str, fix: str):
+    """Raise the UserError for settings keras.applications publishes no ImageNet weights for."""
+    raise UserError(f"keras.applications publishes no ImageNet weights for {what}: {why}. {fix}")
+
+
+def check_imagenet_classes(name: str, settings: BuildSettings) -> None:
+    """ImageNet weights with a classifier have 1000 classes."""
+    if settings.include_top and settings.num_classes != 1000:
+        no_imagenet(
+            f"{name} with a {settings.num_classes}-class top", "its classifier has 1000 ImageNet classes",
+            "Use num_classes=1000 (--num-classes 1000), or include_top=False to fine-tune a new "
+            "classifier, or weights=None.")
+
+
 @dataclasses.dataclass(frozen=True)
 class KerasCounterpart:
     """The tf_keras.applications model a zoo model is weight-compatible with.

@@ -51,36 +51,13 @@ import tf_keras
 
 from mobilekit.errors import UserError
 from mobilekit.models import registry
-from mobilekit.models.layers import InputNormalization, activation_layer
+from mobilekit.models.layers import CAFFE, TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
 from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart, ReferenceCounts
 from mobilekit.models.scaling import scale_width
 
 # ---------------------------------------------------------------------------
 # Shared pieces
 
-
-@dataclasses.dataclass(frozen=True)
-class Normalization:
-    """Raw RGB pixels -> network input: `(x[, BGR]) * scale + offset`, per channel or not."""
-
-    scale: float | tuple[float, ...]
-    offset: float | tuple[float, ...]
-    bgr: bool = False
-
-    def layer(self) -> InputNormalization:
-        return InputNormalization(self.scale, self.offset, bgr=self.bgr, name="normalize")
-
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# keras "caffe" mode (ResNet v1): RGB -> BGR, minus the BGR ImageNet mean, no scaling.
-CAFFE = Normalization(scale=1.0, offset=(-103.939, -116.779, -123.68), bgr=True)
-# keras "tf" mode (ResNet v2): x / 127.5 - 1.
-TO_MINUS_ONE_ONE = Normalization(scale=1.0 / 127.5, offset=-1.0)
-# keras "torch" mode (DenseNet) and torchvision: (x / 255 - mean) / std.
-TORCH = Normalization(scale=tuple(1.0 / (255.0 * s) for s in _IMAGENET_STD),
-                      offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)))
 
 KERAS_BN_EPSILON = 1.001e-5  # keras.applications' ResNet and DenseNet
 
@@ -435,12 +412,7 @@ def _keras_counterpart(name: str, function: str, file_stem: str, keras_module: s
             input_shape=(settings.resolution, settings.resolution, 3), classes=settings.num_classes)
 
     def imagenet(settings: BuildSettings) -> ImagenetWeights:
-        if settings.include_top and settings.num_classes != 1000:
-            raise UserError(
-                f"keras.applications publishes no ImageNet weights for {name} with a "
-                f"{settings.num_classes}-class top: its classifier has 1000 ImageNet classes. Use "
-                "num_classes=1000 (--num-classes 1000), or include_top=False to fine-tune a new classifier, "
-                "or weights=None.")
+        registry.check_imagenet_classes(name, settings)
         check_alpha(settings)
         module = importlib.import_module(f"tf_keras.src.applications.{keras_module}")
         file_name = f"{file_stem}_weights_tf_dim_ordering_tf_kernels{'' if settings.include_top else '_notop'}.h5"
