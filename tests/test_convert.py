@@ -78,3 +78,29 @@ def test_calibration_from_folder(tiny_classifier, photo_folder):
 def test_bad_arguments(tiny_classifier, kwargs, message):
     with pytest.raises(UserError, match=message):
         convert.convert(tiny_classifier, show_progress=False, **kwargs)
+
+
+def test_a_bgr_flip_after_the_input_keeps_the_pinned_quantization(calibration_images):
+    """keras' "caffe" models (VGG, ResNet) flip RGB to BGR first: SPLIT + CONCATENATION on the
+    pinned input. Their outputs must carry the input's quantization, or XNNPACK refuses them."""
+    import tf_keras
+
+    from mobilekit.models.layers import CAFFE
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((32, 32, 3))
+    x = CAFFE.layer()(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(5, activation="softmax")(x))
+    buf = convert.convert(model, mode="int8", calibration=[calibration_images], show_progress=False)
+
+    summary = tflite_file.summarize(buf)
+    assert summary.fully_integer and {"SPLIT", "CONCATENATION"} <= set(summary.ops)
+    graph = tflite_file.read(buf).subgraphs[0]
+    moved = [graph.tensors[i] for op in graph.operators for i in op.outputs
+             if tflite_file.op_name(tflite_file.read(buf), op.opcodeIndex) in ("SPLIT", "CONCATENATION")]
+    assert len(moved) == 4 and all(list(t.quantization.scale) == [1.0] for t in moved)
+    scores = evaluate.predict(buf, calibration_images, show_progress=False)  # XNNPACK prepares the graph
+    agreement = evaluate.compare(model.predict(calibration_images, verbose=0), scores)
+    assert agreement.top1 == 1.0 and agreement.max_abs_diff < 0.1  # raw-pixel logits are large: saturated

@@ -185,6 +185,11 @@ def test_counts_match_the_reference_implementation(name):
     ("efficientnet_b0", dict(include_top=False)),
     ("efficientnet_b0", dict(num_classes=10, resolution=33)),
     ("efficientnet_b0", dict(alpha=0.5, num_classes=10)),
+    ("resnet50", dict(include_top=False)),
+    ("resnet101_v2", dict(num_classes=10)),
+    ("densenet121", dict(include_top=False)),
+    ("vgg16", dict(include_top=False, resolution=33)),
+    ("mobilenet_v1", dict(alpha=0.5, num_classes=7)),
 ])
 def test_variants_match_keras(name, kwargs):
     kwargs = {"resolution": 48, **kwargs}

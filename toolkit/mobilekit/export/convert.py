@@ -167,21 +167,40 @@ def _representative(calibration: Calibration, show_progress: bool, stream):
     return generate
 
 
+# Ops whose outputs hold some of their inputs' values unchanged.
+_VALUE_MOVING_OPS = {"STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "REVERSE_V2", "GATHER",
+                     "RESHAPE", "TRANSPOSE"}
+
+
+def _is_quantized_integer(tensor) -> bool:
+    return (tensor.type in (tflite_file.schema.TensorType.UINT8, tflite_file.schema.TensorType.INT8)
+            and tensor.quantization is not None and tensor.quantization.scale is not None
+            and len(tensor.quantization.scale) > 0)
+
+
 def pin_input_quantization(buf: bytes, input_range: tuple[float, float]) -> bytes:
     """Make the integer input map exactly onto `input_range` (scale 1, zero point 0 for pixels).
 
     Calibration only sees the pixel values present in its images; apps feed every
-    value 0..255 as is. The input tensor, and the int8 tensor right after a uint8
-    input's QUANTIZE op, get the exact affine map; kernels read it at init.
+    value 0..255 as is. The input tensor, the int8 tensor right after a uint8
+    input's QUANTIZE op, and the outputs of ops that only move those values
+    (slices, splits, concatenations of them: a BGR flip) get the exact affine
+    map; kernels read it at init. Moving ops need equal input and output
+    quantization (XNNPACK refuses them otherwise).
     """
     model = tflite_file.read(buf)
     graph = model.subgraphs[0]
     low, high = input_range
     scale = (high - low) / 255.0
     targets = list(graph.inputs)
-    for op in graph.operators:
-        if tflite_file.op_name(model, op.opcodeIndex) == "QUANTIZE" and op.inputs[0] in graph.inputs:
+    for op in graph.operators:  # in execution order, so chains of moving ops follow
+        name = tflite_file.op_name(model, op.opcodeIndex)
+        if name == "QUANTIZE" and op.inputs[0] in graph.inputs:
             targets.extend(op.outputs)
+        elif name in _VALUE_MOVING_OPS:
+            data = [i for i in op.inputs if i >= 0 and _is_quantized_integer(graph.tensors[i])]
+            if data and all(i in targets for i in data):
+                targets.extend(op.outputs)
     for index in targets:
         tensor = graph.tensors[index]
         dtype_min = {tflite_file.schema.TensorType.UINT8: 0, tflite_file.schema.TensorType.INT8: -128}.get(tensor.type)

@@ -268,9 +268,10 @@ class InputNormalization(tf_keras.layers.Layer):
         a, b = self.affine()
         x = tf.cast(inputs, self.compute_dtype)
         if self.bgr:
-            # Slices and a concat rather than tf.reverse: REVERSE_V2 has no GPU-delegate
-            # or (before Android 12L) NNAPI kernel, STRIDED_SLICE and CONCATENATION do.
-            x = tf.concat([x[..., 2:3], x[..., 1:2], x[..., 0:1]], axis=-1)
+            # SPLIT and CONCATENATION rather than tf.reverse: REVERSE_V2 has no GPU-delegate
+            # or XNNPACK kernel, and none in NNAPI before Android 12L.
+            red, green, blue = tf.split(x, 3, axis=-1)
+            x = tf.concat([blue, green, red], axis=-1)
         return x * a + b
 
     def compute_output_shape(self, input_shape):
