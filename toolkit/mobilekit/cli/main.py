@@ -14,8 +14,10 @@ from mobilekit.errors import MobilekitWarning, UserError
 # command name -> (module, function, one-line help shown in `mobilekit --help`)
 COMMANDS = {
     "convert": ("mobilekit.cli.convert", "convert", "Build a zoo model and convert it to .tflite with metadata."),
+    "eval": ("mobilekit.cli.evaluate", "evaluate", "Top-1/top-5 accuracy of a .tflite file on a labelled dataset."),
     "inspect": ("mobilekit.cli.inspect", "inspect", "Show a .tflite file's metadata, tensors and ops."),
     "models": ("mobilekit.cli.models", "models", "List the architectures in the zoo."),
+    "train": ("mobilekit.cli.train", "train", "Train or fine-tune a zoo model on your images or a bundled dataset."),
 }
 
 

@@ -1,0 +1,52 @@
+"""`mobilekit eval`: top-1 / top-5 accuracy of a .tflite classifier with the LiteRT interpreter."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import click
+
+SPLITS = ("train", "validation", "test")
+
+
+@click.command(name="eval")
+@click.argument("path", type=click.Path(path_type=pathlib.Path), metavar="FILE.tflite")
+@click.option("--data", "source", required=True, metavar="SOURCE",
+              help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Which split to evaluate.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The training run's --seed (it draws the validation split; the test split never depends on it).")
+@click.option("--validation-split", type=float, default=0.1, show_default=True, help="The training run's share.")
+@click.option("--test-split", type=float, default=None,
+              help="The training run's share  [default: mnist5k's fixed split, else 0.1].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def evaluate(path, source, split, seed, validation_split, test_split, as_json, quiet):
+    """Accuracy of a .tflite classifier on a labelled dataset.
+
+    Reads the input size from the file and the labels and normalization from
+    its metadata, matches the labels to the data's class names, and runs every
+    image through the LiteRT interpreter (uint8, int8 or float32 input).
+
+    \b
+    Examples:
+      mobilekit eval digits_int8.tflite --data digits
+      mobilekit eval model.tflite --data photos/ --split validation --json
+    """
+    from mobilekit.cli.inspect import read_model_file
+    from mobilekit.runtime import evaluate as runtime_evaluate
+
+    buf = read_model_file(path)
+    result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
+                                       test_split=test_split, show_progress=not quiet)
+    if as_json:
+        click.echo(json.dumps({"file": str(path), **result.to_json()}, indent=2))
+        return
+    click.echo(f"{path} on {result.source} ({result.split} split, {result.count} images, {result.classes} classes)")
+    click.echo(f"  top-1          {result.top1:.2%}")
+    click.echo(f"  top-5          {result.top5:.2%}")
+    norm = ("none (raw pixels 0..255)" if not any(result.mean) and all(s == 1 for s in result.std)
+            else f"mean {list(result.mean)}, std {list(result.std)}")
+    click.echo(f"  input          {result.input_dtype} {result.resolution}x{result.resolution}x3, normalization {norm}")
+    click.echo(f"  labels         {'matched by name from the metadata' if result.labels == 'metadata' else 'none in the file: data order'}")

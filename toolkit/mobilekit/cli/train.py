@@ -1,0 +1,120 @@
+"""`mobilekit train`: train or fine-tune a zoo model on a folder, an .npz or a bundled dataset."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import shlex
+import sys
+
+import click
+
+from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS
+
+
+@click.command()
+@click.option("--model", "model_name", required=True, metavar="NAME", help="Architecture name (see `mobilekit models`).")
+@click.option("--data", "source", required=True, metavar="SOURCE",
+              help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
+@click.option("--epochs", type=click.IntRange(min=1), required=True,
+              help="Total epochs; a resumed run trains only the missing ones.")
+@click.option("--output", "output_dir", required=True, type=click.Path(path_type=pathlib.Path), metavar="DIR",
+              help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.")
+@click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
+              help="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
+@click.option("--freeze-base", is_flag=True, help="Train only the classifier top; the backbone stays frozen.")
+@click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A model's own option (repeatable; see `mobilekit models NAME`).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Learning rate.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True, help="Optimizer.")
+@click.option("--bn-momentum", type=float, default=DEFAULT_BN_MOMENTUM, show_default=True,
+              help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).")
+@click.option("--validation-split", type=float, default=0.1, show_default=True,
+              help="Share of each class for validation (drawn with --seed); picks the best checkpoint.")
+@click.option("--test-split", type=float, default=None,
+              help="Share of each class held out for testing  [default: mnist5k's fixed split, else 0.1].")
+@click.option("--no-augment", is_flag=True, help="No random crops or mirrors on training images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, validation split, order, augmentation.")
+@click.option("--force", is_flag=True, help="Discard an earlier run in DIR and start over.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def train(model_name, source, epochs, output_dir, weights, freeze_base, resolution, alpha, option_pairs, batch_size,
+          learning_rate, optimizer, bn_momentum, validation_split, test_split, no_augment, seed, force, quiet):
+    """Train or fine-tune a zoo model; rerunning with the same --output resumes.
+
+    \b
+    Examples:
+      mobilekit train --model mobilenet_v3_small --alpha 0.35 --resolution 32 \\
+          --data digits --weights none --epochs 10 --output runs/digits
+      mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
+    """
+    from mobilekit import models
+    from mobilekit import train as training
+    from mobilekit.cli.convert import parse_options
+    from mobilekit.data import datasets
+    from mobilekit.models.registry import REGISTRY, resolve_options
+    from mobilekit.progress import stage
+
+    show = not quiet
+    options = parse_options(option_pairs)
+    info = models.info(model_name)
+    resolve_options(REGISTRY.get(model_name), options)  # names and types, before any slow work
+    resolution = resolution or info.default_resolution
+    folder = training.check_output(output_dir, force=force)
+    earlier = None if force else training.run_state(folder)
+    resuming = earlier is not None and earlier.epochs_done > 0
+
+    data = datasets.load(source, resolution=resolution, batch_size=batch_size, validation_split=validation_split,
+                         test_split=test_split, seed=seed, augment=not no_augment, show_progress=show)
+    if show:
+        click.echo(f"data: {data.source}, {data.num_classes} classes, "
+                   + ", ".join(f"{count} {name}" for name, count in data.counts.items()), err=True)
+    # A resumed run gets its weights from the checkpoint: no need to fetch ImageNet weights again.
+    build_weights = None if resuming else weights
+    with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights "
+               f"{'from ' + str(folder) if resuming else weights})", enabled=show):
+        model = training.build_model(model_name, num_classes=data.num_classes, weights=build_weights, alpha=alpha,
+                                     resolution=resolution, bn_momentum=bn_momentum, seed=seed, **options)
+    run_info = {
+        "build": {"model": model_name, "alpha": alpha, "resolution": resolution, "options": options},
+        "weights": earlier.config.get("weights", weights) if resuming else weights,
+        "bn_momentum": bn_momentum,
+        "data_options": {"source": source, "validation_split": validation_split, "test_split": test_split,
+                         "seed": seed, "augment": not no_augment},
+    }
+    verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
+    with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
+        history = training.fit(model, data, epochs=epochs, output_dir=folder, learning_rate=learning_rate,
+                               optimizer=optimizer, freeze_base=freeze_base, seed=seed, verbose=verbose,
+                               force=force, run_info=run_info)
+    _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show)
+
+
+def _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show) -> None:
+    from mobilekit import train as training
+
+    best = history.get("best")
+    epochs = history.get("epochs") or []
+    click.echo(f"trained {model_name}: {len(epochs)} epoch(s) in {folder}")
+    if best is None:
+        return
+    monitor = history["monitor"]
+    label = "validation accuracy" if monitor == "val_accuracy" else "training accuracy"
+    click.echo(f"  best           epoch {best['epoch']}, {label} {best[monitor]:.2%}  -> {folder / best['file']}")
+    if data.test is not None:
+        import tf_keras
+
+        model = tf_keras.models.load_model(str(folder / best["file"]), compile=False)
+        result = training.evaluate(model, data.test)
+        click.echo(f"  test accuracy  top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} "
+                   f"on {result['count']} held-out images")
+    click.echo(f"  history        {folder / training.HISTORY_FILE}")
+    click.echo(f"  labels         {folder / training.LABELS_FILE}")
+    command = ["mobilekit", "convert", "--model", model_name, "--weights", str(folder / best["file"]),
+               "--resolution", str(resolution), "--alpha", f"{alpha:g}", "--num-classes", str(data.num_classes),
+               "--labels", str(folder / training.LABELS_FILE)]
+    for pair in option_pairs:
+        command += ["--option", pair]
+    click.echo("  to ship it     " + shlex.join(command) + " --int8 --calib YOUR_IMAGES/")
