@@ -142,3 +142,74 @@ def test_inspect_rejects_a_file_that_is_not_tflite(runner, tmp_path):
     (tmp_path / "x.tflite").write_bytes(b"hello world, not a model")
     result = runner.invoke(cli, ["inspect", str(tmp_path / "x.tflite")])
     assert result.exit_code != 0 and "not a TFLite model" in result.output
+
+
+def test_train_and_eval_help_do_not_import_tensorflow():
+    code = ("import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
+            "r = [CliRunner().invoke(cli, [c, '--help']) for c in ('train', 'eval')]; "
+            "assert all(x.exit_code == 0 for x in r), [x.output for x in r]; "
+            "assert '--freeze-base' in r[0].output and '--split' in r[1].output; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+TRAIN = ["train", "--resolution", "32", "--weights", "none"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "mobilenet_v3_smal", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run"],
+     "Did you mean 'mobilenet_v3_small'"),
+    (["--model", "mobilenet_v3_small", "--data", "mnist", "--epochs", 1, "--output", "{tmp}/run"],
+     "Did you mean 'mnist5k'"),
+    (["--model", "mobilenet_v3_small", "--data", "{tmp}/nowhere", "--epochs", 1, "--output", "{tmp}/run"],
+     "Bundled datasets: mnist5k"),
+    (["--model", "mobilenet_v3_small", "--data", "{tmp}/empty", "--epochs", 1, "--output", "{tmp}/run"],
+     "it is empty"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/labels.txt"],
+     "is a file"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/no/run"],
+     "does not exist"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/foreign"],
+     "--force"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
+      "--validation-split", "0.6", "--test-split", "0.5"], "leave nothing to train on"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
+      "--option", "lrn=true"], "has no option 'lrn'"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
+      "--bn-momentum", "1.5"], "bn_momentum must be in [0, 1)"),
+    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
+      "--weights", "{tmp}/missing.h5"], "missing.h5"),
+])
+def test_train_user_errors_are_clear_and_write_nothing(runner, tmp_path, args, message):
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "best.keras").write_bytes(b"keep me")
+    args = [str(a).format(tmp=tmp_path) for a in args]
+    result = runner.invoke(cli, [*TRAIN, *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert (tmp_path / "foreign" / "best.keras").read_bytes() == b"keep me"
+    assert not (tmp_path / "run" / "history.json").exists()
+
+
+def test_eval_refuses_labels_that_do_not_match_the_data(runner, converted):
+    path, _ = converted  # labels "thing 0" ... "thing 9"
+    result = runner.invoke(cli, ["eval", str(path), "--data", "digits", "--quiet"])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert "do not match the data's classes" in result.output and "'thing 0'" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{tmp}/missing.tflite", "--data", "digits"], "is not a file"),
+    (["{tmp}/x.tflite", "--data", "digits"], "not a TFLite model"),
+    (["{model}", "--data", "cifar"], "unknown data source 'cifar'"),
+    (["{model}", "--data", "digits", "--split", "validation", "--validation-split", "0"], "validation split"),
+])
+def test_eval_user_errors(runner, tmp_path, converted, args, message):
+    (tmp_path / "x.tflite").write_bytes(b"hello world, not a model")
+    args = [str(a).format(tmp=tmp_path, model=converted[0]) for a in args]
+    result = runner.invoke(cli, ["eval", *args, "--quiet"])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    assert message in result.output
