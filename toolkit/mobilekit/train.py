@@ -147,6 +147,27 @@ def _build_with_weights(name: str, num_classes: int, weights, settings: dict):
     return model
 
 
+def check_weights(name: str, weights, *, alpha: float = 1.0, resolution: int | None = None, **options) -> None:
+    """Fail early, before data is read, when `build_model` could not get these weights.
+
+    ImageNet weights must exist for these settings and be cached or reachable
+    (keras' cache is checked, the host probed for a few seconds); a file must exist.
+    """
+    from mobilekit.models import registry
+    from mobilekit.models import weights as weight_loading
+
+    kind = _weights_kind(weights)
+    if kind == "file":
+        path = pathlib.Path(os.fspath(weights)).expanduser()
+        if not path.is_file():
+            raise UserError(f"weights file {path} does not exist. Pass 'imagenet', 'none' or the path of a "
+                            ".keras / .h5 / .weights.h5 file (e.g. best.keras of an earlier run).")
+    elif kind == "imagenet":
+        entry = registry.REGISTRY.get(name)
+        settings = registry.resolve_settings(entry, alpha=alpha, resolution=resolution, include_top=False)
+        weight_loading.find_imagenet(entry, settings, registry.resolve_options(entry, options))
+
+
 def classifier_layers(model) -> list:
     """The layers of the model's classifier top: from the first layer named avg_pool or flatten on.
 

@@ -66,6 +66,8 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
     earlier = None if force else training.run_state(folder)
     resuming = earlier is not None and earlier.epochs_done > 0
 
+    if not resuming:  # before reading the data: ImageNet weights reachable, a weights file present
+        training.check_weights(model_name, weights, alpha=alpha, resolution=resolution, **options)
     data = datasets.load(source, resolution=resolution, batch_size=batch_size, validation_split=validation_split,
                          test_split=test_split, seed=seed, augment=not no_augment, show_progress=show)
     if show:
