@@ -188,3 +188,20 @@ def _npz(folder, **arrays):
     path = folder / "data.npz"
     np.savez(path, **arrays)
     return path
+
+
+def test_loose_images_beside_class_folders_are_skipped_with_a_warning(class_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(class_folder, folder)
+    _png(folder / "stray.png")
+    with pytest.warns(UserWarning, match="stray.png.*move them into a class sub-folder"):
+        loaded = data.load(folder, resolution=16, validation_split=0.0, test_split=0.0)
+    assert loaded.counts["train"] == 7
+
+
+def test_empty_npz_is_refused(tmp_path):
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 4, 4), np.float32), y=np.zeros(0, int))
+    with pytest.raises(UserError, match="holds no images"):
+        data.load(tmp_path / "empty.npz", resolution=8)

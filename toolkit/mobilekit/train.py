@@ -309,7 +309,9 @@ def make_optimizer(name: str, learning_rate: float):
     return tf_keras.optimizers.RMSprop(learning_rate)
 
 
-def _check_arguments(model, data, epochs, learning_rate) -> None:
+def _check_arguments(model, data, epochs, learning_rate, optimizer) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise UserError(f"epochs must be a whole number >= 1, got {epochs!r}.")
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
@@ -365,16 +367,15 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
 
     from mobilekit import __version__
 
-    _check_arguments(model, data, epochs, learning_rate)
+    _check_arguments(model, data, epochs, learning_rate, optimizer)
+    if freeze_base and freeze_backbone(model) == 0:
+        raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
     folder = check_output(output_dir, force=force)
     folder.mkdir(exist_ok=True)
     if force:
         _clear_run(folder)
     tf_keras.utils.set_random_seed(seed)
 
-    if freeze_base:
-        if freeze_backbone(model) == 0:
-            raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
     training = {"optimizer": optimizer, "learning_rate": float(learning_rate), "freeze_base": bool(freeze_base),
                 "batch_size": data.batch_size, "seed": seed}
     config = {"mobilekit": __version__, "model": model.name, "input_shape": list(model.input_shape[1:]),

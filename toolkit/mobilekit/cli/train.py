@@ -28,7 +28,7 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
               help="A model's own option (repeatable; see `mobilekit models NAME`).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Learning rate.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True, help="Optimizer.")
 @click.option("--bn-momentum", type=float, default=DEFAULT_BN_MOMENTUM, show_default=True,
               help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).")

@@ -314,10 +314,8 @@ def _npz_pixels(path: pathlib.Path, x: np.ndarray, expected: str) -> np.ndarray:
         raise UserError(f"{path}: x has shape {x.shape}; expected (N, H, W) grey or (N, H, W, 1 or 3) images. "
                         f"{expected}")
     x = x[..., :3] if x.shape[-1] == 4 else x
-    if x.dtype != np.uint8:
-        if x.dtype.kind not in "iuf" or x.size == 0:
-            if x.size == 0:
-                return x.astype(np.uint8)
+    if x.dtype != np.uint8 and x.size:
+        if x.dtype.kind not in "iuf":
             raise UserError(f"{path}: x has dtype {x.dtype}; expected uint8 pixels or numbers 0..255.")
         values = x.astype(np.float32)
         if not np.all(np.isfinite(values)):
@@ -329,6 +327,7 @@ def _npz_pixels(path: pathlib.Path, x: np.ndarray, expected: str) -> np.ndarray:
         if x.dtype.kind == "f" and high <= 1.0:
             values = values * 255.0
         x = np.round(values).astype(np.uint8)
+    x = x.astype(np.uint8, copy=False)
     height, width = x.shape[1:3]
     if height != width:  # centre square, as for folder images
         side = min(height, width)
