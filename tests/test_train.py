@@ -145,18 +145,19 @@ def test_eval_of_the_float_file_equals_the_keras_model(best_model, digits32):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*(MediaPipe|Task Library)")
-def test_eval_of_an_int8_file_with_int8_input_is_close_to_keras(best_model, digits32, tmp_path):
+@pytest.mark.parametrize("io", ["uint8", "int8"])
+def test_eval_of_an_int8_file_is_close_to_keras(best_model, digits32, tmp_path, io):
     keras_result = train.evaluate(best_model, digits32.test)
     calibration = [images.numpy() for images, _ in digits32.validation]
     from mobilekit.export import convert, metadata
 
-    buf = convert.convert(best_model, mode="int8", io="int8", calibration=calibration, show_progress=False)
+    buf = convert.convert(best_model, mode="int8", io=io, calibration=calibration, show_progress=False)
     buf = metadata.attach(buf, metadata.ModelMetadataSpec(name="digits", labels=[str(d) for d in range(10)]))
     (tmp_path / "digits_int8.tflite").write_bytes(buf)
     result = run_cli("eval", tmp_path / "digits_int8.tflite", "--data", "digits", "--json", "--quiet")
     assert result.exit_code == 0, result.output
     document = json.loads(result.output[result.output.index("{"):])
-    assert document["input_dtype"] == "int8" and document["count"] == 179
+    assert document["input_dtype"] == io and document["count"] == 179
     assert abs(document["top1"] - keras_result["top1"]) <= 0.05
 
 
