@@ -57,3 +57,15 @@ def native_stderr_silenced() -> Iterator[TextIO]:
         os.close(saved)
         os.close(devnull)
         stream.close()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up chatter on fd 2 (CUDA probing, oneDNN notes).
+
+    Commands call this before their first TensorFlow import; an import that
+    fails still raises (with its Python traceback).
+    """
+    if "tensorflow" in sys.modules:
+        return
+    with native_stderr_silenced():
+        import tensorflow  # noqa: F401

@@ -78,6 +78,9 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
       mobilekit convert --model mobilenet_v3_small --int8 --weights none --calib photos/
       mobilekit convert --model densenet121 --int8 --weights none --option growth_rate=24
     """
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from mobilekit import __version__, files, models
     from mobilekit.data import labels as label_data
     from mobilekit.export.convert import output_name

@@ -34,6 +34,9 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
       mobilekit eval digits_int8.tflite --data digits
       mobilekit eval model.tflite --data photos/ --split validation --json
     """
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from mobilekit.cli.inspect import read_model_file
     from mobilekit.runtime import evaluate as runtime_evaluate
 

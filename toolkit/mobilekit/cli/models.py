@@ -20,6 +20,9 @@ def models(card, as_json, only):
     counted on the built model (random weights, 1000 classes) at its default
     resolution.
     """
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from mobilekit import models as zoo
     from mobilekit.progress import bar
 

@@ -50,6 +50,9 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
           --data digits --weights none --epochs 10 --output runs/digits
       mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
     """
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from mobilekit import models
     from mobilekit import train as training
     from mobilekit.cli.convert import parse_options
