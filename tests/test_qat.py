@@ -11,6 +11,7 @@ import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads
 import gc
 import importlib.util
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -28,14 +29,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 _keras_q = tfmot.quantization.keras
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load(path: pathlib.Path):
+    """Import a file that is not in a package (a script, another test module) under its own name."""
+    name = f"_qat_test_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
 
 
-coverage = _load_script("qat_coverage")
+coverage = _load(ROOT / "scripts" / "qat_coverage.py")
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +89,9 @@ def test_coverage_table_is_current(computed_rows):
 
 
 def test_small_settings_are_the_zoo_tests():
-    zoo = _load_script_from_tests("test_zoo")
+    zoo = _load(ROOT / "tests" / "test_zoo.py")
     for name in models.names():
         assert coverage.small_settings(name) == zoo.small_settings(name), name
-
-
-def _load_script_from_tests(name: str):
-    spec = importlib.util.spec_from_file_location(f"_qat_{name}", ROOT / "tests" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- the QuantizeConfigs ---------------------------------------------------------
@@ -199,7 +196,7 @@ def _se_model():
 
 def test_wrapped_squeeze_excite_follows_the_float_block_and_saves_h5_weights(tmp_path, rng):
     float_model = _se_model()
-    wrapped = qat.quantize(float_model, input_range=None)
+    wrapped = qat.quantize(float_model, input_range=(-4.0, 4.0))  # tfmot would start the input at [0, 0]
     se = wrapped.get_layer("quant_se")
     names = [w.name for w in se.weights]
     assert len(set(names)) == len(names), names  # two kernels, four points: each range its own variable
@@ -210,7 +207,7 @@ def test_wrapped_squeeze_excite_follows_the_float_block_and_saves_h5_weights(tmp
     np.testing.assert_allclose(wrapped.predict(images, verbose=0), expected, atol=0.15)
 
     wrapped.save_weights(tmp_path / "qat.h5")
-    again = qat.quantize(_se_model(), input_range=None)
+    again = qat.quantize(_se_model(), input_range=None)  # the input's range comes from the file
     again.load_weights(tmp_path / "qat.h5")
     np.testing.assert_array_equal(again.predict(images, verbose=0), wrapped.predict(images, verbose=0))
 
@@ -236,7 +233,7 @@ def test_quantize_leaves_the_float_model_alone(tiny_classifier):
 
 def test_input_range_starts_at_the_pixel_grid(tiny_classifier):
     wrapped = qat.quantize(tiny_classifier)
-    variables = wrapped.get_layer("quantize_layer").quantizer_vars
+    [variables] = [layer.quantizer_vars for layer in wrapped.layers if type(layer).__name__ == "QuantizeLayer"]
     assert (float(variables["min_var"]), float(variables["max_var"])) == qat.PIXEL_RANGE
     with pytest.raises(UserError, match="low < high"):
         qat.quantize(tiny_classifier, input_range=(1.0, 1.0))
@@ -247,12 +244,16 @@ def test_input_range_starts_at_the_pixel_grid(tiny_classifier):
 
 @pytest.fixture(scope="module")
 def trained_qat(tiny_classifier, calibration_images):
-    """The tiny classifier fine-tuned with QAT for a few epochs on real photos, and its int8 file."""
+    """The tiny classifier trained with QAT on 16 real photos until it is confident, and its int8 file.
+
+    Confident scores make the comparison mean something: an untrained model's
+    near-uniform scores agree with anything.
+    """
     tf_keras.utils.set_random_seed(0)
     wrapped = qat.quantize(tiny_classifier)
     labels = np.arange(len(calibration_images)) % 10
-    wrapped.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    wrapped.fit(calibration_images, labels, batch_size=8, epochs=5, verbose=0)
+    wrapped.compile(optimizer=tf_keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    wrapped.fit(calibration_images, labels, batch_size=len(labels), epochs=40, verbose=0)
     buf = convert.convert(wrapped, mode="int8", calibration=[calibration_images], show_progress=False)
     return wrapped, buf
 
@@ -262,8 +263,10 @@ def test_int8_file_follows_the_qat_model(trained_qat, calibration_images):
     summary = tflite_file.summarize(buf)
     assert summary.fully_integer, [t.name for t in summary.float_tensors]
     scores = evaluate.predict(buf, calibration_images, show_progress=False)
-    agreement = evaluate.compare(wrapped.predict(calibration_images, verbose=0), scores)
-    assert agreement.top1 >= 0.9 and agreement.max_abs_diff < 0.05, agreement
+    reference = wrapped.predict(calibration_images, verbose=0)
+    assert reference.max(axis=1).mean() > 0.5  # it learned: scores far from uniform
+    agreement = evaluate.compare(reference, scores)
+    assert agreement.top1 == 1.0 and agreement.max_abs_diff < 0.05, agreement  # 0.02 when written
 
 
 # --- what cannot be wrapped ---------------------------------------------------------------
