@@ -161,10 +161,10 @@ def test_squeeze_excite_config_quantizes_both_kernels_and_its_int8_tensors(activ
     config = qat.SqueezeExciteQuantizeConfig(per_channel=per_channel)
 
     weights = config.get_weights_and_quantizers(layer)
-    assert [w for w, _ in weights] == [layer.reduce.kernel, layer.expand.kernel]
-    weight_settings = dict(type="LastValueQuantizer", num_bits=8, per_axis=per_channel, symmetric=True,
-                           narrow_range=True)
-    assert [_quantizer_settings(q) for _, q in weights] == [weight_settings] * 2
+    # reduce.bias rides along unquantized, only to keep the wrapper's weight order the block's.
+    assert [w for w, _ in weights] == [layer.reduce.kernel, layer.reduce.bias, layer.expand.kernel]
+    kernel = dict(type="LastValueQuantizer", num_bits=8, per_axis=per_channel, symmetric=True, narrow_range=True)
+    assert [_quantizer_settings(q) for _, q in weights] == [kernel, dict(type="_Unquantized"), kernel]
     activations = config.get_activations_and_quantizers(layer)
     assert [q.prefix for _, q in activations] == points
     assert all(_quantizer_settings(q) == ACTIVATION for _, q in activations)
@@ -188,28 +188,42 @@ def test_configs_serialize_inside_quantize_scope(config):
 
 def _se_model():
     tf_keras.utils.set_random_seed(0)
-    inputs = tf_keras.Input((6, 6, 8))
-    x = tf_keras.layers.Conv2D(8, 1, name="conv")(inputs)
+    inputs = tf_keras.Input((6, 6, 3))
+    x = InputNormalization(1 / 127.5, -1.0, name="normalize")(inputs)
+    x = tf_keras.layers.Conv2D(8, 1, name="conv")(x)
     x = SqueezeExcite(4, activation="hard_swish", gate="hard_sigmoid", name="se")(x)
     return tf_keras.Model(inputs, x, name="se_model")
 
 
-def test_wrapped_squeeze_excite_follows_the_float_block_and_saves_h5_weights(tmp_path, rng):
+@pytest.fixture(scope="module")
+def se_models():
+    """A float model with our layers, its QAT twin after one step, and pixel images."""
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 6, 6, 3)).astype("float32")
     float_model = _se_model()
-    wrapped = qat.quantize(float_model, input_range=(-4.0, 4.0))  # tfmot would start the input at [0, 0]
-    se = wrapped.get_layer("quant_se")
-    names = [w.name for w in se.weights]
+    wrapped = qat.quantize(float_model)
+    wrapped.compile(optimizer=tf_keras.optimizers.SGD(1e-5), loss="mse")
+    wrapped.fit(images, float_model.predict(images, verbose=0), verbose=0)
+    return float_model, wrapped, images
+
+
+def test_wrapped_squeeze_excite_follows_the_float_block(se_models):
+    float_model, wrapped, images = se_models
+    names = [w.name for w in wrapped.get_layer("quant_se").weights]
     assert len(set(names)) == len(names), names  # two kernels, four points: each range its own variable
+    # Ranges start at [-6, 6]: one int8 step is 12 / 255.
+    np.testing.assert_allclose(wrapped.predict(images, verbose=0), float_model.predict(images, verbose=0),
+                               atol=0.15)
 
-    images = rng.normal(size=(2, 6, 6, 8)).astype("float32")
-    expected = float_model.predict(images, verbose=0)
-    # Fresh ranges are [-6, 6]: one int8 step is 12 / 255.
-    np.testing.assert_allclose(wrapped.predict(images, verbose=0), expected, atol=0.15)
 
-    wrapped.save_weights(tmp_path / "qat.h5")
-    again = qat.quantize(_se_model(), input_range=None)  # the input's range comes from the file
-    again.load_weights(tmp_path / "qat.h5")
-    np.testing.assert_array_equal(again.predict(images, verbose=0), wrapped.predict(images, verbose=0))
+@pytest.mark.parametrize("fmt", ["h5", "savedmodel"])
+def test_qat_model_saves_and_loads_inside_quantize_scope(se_models, tmp_path, fmt):
+    """h5 and SavedModel round-trip (tfmot 0.8.1's QuantizeLayer does not load from the .keras format)."""
+    _, wrapped, images = se_models
+    path = tmp_path / ("qat.h5" if fmt == "h5" else "qat_savedmodel")
+    wrapped.save(path)
+    with qat.quantize_scope():
+        loaded = tf_keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), wrapped.predict(images, verbose=0))
 
 
 def test_batch_norm_after_a_conv_is_folded_and_a_standalone_one_gets_a_range():

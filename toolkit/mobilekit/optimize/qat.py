@@ -88,6 +88,19 @@ class _Named(_keras_q.quantizers.Quantizer):
         return cls(config["prefix"], quantizer)
 
 
+class _Unquantized(_keras_q.quantizers.Quantizer):
+    """Leaves a weight as it is: for weights a config lists only to fix the wrapper's weight order."""
+
+    def build(self, tensor_shape, name, layer):
+        return {}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        return inputs
+
+    def get_config(self):
+        return {}
+
+
 class _Linear:
     """A callable that tfmot's QuantizeAwareActivation treats as the `linear` activation.
 
@@ -203,11 +216,15 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
         self.per_channel = bool(per_channel)
 
     def get_weights_and_quantizers(self, layer):
+        # reduce.bias is listed, unquantized, so that the wrapper orders its weights as the
+        # block does whether the block was built before wrapping (quantize) or inside the
+        # wrapper (loading a saved QAT model): h5 files match weights by position.
         return [(layer.reduce.kernel, _Named("reduce", _weight_quantizer(self.per_channel))),
+                (layer.reduce.bias, _Unquantized()),
                 (layer.expand.kernel, _Named("expand", _weight_quantizer(self.per_channel)))]
 
     def set_quantize_weights(self, layer, quantize_weights):
-        layer.reduce.kernel, layer.expand.kernel = quantize_weights
+        layer.reduce.kernel, layer.reduce.bias, layer.expand.kernel = quantize_weights
 
     def get_config(self):
         return {"per_channel": self.per_channel}
@@ -286,9 +303,15 @@ class QuantizeScheme(_keras_q.default_8bit.Default8BitQuantizeScheme):
 
 
 def custom_objects() -> dict:
-    """Our quantization classes by name, for deserializing QAT models (see `quantize_scope`)."""
-    return {cls.__name__: cls for cls in (OutputQuantizeConfig, InputNormalizationQuantizeConfig,
-                                          SqueezeExciteQuantizeConfig, _Named)}
+    """Our quantization classes and layers by name, for deserializing QAT models (see `quantize_scope`).
+
+    The layers are here too: tfmot's wrapper rebuilds the layer it wraps by its
+    plain class name, which keras' registry (that knows "mobilekit>HardSwish")
+    does not resolve.
+    """
+    classes = (OutputQuantizeConfig, InputNormalizationQuantizeConfig, SqueezeExciteQuantizeConfig, _Named,
+               _Unquantized, *_own_configs(per_channel=True))
+    return {cls.__name__: cls for cls in classes}
 
 
 def quantize_scope():
