@@ -201,7 +201,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed file, write nothing")
     parser.add_argument("--name", action="append", default=None,
-                        help="only the rows of this model (repeatable; implies a partial check, no write)")
+                        help="only the rows of this model (repeatable): rewrites or checks just those rows")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "toolkit"))
@@ -214,14 +214,19 @@ def main() -> int:
         print(rows[-1].markdown(), flush=True)
         tf_keras.backend.clear_session()
         gc.collect()
-    if args.check or args.name:
-        committed = table_lines(TABLE.read_text(encoding="utf-8")) if TABLE.exists() else {}
+    committed = table_lines(TABLE.read_text(encoding="utf-8")) if TABLE.exists() else {}
+    if args.check:
         stale = [row.label for row in rows if committed.get(row.label) != row.markdown()]
         if args.name is None and set(committed) != {row.label for row in rows}:
             stale.append("(the set of models)")
         print("up to date" if not stale else f"out of date: {', '.join(stale)}")
         return 1 if stale else 0
-    _write_atomically(TABLE, render(rows))
+    lines = {**committed, **{row.label: row.markdown() for row in rows}}
+    missing = [case.label for case in cases() if case.label not in lines]
+    if missing:
+        print(f"not written: no rows yet for {', '.join(missing)}; run without --name")
+        return 1
+    _write_atomically(TABLE, HEADER + "".join(lines[case.label] + "\n" for case in cases()))
     print(f"wrote {TABLE.relative_to(ROOT)}")
     return 0
 

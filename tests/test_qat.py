@@ -133,8 +133,10 @@ def test_input_normalization_gets_a_range_between_its_mul_and_add(scale, offset,
     assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
 
 
-def test_channel_slice_keeps_its_input_grid():
-    layer = ChannelSlice(0, 2)
+@pytest.mark.parametrize("layer", [ChannelSlice(0, 2), tf_keras.layers.AveragePooling2D()],
+                         ids=lambda layer: type(layer).__name__)
+def test_value_moving_layers_keep_their_input_grid(layer):
+    """STRIDED_SLICE and int8 AVERAGE_POOL_2D keep the input's scale: no range of their own."""
     config = qat.QuantizeRegistry().get_quantize_config(layer)
     assert config.get_output_quantizers(layer) == [] and config.get_weights_and_quantizers(layer) == []
 
@@ -150,9 +152,9 @@ def test_stock_layers_keep_tfmot_defaults_and_only_ours_are_annotated():
 
 @pytest.mark.parametrize("activation, gate, points", [
     ("relu", "sigmoid", ["act", "expand"]),  # relu fuses into the reduce conv; LOGISTIC's output is fixed
-    ("relu6", "hard_sigmoid", ["act", "expand", "gate_layer"]),
+    ("relu6", "hard_sigmoid", ["act", "gate_layer"]),  # hard sigmoid's +3 and relu6 fold into the expand conv
     ("swish", "sigmoid", ["reduce", "act", "expand"]),
-    ("hard_swish", "hard_sigmoid", ["reduce", "act", "expand", "gate_layer"]),
+    ("hard_swish", "hard_sigmoid", ["reduce", "act", "gate_layer"]),
 ])
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_squeeze_excite_config_quantizes_both_kernels_and_its_int8_tensors(activation, gate, points, per_channel):
@@ -209,7 +211,7 @@ def se_models():
 def test_wrapped_squeeze_excite_follows_the_float_block(se_models):
     float_model, wrapped, images = se_models
     names = [w.name for w in wrapped.get_layer("quant_se").weights]
-    assert len(set(names)) == len(names), names  # two kernels, four points: each range its own variable
+    assert len(set(names)) == len(names), names  # two kernels, three points: each range its own variable
     # Ranges start at [-6, 6]: one int8 step is 12 / 255.
     np.testing.assert_allclose(wrapped.predict(images, verbose=0), float_model.predict(images, verbose=0),
                                atol=0.15)

@@ -11,7 +11,8 @@ QuantizeConfigs below, stock ones with none so that tfmot's default 8-bit
 transforms still fold Conv2D + BatchNormalization (+ ReLU) the way TFLite
 fuses them; then `quantize_apply` runs with `QuantizeScheme`, tfmot's default
 8-bit scheme whose registry also knows what tfmot's lacks (a batch
-normalization that follows no convolution, as in DenseNet and ResNet v2).
+normalization that follows no convolution, as in DenseNet and ResNet v2) and
+keeps average pooling on its input's scale, as TFLite requires.
 
 The configs put fake quantization where the int8 file holds an int8 tensor,
 so training sees the rounding the phone will do, and the converter finds a
@@ -40,9 +41,12 @@ _keras_q = tfmot.quantization.keras
 # What every zoo model takes: raw RGB pixels (export.convert pins its int8 input to the same range).
 PIXEL_RANGE = (0.0, 255.0)
 
-# Activations TFLite fuses into the convolution before them: the convolution's
-# output tensor *is* the activation's output, so there is no range in between.
-_FUSED_ACTIVATIONS = frozenset({"relu", "relu6"})
+# Activations the converter folds into the convolution before them: the
+# convolution's output tensor *is* the activation's output (relu, relu6 fuse;
+# hard sigmoid's "+ 3" joins the bias, its relu6 fuses and only its "* 1/6"
+# stays a MUL), so there is no range in between -- a fake quantization there
+# would keep the converter from folding.
+_FUSED_ACTIVATIONS = frozenset({"relu", "relu6", "hard_sigmoid"})
 # Activations whose int8 output range TFLite fixes (LOGISTIC: scale 1/256): no range to learn.
 _FIXED_RANGE_ACTIVATIONS = frozenset({"sigmoid"})
 
@@ -125,9 +129,9 @@ class OutputQuantizeConfig(_keras_q.QuantizeConfig):
         ADD/MUL chain), LocalResponseNormalization, a batch normalization that
         follows no convolution (MUL and ADD), keras' Rescaling, Normalization
         and Multiply.
-    quantize_output=False: ChannelSlice, whose int8 output keeps its input's
-        scale (STRIDED_SLICE moves values; a range of its own would only force a
-        requantization).
+    quantize_output=False: ChannelSlice and AveragePooling2D, whose int8 outputs
+        keep their input's scale (STRIDED_SLICE moves values; AVERAGE_POOL_2D
+        requires it).
 
     `quantize_output` is the attribute tfmot's Concatenate transform switches
     off on the layers that feed a concatenation.
@@ -201,12 +205,12 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
     converter makes them int32), per output channel as tfmot does for Conv2D,
     or per tensor with per_channel=False.
 
-    Points (fake quantization on the int8 tensors of the file):
-      - the reduce convolution's output (`reduce.activation`), unless the
-        block's activation fuses into it (relu, relu6);
-      - the activation's output (`act`), unless TFLite fixes it (sigmoid);
-      - the expand convolution's output (`expand.activation`): the gate's input;
-      - the gate's output (`gate_layer`), unless TFLite fixes it (a sigmoid gate);
+    Points (fake quantization on the int8 tensors of the file), for each
+    convolution and the activation after it (reduce + activation, expand + gate):
+      - the convolution's output (`reduce.activation`, `expand.activation`),
+        unless the activation folds into it (relu, relu6, hard sigmoid);
+      - the activation's output (`act`, `gate_layer`), unless TFLite fixes its
+        range (sigmoid);
     and the block's output, `input * gate` (MUL). The average pool's output is
     the converter's: MEAN keeps its input's scale.
     """
@@ -231,11 +235,10 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
 
     def _points(self, layer):
         points = []
-        for conv, conv_name, activation, attribute in ((layer.reduce, "reduce", layer.activation, "act"),
-                                                       (layer.expand, "expand", layer.gate, "gate_layer")):
-            # The gate's input is always a tensor of its own (sigmoid and hard sigmoid never fuse).
-            if conv is layer.expand or activation not in _FUSED_ACTIVATIONS:
-                points.append((conv_name, conv, "activation"))
+        for conv_name, activation, attribute in (("reduce", layer.activation, "act"),
+                                                 ("expand", layer.gate, "gate_layer")):
+            if activation not in _FUSED_ACTIVATIONS:
+                points.append((conv_name, getattr(layer, conv_name), "activation"))
             if activation not in _FIXED_RANGE_ACTIVATIONS:
                 points.append((attribute, layer, attribute))
         return points
@@ -254,15 +257,19 @@ def _own_configs(per_channel: bool) -> dict:
     }
 
 
-def _stock_gap_configs() -> dict:
-    """Stock layer types tfmot's default registry lacks -> a factory of their QuantizeConfig.
+def _stock_configs() -> dict:
+    """Stock layer types whose tfmot default config is missing or wrong for TFLite -> a config factory.
 
     These are not annotated with a config: tfmot's transforms first fold the
-    ones that follow a convolution, and only what is left asks the registry.
+    batch normalizations that follow a convolution, and only what is left asks
+    the registry.
     """
     output = functools.partial(OutputQuantizeConfig, quantize_output=True)
     return {
         tf_keras.layers.BatchNormalization: output,  # after no convolution: DenseNet, ResNet v2 (MUL, ADD)
+        # tfmot gives average pooling a range of its own, but TFLite's int8 AVERAGE_POOL_2D
+        # needs its input's scale and the converter refuses rather than requantize (DenseNet).
+        tf_keras.layers.AveragePooling2D: functools.partial(OutputQuantizeConfig, quantize_output=False),
         # Not in the zoo (InputNormalization replaces the first two), common in user models:
         tf_keras.layers.Rescaling: output,
         tf_keras.layers.Normalization: output,
@@ -271,12 +278,12 @@ def _stock_gap_configs() -> dict:
 
 
 class QuantizeRegistry(_keras_q.default_8bit.Default8BitQuantizeRegistry):
-    """tfmot's default 8-bit registry plus our layers and the stock layers it lacks."""
+    """tfmot's default 8-bit registry plus our layers, and stock layers where it lacks a config or errs."""
 
     def __init__(self, per_channel: bool = True):
         super().__init__(disable_per_axis=not per_channel)
         self._own = _own_configs(per_channel)
-        self._gaps = _stock_gap_configs()
+        self._stock = _stock_configs()
 
     def own_config(self, layer):
         """The config to annotate `layer` with: ours for our layer types, None (tfmot's choice) otherwise."""
@@ -284,10 +291,10 @@ class QuantizeRegistry(_keras_q.default_8bit.Default8BitQuantizeRegistry):
         return make() if make else None
 
     def supports(self, layer):
-        return type(layer) in self._own or type(layer) in self._gaps or super().supports(layer)
+        return type(layer) in self._own or type(layer) in self._stock or super().supports(layer)
 
     def get_quantize_config(self, layer):
-        make = self._own.get(type(layer)) or self._gaps.get(type(layer))
+        make = self._own.get(type(layer)) or self._stock.get(type(layer))
         return make() if make else super().get_quantize_config(layer)
 
 
