@@ -39,6 +39,11 @@ configs* lists the layers quantized by a mobilekit QuantizeConfig (everything el
 tensorflow-model-optimization's default 8-bit one; batch normalization after a
 convolution is folded into it).
 
+A QAT file can hold more ops than the post-training int8 file of the same model: fake
+quantization between layers keeps the converter from folding constant arithmetic into
+neighbouring convolutions, so a batch normalization that follows no convolution (ResNet v2,
+DenseNet, MixNet after its concatenations) stays a MUL and an ADD.
+
 | model | wraps | fully integer | ops | mobilekit configs | note |
 | --- | --- | --- | --- | --- | --- |
 """
