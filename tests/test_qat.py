@@ -322,8 +322,10 @@ def _nested():
     (lambda: _functional(tf_keras.layers.Lambda(lambda t: t * 2, name="double")), "'double' is a Lambda"),
     (lambda: _functional(tf_keras.layers.LayerNormalization(name="norm")), "'norm' is a .*LayerNormalization"),
     (_nested, "'inner' is a nested model"),
+    (lambda: _functional(tf_keras.layers.Activation("elu", name="act")), "'act' .*activation 'elu'"),
+    (lambda: _functional(tf_keras.layers.Conv2D(2, 1, activation="relu6", name="c6")), "'c6' .*'relu6'"),
     (lambda: qat.quantize(_functional(tf_keras.layers.Conv2D(2, 1, name="c"))), "already quantized"),
-], ids=["not-a-model", "sequential", "lambda", "layer-norm", "nested", "twice"])
+], ids=["not-a-model", "sequential", "lambda", "layer-norm", "nested", "elu", "conv-relu6", "twice"])
 def test_what_tfmot_cannot_wrap_is_a_user_error(make, message):
     with pytest.raises(UserError, match=message):
         qat.quantize(make())

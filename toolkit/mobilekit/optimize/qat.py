@@ -413,11 +413,38 @@ def _check_layers(model, registry: QuantizeRegistry) -> None:
         elif not registry.supports(layer):
             problems.append(f"{layer.name!r} is a {type(layer).__module__}.{type(layer).__name__}, which "
                             "neither tfmot's default 8-bit registry nor mobilekit has a QuantizeConfig for")
+        elif _activation_name(layer) not in _tfmot_activations(layer):
+            problems.append(f"{layer.name!r} ({type(layer).__name__}) has activation "
+                            f"{_activation_name(layer)!r}, which tfmot quantizes only as one of "
+                            f"{', '.join(sorted(_tfmot_activations(layer)))}; use a separate activation layer "
+                            "(ReLU(6.0), HardSwish, ...)")
     if problems:
         raise UserError(f"cannot wrap model {model.name!r} for quantization-aware training: layer "
                         + "; layer ".join(problems) + ". Supported: the layers of mobilekit.models and those "
                         "of tfmot's default 8-bit registry (Conv2D, DepthwiseConv2D, Dense, BatchNormalization, "
                         "ReLU, Add, Concatenate, pooling, ...).")
+
+
+def _activation_name(layer) -> str:
+    """The name of a layer's `activation` function ("linear" for layers without one)."""
+    activation = getattr(layer, "activation", None)
+    if activation is None or not callable(activation):
+        return "linear"
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def _tfmot_activations(layer) -> frozenset:
+    """The activations tfmot can quantize for this kind of layer.
+
+    An `Activation` layer takes the list of tfmot's Default8BitActivationQuantizeConfig;
+    an activation inside a Conv2D or Dense that of its QuantizeAwareActivation. Our
+    layers' `activation` attributes are names that their configs handle.
+    """
+    if type(layer) in _own_configs(per_channel=True):
+        return frozenset({_activation_name(layer)})
+    if isinstance(layer, tf_keras.layers.Activation):
+        return frozenset({"relu", "relu6", "swish", "gelu", "linear", "softmax", "sigmoid", "tanh"})
+    return frozenset({"linear", "relu", "swish", "gelu", "softmax", "sigmoid", "tanh"})
 
 
 def _set_input_range(model, input_range: tuple[float, float]) -> None:
