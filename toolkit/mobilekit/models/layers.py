@@ -238,6 +238,10 @@ class InputNormalization(tf_keras.layers.Layer):
         self.stats = bool(stats)
         self.epsilon = float(tf_keras.backend.epsilon() if epsilon is None else epsilon)
         self.bgr = bool(bgr)
+        # Applied to x * a before "+ b": the identity. It is where quantization-aware
+        # training fake-quantizes the tensor between TFLite's MUL and ADD
+        # (optimize/qat.py swaps it, as tfmot swaps Conv2D.activation).
+        self.scaled_activation = tf_keras.activations.linear
 
     def build(self, input_shape):
         channels = tf.TensorShape(input_shape)[-1]
@@ -272,7 +276,7 @@ class InputNormalization(tf_keras.layers.Layer):
             # or XNNPACK kernel, and none in NNAPI before Android 12L.
             red, green, blue = tf.split(x, 3, axis=-1)
             x = tf.concat([blue, green, red], axis=-1)
-        return x * a + b
+        return self.scaled_activation(x * a) + b
 
     def compute_output_shape(self, input_shape):
         return input_shape
