@@ -119,8 +119,9 @@ def _quantizer_settings(quantizer) -> dict:
 ACTIVATION = dict(type="MovingAverageQuantizer", num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
 
-@pytest.mark.parametrize("layer", [HardSwish(), HardSigmoid(), LocalResponseNormalization(), tf_keras.layers.BatchNormalization(),
-                                   tf_keras.layers.Rescaling(0.5)], ids=lambda layer: type(layer).__name__)
+@pytest.mark.parametrize("layer", [HardSwish(), HardSigmoid(), LocalResponseNormalization(),
+                                   tf_keras.layers.BatchNormalization(), tf_keras.layers.Rescaling(0.5),
+                                   tf_keras.layers.Multiply()], ids=lambda layer: type(layer).__name__)
 def test_weightless_layers_quantize_their_output_only(layer):
     config = qat.QuantizeRegistry().get_quantize_config(layer)
     assert type(config) is qat.OutputQuantizeConfig
