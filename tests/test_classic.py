@@ -8,8 +8,6 @@ every model here.
 
 import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
 
-import gc
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,33 +19,11 @@ from mobilekit.export.tflite_file import summarize
 from mobilekit.models import classic, registry
 from mobilekit.models.complexity import count_macs, count_params
 from mobilekit.models.scaling import scale_width
+from test_models import randomize, raw_pixels, release  # shared with the fidelity tests
 
 ATOL = 1e-5
 
 
-def raw_pixels(resolution: int, batch: int = 2, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 255, (batch, resolution, resolution, 3)).astype("float32")
-
-
-def randomize(model, seed: int = 0) -> None:
-    """Random batch-norm statistics, gammas, betas and biases (kernels as initialized)."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for variable, value in zip(model.weights, model.get_weights()):
-        leaf = variable.name.split("/")[-1].split(":")[0]
-        if value.dtype.kind != "f" or leaf in ("kernel", "depthwise_kernel"):
-            values.append(value)
-        elif "variance" in leaf or leaf == "gamma":
-            values.append(rng.uniform(0.5, 1.5, value.shape).astype(value.dtype))
-        else:
-            values.append(rng.normal(0.0, 0.2, value.shape).astype(value.dtype))
-    model.set_weights(values)
-
-
-def release(*built):
-    del built
-    tf_keras.backend.clear_session()
-    gc.collect()
 
 
 def layer_names(model) -> list[str]:
