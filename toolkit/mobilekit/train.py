@@ -42,6 +42,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -49,16 +50,17 @@ from mobilekit import files
 from mobilekit.errors import MobilekitWarning, UserError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine")  # the learning rate over the epochs
 BEST_FILE = "best.keras"
 HISTORY_FILE = "history.json"
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "train_config.json"
 RESUME_DIR = "resume"
-RUN_FILES = (BEST_FILE, HISTORY_FILE, LABELS_FILE, CONFIG_FILE, RESUME_DIR)
+RUN_FILES = (BEST_FILE, "best.h5", HISTORY_FILE, LABELS_FILE, CONFIG_FILE, RESUME_DIR)
 # What must not change for a run to be resumed (the rest -- learning rate, optimizer,
 # freezing, batch size -- may; a changed optimizer setting starts a fresh optimizer state).
 IDENTITY_KEYS = ("model", "input_shape", "parameters", "class_names", "build")
-TRAINING_KEYS = ("optimizer", "learning_rate", "freeze_base")
+TRAINING_KEYS = ("optimizer", "learning_rate", "freeze_base", "schedule")
 HEAD_STARTS = ("avg_pool", "flatten")
 DEFAULT_BN_MOMENTUM = 0.9  # the first layer of every zoo model's classifier top
 
@@ -275,15 +277,24 @@ def _clear_run(folder: pathlib.Path) -> None:
 
 
 def save_model_atomic(model, path: pathlib.Path) -> None:
-    """Save `model` as a .keras file without optimizer state: temporary file, then rename."""
+    """Save `model` without optimizer state as .keras or, for a path ending in .h5, HDF5: temporary file, then rename.
+
+    HDF5 is for models wrapped by tensorflow-model-optimization (QAT, pruning),
+    whose wrappers tfmot 0.8 cannot write into .keras files; load those inside
+    `optimize.qat.quantize_scope()`.
+    """
     import tf_keras
 
-    clone = tf_keras.models.clone_model(model)  # uncompiled, so no optimizer state goes into the file
-    clone.set_weights(model.get_weights())
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".keras", dir=path.parent)
+    suffix = ".h5" if path.suffix == ".h5" else ".keras"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        clone.save(tmp)
+        if suffix == ".h5":
+            model.save(tmp, include_optimizer=False)
+        else:
+            clone = tf_keras.models.clone_model(model)  # uncompiled, so no optimizer state goes into the file
+            clone.set_weights(model.get_weights())
+            clone.save(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -309,9 +320,18 @@ def make_optimizer(name: str, learning_rate: float):
     return tf_keras.optimizers.RMSprop(learning_rate)
 
 
-def _check_arguments(model, data, epochs, learning_rate, optimizer) -> None:
+def learning_rate_at(epoch: int, *, base: float, epochs: int, schedule: str) -> float:
+    """The learning rate of epoch `epoch` (0-based): constant, or cosine decay from `base` towards 0 at `epochs`."""
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    return base
+
+
+def _check_arguments(model, data, epochs, learning_rate, optimizer, schedule="constant") -> None:
     if optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown learning-rate schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}.")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise UserError(f"epochs must be a whole number >= 1, got {epochs!r}.")
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
@@ -341,8 +361,10 @@ def _compile(model, optimizer, num_classes: int) -> None:
 
 
 def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rate: float = 1e-3,
-        optimizer: str = "adam", freeze_base: bool = False, seed: int = 0, verbose: int | str = 1,
-        force: bool = False, run_info: dict | None = None) -> dict:
+        optimizer: str = "adam", schedule: str = "constant", freeze_base: bool = False, seed: int = 0,
+        verbose: int | str = 1,
+        force: bool = False, run_info: dict | None = None, trainer: Callable | None = None,
+        callbacks: Sequence = (), best_file: str = BEST_FILE, best_after_epoch: int = 0) -> dict:
     """Train `model` on `data` (a `data.Data`) up to `epochs` epochs in total; returns the history.
 
     Args:
@@ -351,6 +373,8 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
       epochs: the total number of epochs; a resumed run trains only the missing ones.
       output_dir: the run's folder (created if missing; its parent must exist).
       learning_rate, optimizer: one of OPTIMIZERS (sgd has Nesterov momentum 0.9, adamw weight decay 1e-4).
+      schedule: "constant", or "cosine": the rate decays per epoch along half a cosine towards 0
+        at `epochs` (`learning_rate_at`), so more epochs on a resume stretch the curve.
       freeze_base: train only the classifier top (`classifier_layers`), the backbone frozen.
       seed: seeds TensorFlow, NumPy and Python before training (data order and augmentation
         follow the seed `data` was loaded with).
@@ -358,6 +382,14 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
       force: discard an earlier run in output_dir and start over.
       run_info: JSON-ready facts to record in train_config.json (the CLI records how the model
         was built under "build"; a resume with a different "build" is refused).
+      trainer: model -> the tf_keras.Model that is compiled and fitted in its place, e.g.
+        `lambda student: optimize.distill.Distiller(student, teacher)`; checkpoints and the best
+        file still hold `model` itself.
+      callbacks: more keras callbacks for `fit` (e.g. `optimize.prune.callbacks()`).
+      best_file: the best model's file name in output_dir; a name ending in .h5 saves HDF5, which
+        models wrapped by tfmot (QAT, pruning) need.
+      best_after_epoch: epochs up to this one are not candidates for the best file (a pruning
+        schedule that is still raising sparsity then).
 
     Returns:
       The history as written to history.json: {"model", "monitor", "best", "epochs": [...]}.
@@ -367,7 +399,8 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
 
     from mobilekit import __version__
 
-    _check_arguments(model, data, epochs, learning_rate, optimizer)
+    _check_arguments(model, data, epochs, learning_rate, optimizer, schedule)
+    fitted = model if trainer is None else trainer(model)
     if freeze_base and freeze_backbone(model) == 0:
         raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
     folder = check_output(output_dir, force=force)
@@ -376,8 +409,8 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
         _clear_run(folder)
     tf_keras.utils.set_random_seed(seed)
 
-    training = {"optimizer": optimizer, "learning_rate": float(learning_rate), "freeze_base": bool(freeze_base),
-                "batch_size": data.batch_size, "seed": seed}
+    training = {"optimizer": optimizer, "learning_rate": float(learning_rate), "schedule": schedule,
+                "freeze_base": bool(freeze_base), "batch_size": data.batch_size, "seed": seed}
     config = {"mobilekit": __version__, "model": model.name, "input_shape": list(model.input_shape[1:]),
               "parameters": int(model.count_params()), "class_names": list(data.class_names),
               "data": {"source": data.source, "counts": data.counts}, "training": training, **(run_info or {})}
@@ -396,7 +429,7 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
                       stacklevel=2)
 
     opt = make_optimizer(optimizer, learning_rate)
-    _compile(model, opt, data.num_classes)
+    _compile(fitted, opt, data.num_classes)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, str(folder / RESUME_DIR), max_to_keep=1)
@@ -411,7 +444,7 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
         history = earlier.history
     done = int(epoch.numpy())
     history.update(model=model.name, monitor=monitor)
-    history["best"] = _best(history["epochs"], monitor)
+    history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
     _write_json(folder / CONFIG_FILE, config)
     files.write_atomic(folder / LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True)
     if done >= epochs:
@@ -422,9 +455,9 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
     if done and verbose:
         print(f"resuming {folder} after epoch {done}", flush=True)
 
-    recorder = _recorder(folder, history, monitor, manager, epoch)
-    model.fit(data.train, validation_data=data.validation, epochs=epochs, initial_epoch=done,
-              callbacks=[recorder], verbose=verbose)
+    recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
+    fitted.fit(data.train, validation_data=data.validation, epochs=epochs, initial_epoch=done,
+               callbacks=[*callbacks, _scheduler(learning_rate, epochs, schedule), recorder], verbose=verbose)
     return history
 
 
@@ -433,48 +466,54 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _best(entries: list[dict], monitor: str) -> dict | None:
-    scored = [entry for entry in entries if monitor in entry]
+def _best(entries: list[dict], monitor: str, best_file: str = BEST_FILE, after_epoch: int = 0) -> dict | None:
+    scored = [entry for entry in entries if monitor in entry and entry["epoch"] > after_epoch]
     if not scored:
         return None
     best = max(scored, key=lambda entry: (entry[monitor], -entry["epoch"]))
-    return {"epoch": best["epoch"], monitor: best[monitor], "file": BEST_FILE}
+    return {"epoch": best["epoch"], monitor: best[monitor], "file": best_file}
 
 
-def _recorder(folder, history, monitor, manager, epoch):
+def _scheduler(base: float, epochs: int, schedule: str):
+    import tf_keras
+
+    return tf_keras.callbacks.LearningRateScheduler(
+        lambda epoch, _: learning_rate_at(epoch, base=base, epochs=epochs, schedule=schedule))
+
+
+def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, best_after_epoch: int):
     import tf_keras
 
     class Recorder(tf_keras.callbacks.Callback):
-        """After each epoch: best.keras if it improved, history.json, then the resume checkpoint.
+        """After each epoch: the best file if it improved, history.json, then the resume checkpoint.
 
         In this order, an interruption leaves a checkpoint that is never ahead of
         the history; a resume drops history entries past the checkpoint's epoch.
         """
 
-        def __init__(self, folder, history, monitor, manager, epoch):
+        def __init__(self):
             super().__init__()
-            self.folder, self.history, self.monitor = folder, history, monitor
-            self.manager, self.epoch = manager, epoch
             self.started = time.perf_counter()
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch_index, logs=None):
             self.started = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch_index, logs=None):
             logs = logs or {}
-            entry = {"epoch": epoch + 1, **{key: float(value) for key, value in logs.items()}}
+            entry = {"epoch": epoch_index + 1, **{key: float(value) for key, value in logs.items()}}
             entry["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
             entry["seconds"] = round(time.perf_counter() - self.started, 2)
-            best = self.history.get("best")
-            if self.monitor in entry and (best is None or entry[self.monitor] > best[self.monitor]):
-                save_model_atomic(self.model, self.folder / BEST_FILE)
-                self.history["best"] = {"epoch": epoch + 1, self.monitor: entry[self.monitor], "file": BEST_FILE}
-            self.history["epochs"].append(entry)
-            _write_json(self.folder / HISTORY_FILE, self.history)
-            self.epoch.assign(epoch + 1)
-            self.manager.save()
+            best = history.get("best")
+            if monitor in entry and entry["epoch"] > best_after_epoch and (best is None
+                                                                          or entry[monitor] > best[monitor]):
+                save_model_atomic(model, folder / best_file)
+                history["best"] = {"epoch": entry["epoch"], monitor: entry[monitor], "file": best_file}
+            history["epochs"].append(entry)
+            _write_json(folder / HISTORY_FILE, history)
+            epoch.assign(epoch_index + 1)
+            manager.save()
 
-    return Recorder(folder, history, monitor, manager, epoch)
+    return Recorder()
 
 
 # ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS
+from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS, SCHEDULES
 
 
 @click.command()
@@ -30,6 +30,8 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True, help="Optimizer.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
+              help="Learning rate over the epochs: constant, or cosine decay towards 0 at the last epoch.")
 @click.option("--bn-momentum", type=float, default=DEFAULT_BN_MOMENTUM, show_default=True,
               help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).")
 @click.option("--validation-split", type=float, default=0.1, show_default=True,
@@ -41,7 +43,7 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS
 @click.option("--force", is_flag=True, help="Discard an earlier run in DIR and start over.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model_name, source, epochs, output_dir, weights, freeze_base, resolution, alpha, option_pairs, batch_size,
-          learning_rate, optimizer, bn_momentum, validation_split, test_split, no_augment, seed, force, quiet):
+          learning_rate, optimizer, schedule, bn_momentum, validation_split, test_split, no_augment, seed, force, quiet):
     """Train or fine-tune a zoo model; rerunning with the same --output resumes.
 
     \b
@@ -92,7 +94,7 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
     verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
     with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
         history = training.fit(model, data, epochs=epochs, output_dir=folder, learning_rate=learning_rate,
-                               optimizer=optimizer, freeze_base=freeze_base, seed=seed, verbose=verbose,
+                               optimizer=optimizer, schedule=schedule, freeze_base=freeze_base, seed=seed, verbose=verbose,
                                force=force, run_info=run_info)
     _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show)
 

@@ -1,0 +1,92 @@
+"""`mobilekit run`: run a YAML recipe (train, prune, distill, qat, export, evaluate) into an output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=pathlib.Path))
+@click.option("--output", "output_dir", type=click.Path(path_type=pathlib.Path), default=None, metavar="DIR",
+              help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].")
+@click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
+@click.option("--force", is_flag=True, help="Run every stage afresh, discarding what DIR holds.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def run(recipe_path, output_dir, check, force, quiet):
+    """Run a recipe; rerunning with the same --output skips the finished stages.
+
+    \b
+    Examples:
+      mobilekit run recipes/quickstart.yaml --output runs/quickstart
+      mobilekit run recipes/prune_then_qat.yaml --check
+    """
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from mobilekit import recipes
+
+    recipe = recipes.load(recipe_path)
+    if check:
+        _describe(recipe)
+        return
+    folder = output_dir or pathlib.Path("runs") / recipe.name
+    if output_dir is None:
+        folder.parent.mkdir(exist_ok=True)
+    verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
+    with contextlib.redirect_stdout(sys.stderr):  # keras' progress; stdout stays for the summary
+        results = recipes.run(recipe, folder, force=force, verbose=verbose, show_progress=not quiet)
+    _summary(folder, results)
+
+
+def _describe(recipe) -> None:
+    click.echo(f"{recipe.path}: valid recipe {recipe.name!r}")
+    click.echo(f"  model  {recipe.model.name} ({recipe.model.resolution or 'default'} px, alpha {recipe.model.alpha}, "
+               f"weights {recipe.model.weights})")
+    click.echo(f"  data   {recipe.data.source} (batch {recipe.data.batch_size})")
+    for index, stage in enumerate(recipe.stages):
+        click.echo(f"  {index + 1}. {stage.kind:<9} line {stage.line}")
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _summary(folder: pathlib.Path, results: dict) -> None:
+    click.echo(f"ran {results['recipe']['name']} into {folder}")
+    for entry in results["stages"]:
+        figures = _stage_figures(entry)
+        click.echo(f"  {entry['folder']:<12} {entry.get('seconds', 0):>7.1f} s  {figures}")
+    summary = results["summary"]
+    line = []
+    for key, label in (("float_top1", "float"), ("qat_top1", "QAT Keras"), ("tflite_top1", summary.get("mode", "file"))):
+        if key in summary:
+            line.append(f"{label} {_percent(summary[key])}")
+    if line:
+        click.echo("  top-1          " + ", ".join(line))
+    if "size_bytes" in summary:
+        click.echo(f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
+                   f", fully integer {'yes' if summary.get('fully_integer') else 'no'}")
+    if "sparsity" in summary:
+        click.echo(f"  sparsity       {summary['sparsity']:.1%} of the pruned layers' weights")
+    click.echo(f"  results        {folder / 'results.json'}")
+
+
+def _stage_figures(entry: dict) -> str:
+    results = entry.get("results", {})
+    if entry["stage"] == "export":
+        return (f"{results['mode']}, {results['size_bytes'] / 1e6:.3f} MB "
+                f"(gzip {results['gzip_bytes'] / 1e6:.3f} MB) -> {entry['artifact']}")
+    if entry["stage"] == "evaluate":
+        return ", ".join(f"{key} top-1 {_percent(results[key]['top1'])}" for key in ("float", "qat", "tflite")
+                         if key in results) + f" on {results['split']}"
+    monitor = next((key for key in ("val_accuracy", "accuracy") if key in results), None)
+    text = f"{results.get('epochs', 0)} epoch(s)"
+    if monitor:
+        text += f", best {monitor.replace('_', ' ')} {_percent(results[monitor])} (epoch {results['best_epoch']})"
+    if entry["stage"] == "prune":
+        text += f", sparsity {results['sparsity']['overall']['sparsity']:.1%}"
+    return text + (f" -> {entry['artifact']}" if entry.get("artifact") else "")
