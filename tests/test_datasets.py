@@ -48,6 +48,18 @@ def test_splits_are_disjoint_stratified_and_only_validation_follows_the_seed(mni
     assert np.array_equal(np.bincount(all_labels(mnist.validation)), [50] * 10)
 
 
+def test_train_fraction_keeps_a_seeded_share_of_each_class_and_the_other_splits(mnist):
+    labels = np.repeat(np.arange(10), 500)
+    full = datasets.split_indices(labels, validation_split=0.1, test_split=None, seed=0,
+                                  fixed_test=mnist.indices["test"])
+    tenth = datasets.split_indices(labels, validation_split=0.1, test_split=None, seed=0,
+                                   fixed_test=mnist.indices["test"], train_fraction=0.1)
+    assert np.array_equal(full["validation"], tenth["validation"]) and np.array_equal(full["test"], tenth["test"])
+    assert set(tenth["train"]) < set(full["train"])
+    assert np.array_equal(np.bincount(labels[tenth["train"]]), [35] * 10)
+    assert np.array_equal(np.bincount(labels[full["train"]]), [350] * 10)
+
+
 def test_digits_are_sklearns_1797_with_a_seed_independent_test_split(digits):
     assert digits.class_names == tuple("0123456789")
     assert sum(digits.counts.values()) == 1797
@@ -172,6 +184,7 @@ def test_bad_data_is_a_clear_user_error(tmp_path, make, message):
     ({"test_split": -0.1}, "test_split must be a fraction"),
     ({"validation_split": 0.5, "test_split": 0.5}, "leave nothing to train on"),
     ({"batch_size": 0}, "batch_size"),
+    ({"train_fraction": 0}, "train_fraction must be in"),
 ])
 def test_bad_split_arguments(kwargs, message):
     with pytest.raises(UserError, match=message):

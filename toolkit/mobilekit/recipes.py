@@ -83,6 +83,7 @@ class DataSpec:
     test_split: float | None = _setting(None, low=0, high=0.9)
     augment: bool = True
     seed: int = 0
+    train_fraction: float = _setting(1.0, above=0, high=1)  # train on a share of the training split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -622,7 +623,8 @@ class _Runner:
             spec = self.recipe.data
             self._data = datasets.load(spec.source, resolution=self.resolution, batch_size=spec.batch_size,
                                        validation_split=spec.validation_split, test_split=spec.test_split,
-                                       seed=spec.seed, augment=spec.augment, show_progress=self.show)
+                                       seed=spec.seed, augment=spec.augment, train_fraction=spec.train_fraction,
+                                       show_progress=self.show)
             self.log(f"data: {self._data.source}, {self._data.num_classes} classes, "
                      + ", ".join(f"{count} {name}" for name, count in self._data.counts.items()))
         return self._data

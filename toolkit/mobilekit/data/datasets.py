@@ -347,16 +347,22 @@ def _check_fraction(name: str, value: float) -> float:
 
 
 def split_indices(labels: np.ndarray, *, validation_split: float, test_split: float | None, seed: int,
-                  fixed_test: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  fixed_test: np.ndarray | None = None, train_fraction: float = 1.0) -> dict[str, np.ndarray]:
     """Stratified train / validation / test positions (each sorted) for `labels`.
 
     The test split is `fixed_test` when `test_split` is None and one is given,
     otherwise `test_split` of every class drawn with `TEST_SEED`. Validation is
     `validation_split` of every class (of its whole count) drawn from the rest
-    with `seed`. Each class keeps at least one training image.
+    with `seed`. Training keeps `train_fraction` of each class's remaining
+    images (drawn with `seed`; validation and test do not change with it), and
+    at least one image per class.
     """
     labels = np.asarray(labels)
     validation_split = _check_fraction("validation_split", validation_split)
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)) \
+            or not 0 < train_fraction <= 1:
+        raise UserError(f"train_fraction must be in (0, 1], got {train_fraction!r}; e.g. 0.1 trains on a tenth "
+                        "of the training images.")
     use_fixed = test_split is None and fixed_test is not None
     test_split = DEFAULT_TEST_SPLIT if test_split is None else _check_fraction("test_split", test_split)
     if not use_fixed and validation_split + test_split >= 1:
@@ -379,7 +385,8 @@ def split_indices(labels: np.ndarray, *, validation_split: float, test_split: fl
         shuffled = validation_rng.permutation(rest)
         parts["test"].append(test)
         parts["validation"].append(shuffled[:n_validation])
-        parts["train"].append(shuffled[n_validation:])
+        train = shuffled[n_validation:]
+        parts["train"].append(train[:max(1, int(round(len(train) * train_fraction)))])
     return {name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
@@ -442,7 +449,7 @@ def pipeline(pixels: np.ndarray, labels: np.ndarray, *, resolution: int, batch_s
 
 def load(source: str | os.PathLike | Source, *, resolution: int, batch_size: int = 32,
          validation_split: float = 0.1, test_split: float | None = None, seed: int = 0, augment: bool = True,
-         shuffle: bool = True, show_progress: bool = True) -> Data:
+         shuffle: bool = True, train_fraction: float = 1.0, show_progress: bool = True) -> Data:
     """Read `source` and split it into train / validation / test pipelines.
 
     Args:
@@ -455,6 +462,8 @@ def load(source: str | os.PathLike | Source, *, resolution: int, batch_size: int
       seed: seeds the validation split, the training order and the augmentation.
       augment: random crops (and mirrors, where they keep the class) for training batches.
       shuffle: reshuffle the training batches every epoch (set False to read it in order).
+      train_fraction: train on this share of each class's training images (a low-data
+        experiment); the validation and test splits stay the same.
       show_progress: a progress bar while a large folder is decoded.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
@@ -471,7 +480,7 @@ def load(source: str | os.PathLike | Source, *, resolution: int, batch_size: int
         raise UserError(f"{data.name} holds images of one class only ({only}); a classifier needs at least two "
                         "classes. Add images of other classes.")
     indices = split_indices(data.labels, validation_split=validation_split, test_split=test_split, seed=seed,
-                            fixed_test=data.test_indices)
+                            fixed_test=data.test_indices, train_fraction=train_fraction)
     pipes = {}
     for name in SPLITS:
         chosen = indices[name]
