@@ -84,10 +84,9 @@ def _log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def _expected_parts(student_out, teacher_probs, labels, *, temperature, student_logits):
-    """Hinton et al.'s two terms in float64 numpy: hard cross-entropy and T^2 * KL(teacher_T || student_T)."""
-    student_z = np.float64(student_out) if student_logits else np.log(np.float64(student_out))
-    teacher_z = np.log(np.float64(teacher_probs))
+def _expected_parts(student_z, teacher_z, labels, *, temperature):
+    """Hinton et al.'s two terms in float64 numpy from logits: hard cross-entropy, T^2 * KL(teacher_T || student_T)."""
+    student_z, teacher_z = np.float64(student_z), np.float64(teacher_z)
     hard = -np.mean(_log_softmax(student_z)[np.arange(len(labels)), labels])
     teacher_log, student_log = _log_softmax(teacher_z / temperature), _log_softmax(student_z / temperature)
     soft = temperature ** 2 * np.mean(np.sum(np.exp(teacher_log) * (teacher_log - student_log), axis=-1))
@@ -96,16 +95,22 @@ def _expected_parts(student_out, teacher_probs, labels, *, temperature, student_
 
 @pytest.mark.parametrize("output", ["softmax", "linear"])
 def test_loss_is_the_weighted_sum_of_hard_and_soft_terms(teacher, test_set, output):
+    """Probabilities (log taken as logits) or logits, from the student and the teacher alike."""
     images, labels = test_set[0][:32], test_set[1][:32]
     student = _cnn(4, name="student", seed=2, activation=output, l2=1e-2)
+    if output == "linear":  # the same teacher without its softmax
+        teacher_probabilities = teacher
+        teacher = _cnn(16, name="teacher_logits", activation="linear")
+        teacher.set_weights(teacher_probabilities.get_weights())
     hard_loss = ("sparse_categorical_crossentropy" if output == "softmax"
                  else tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     trainer = distill.Distiller(student, teacher, alpha=0.3, temperature=2.5)
     trainer.compile(tf_keras.optimizers.SGD(0.01), loss=hard_loss)
-    student_out = student(images, training=True).numpy()
+    student_z, teacher_z = student(images, training=True).numpy(), teacher.predict(images, verbose=0)
+    if output == "softmax":
+        student_z, teacher_z = np.log(student_z), np.log(teacher_z)
     regularization = float(tf.add_n(student.losses))
-    hard, soft = _expected_parts(student_out, teacher.predict(images, verbose=0), labels, temperature=2.5,
-                                 student_logits=output == "linear")
+    hard, soft = _expected_parts(student_z, teacher_z, labels, temperature=2.5)
 
     logs = trainer.train_on_batch(images, labels, return_dict=True)
     assert regularization > 0.01
@@ -139,8 +144,8 @@ def test_student_learns_from_the_teacher_without_labels(distilled, teacher, test
     teacher_accuracy = np.mean(teacher.predict(images, verbose=0).argmax(1) == labels)
     student_accuracy = np.mean(trainer.student.predict(images, verbose=0).argmax(1) == labels)
     assert teacher_accuracy > 0.9
-    assert student_accuracy > 0.5, student_accuracy  # chance is 0.1; alpha 0 never used a label
-    assert _agreement(trainer.student, teacher, images) > agreement_before + 0.4
+    assert student_accuracy > 0.7, student_accuracy  # chance is 0.1; alpha 0 never used a label (0.85 when written)
+    assert agreement_before < 0.2 and _agreement(trainer.student, teacher, images) > 0.7
     assert history["distillation_loss"][-1] < history["distillation_loss"][0]
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from mobilekit import models
 from mobilekit.errors import UserError
 
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -99,16 +100,13 @@ def _load_file(path) -> tf_keras.Model:
         raise UserError(f"{file} holds weights only, not a model. Pass {{'model': NAME, 'weights': '{file}', ...}} "
                         "with the settings it was saved with.")
     if not name.endswith(MODEL_SUFFIXES):
-        from mobilekit import models
-
         hint = (f" For the zoo model pass {{'model': {name!r}, 'weights': PATH}}." if name in models.names()
                 else "")
         raise UserError(f"teacher {name!r} is not the path of a saved Keras model (expected "
                         f"{' or '.join(MODEL_SUFFIXES)}).{hint}")
     if not file.is_file():
         raise UserError(f"teacher file {file} does not exist. Check the path (e.g. best.keras of a training run).")
-    from mobilekit import models  # noqa: F401  (registers the zoo's layers for loading)
-    from mobilekit.optimize import qat
+    from mobilekit.optimize import qat  # its scope loads QAT models too; the zoo's layers are registered
 
     try:
         with qat.quantize_scope():
@@ -120,8 +118,6 @@ def _load_file(path) -> tf_keras.Model:
 
 
 def _build_zoo(spec: Mapping, num_classes: int, resolution: int) -> tf_keras.Model:
-    from mobilekit import models
-
     options = dict(spec)
     name, weights = options.pop("model", None), options.pop("weights", None)
     if not isinstance(name, str):
@@ -145,7 +141,7 @@ def _check_model(role: str, model) -> None:
                         "classifier output. Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False).")
 
 
-def output_kind(model) -> str:
+def _output_kind(model) -> str:
     """PROBABILITIES if the model's output comes from a softmax, LOGITS if from a linear layer.
 
     Looks through wrappers (QAT's QuantizeWrapper, pruning's PruneLowMagnitude)
@@ -154,7 +150,7 @@ def output_kind(model) -> str:
     """
     layer = model.get_layer(model.output_names[0])
     if isinstance(layer, tf_keras.Model):
-        return output_kind(layer)
+        return _output_kind(layer)
     while isinstance(layer, tf_keras.layers.Wrapper):
         layer = layer.layer
     if isinstance(layer, tf_keras.layers.Softmax):
@@ -215,7 +211,7 @@ class Distiller(tf_keras.Model):
         if classes[0] != classes[1]:
             raise UserError(f"the student {student.name!r} has {classes[0]} outputs but the teacher "
                             f"{teacher.name!r} has {classes[1]}. Both must classify the same classes.")
-        kinds = output_kind(student), output_kind(teacher)
+        kinds = _output_kind(student), _output_kind(teacher)
         super().__init__(name=name or f"{student.name}_distilled")
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
@@ -284,10 +280,9 @@ def _number(name: str, value) -> float:
 
 def _expects_probabilities(loss) -> bool:
     """Whether a compiled cross-entropy loss reads its input as probabilities."""
-    if isinstance(loss, str):
-        return loss in ("sparse_categorical_crossentropy", "categorical_crossentropy")
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
     config = loss.get_config() if hasattr(loss, "get_config") else {}
-    return "crossentropy" in type(loss).__name__.lower() and not config.get("from_logits", False)
+    return "crossentropy" in name.lower() and not config.get("from_logits", False)
 
 
 def _logits(outputs, kind: str):
