@@ -280,3 +280,28 @@ def test_top_k_accuracy():
     assert train.top_k_accuracy(scores, labels, 1) == pytest.approx(1 / 3)
     assert train.top_k_accuracy(scores, labels, 2) == pytest.approx(2 / 3)
     assert train.top_k_accuracy(scores, labels, 5) == 1.0  # k capped at the class count
+
+
+def test_cosine_schedule_and_the_best_file_options(tiny_classifier, digits32, tmp_path):
+    import tf_keras
+
+    assert train.learning_rate_at(0, base=0.01, epochs=4, schedule="cosine") == 0.01
+    assert train.learning_rate_at(2, base=0.01, epochs=4, schedule="cosine") == pytest.approx(0.005)
+    assert train.learning_rate_at(3, base=0.01, epochs=4, schedule="constant") == 0.01
+    model = tf_keras.models.clone_model(tiny_classifier)
+    seen = []
+
+    class Spy(tf_keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    history = train.fit(model, digits32, epochs=3, output_dir=tmp_path / "run", learning_rate=0.01,
+                        schedule="cosine", verbose=0, callbacks=[Spy()], best_file="best.h5", best_after_epoch=2)
+    rates = [entry["learning_rate"] for entry in history["epochs"]]
+    assert rates == pytest.approx([0.01, 0.0075, 0.0025])
+    assert seen == [0, 1, 2]  # extra callbacks run
+    assert history["best"]["epoch"] == 3 and history["best"]["file"] == "best.h5"  # epochs 1-2 not candidates
+    assert tf_keras.models.load_model(str(tmp_path / "run" / "best.h5"), compile=False).count_params() \
+        == model.count_params()
+    with pytest.raises(UserError, match="unknown learning-rate schedule"):
+        train.fit(model, digits32, epochs=1, output_dir=tmp_path / "other", schedule="step")
