@@ -21,6 +21,14 @@ reach (the intermediate products of HardSigmoid and AlexNet's LRN) get their
 ranges from the converter's calibration pass, which `export.convert` always
 runs; docs/qat_coverage.md (scripts/qat_coverage.py) shows every zoo model's
 file fully integer.
+
+Prune-preserving QAT (`preserve_sparsity=True`, after `prune.strip`): the
+kernels `prune` prunes (Conv2D, Dense) are fake-quantized as `kernel * mask`,
+with the mask fixed from the kernel's zeros when the model is wrapped, as
+tfmot's Default8BitPrunePreserveQuantizeScheme does for its own registry.
+Here the mask wraps whatever weight quantizer our registry or tfmot's
+transforms chose (per channel or not), and it is a weight of the layer, so a
+QAT model saved and loaded inside `quantize_scope` keeps it.
 """
 
 from __future__ import annotations
@@ -29,12 +37,14 @@ import functools
 
 import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import numpy as np
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from mobilekit.errors import UserError
 from mobilekit.models import layers as zoo_layers
 from mobilekit.models.classic import LocalResponseNormalization
+from mobilekit.optimize import prune
 
 _keras_q = tfmot.quantization.keras
 
@@ -103,6 +113,84 @@ class _Unquantized(_keras_q.quantizers.Quantizer):
 
     def get_config(self):
         return {}
+
+
+class _SparsityPreserving(_keras_q.quantizers.Quantizer):
+    """A weight quantizer that keeps the weight's zeros: it quantizes `weight * mask`.
+
+    The mask is 1 where the weight was non-zero when the layer was wrapped, and
+    a non-trainable weight of the wrapper (tfmot's prune-preserving quantizers
+    hold it as a constant, which a loaded model recomputes from the random
+    weights it starts with). The product also zeroes the gradient of the
+    masked weights, so the float kernel keeps its zeros as well.
+    """
+
+    def __init__(self, quantizer):
+        self.quantizer = quantizer
+
+    def build(self, tensor_shape, name, layer):
+        weight = getattr(layer.layer, name)
+        mask = layer.add_weight(
+            f"{name}_sparsity_mask", shape=tensor_shape, dtype=weight.dtype, trainable=False,
+            initializer=lambda shape, dtype=None: tf.cast(tf.not_equal(weight, 0), dtype or weight.dtype))
+        return {"sparsity_mask": mask, **self.quantizer.build(tensor_shape, name, layer)}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        weights = dict(weights)
+        mask = weights.pop("sparsity_mask")
+        return self.quantizer(inputs * mask, training, weights, **kwargs)
+
+    def get_config(self):
+        return {"quantizer": tf_keras.utils.serialize_keras_object(self.quantizer)}
+
+    @classmethod
+    def from_config(cls, config):
+        with quantize_scope():
+            return cls(tf_keras.utils.deserialize_keras_object(config["quantizer"]))
+
+
+class SparsityPreservingQuantizeConfig(_keras_q.QuantizeConfig):
+    """Another QuantizeConfig, with the layer's `weight` quantized through `_SparsityPreserving`.
+
+    Where that config leaves the weight alone -- tfmot gives a Conv2D or Dense
+    followed by a ReLU layer (AlexNet, VGG) its NoOpQuantizeConfig, meant for
+    Add + ReLU -- the mask still applies, with no quantization after it.
+    """
+
+    def __init__(self, config, weight: str = "kernel"):
+        self.config = config
+        self.weight = weight
+
+    def get_weights_and_quantizers(self, layer):
+        target = getattr(layer, self.weight)
+        pairs = self.config.get_weights_and_quantizers(layer)
+        wrapped = [(w, _SparsityPreserving(q) if w is target else q) for w, q in pairs]
+        if not any(w is target for w, _ in pairs):
+            wrapped.append((target, _SparsityPreserving(_Unquantized())))
+        return wrapped
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        count = len(self.config.get_weights_and_quantizers(layer))
+        self.config.set_quantize_weights(layer, quantize_weights[:count])
+        if len(quantize_weights) > count:  # the weight the config leaves alone, masked
+            setattr(layer, self.weight, quantize_weights[count])
+
+    def get_activations_and_quantizers(self, layer):
+        return self.config.get_activations_and_quantizers(layer)
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        self.config.set_quantize_activations(layer, quantize_activations)
+
+    def get_output_quantizers(self, layer):
+        return self.config.get_output_quantizers(layer)
+
+    def get_config(self):
+        return {"config": tf_keras.utils.serialize_keras_object(self.config), "weight": self.weight}
+
+    @classmethod
+    def from_config(cls, config):
+        with quantize_scope():
+            return cls(tf_keras.utils.deserialize_keras_object(config["config"]), config["weight"])
 
 
 class _Linear:
@@ -298,15 +386,49 @@ class QuantizeRegistry(_keras_q.default_8bit.Default8BitQuantizeRegistry):
         return make() if make else super().get_quantize_config(layer)
 
 
-class QuantizeScheme(_keras_q.default_8bit.Default8BitQuantizeScheme):
-    """tfmot's default 8-bit scheme (its transforms, its quantizers) with `QuantizeRegistry`."""
+class _SparsityPreservingLayout:
+    """tfmot's default 8-bit transforms, then a SparsityPreservingQuantizeConfig on every prunable layer.
 
-    def __init__(self, per_channel: bool = True):
+    After the transforms, because they choose some layers' configs themselves
+    (a convolution that feeds a concatenation gets tfmot's default config,
+    whatever the registry says); the others get the registry's now, as
+    quantize_apply would give them a step later.
+    """
+
+    def __init__(self, transforms, registry: QuantizeRegistry):
+        self.transforms = transforms
+        self.registry = registry
+
+    def apply(self, model, layer_quantize_map):
+        model, layer_quantize_map = self.transforms.apply(model, layer_quantize_map)
+        for layer in model.layers:
+            entry = layer_quantize_map.get(layer.name)
+            if entry is not None and type(layer) in prune.PRUNABLE:
+                config = entry.get("quantize_config") or self.registry.get_quantize_config(layer)
+                entry["quantize_config"] = SparsityPreservingQuantizeConfig(config, prune.PRUNABLE[type(layer)])
+        return model, layer_quantize_map
+
+
+class QuantizeScheme(_keras_q.default_8bit.Default8BitQuantizeScheme):
+    """tfmot's default 8-bit scheme (its transforms, its quantizers) with `QuantizeRegistry`.
+
+    preserve_sparsity: the weight quantizers of Conv2D and Dense keep their
+    kernels' zeros (what tfmot's Default8BitPrunePreserveQuantizeScheme does).
+    """
+
+    def __init__(self, per_channel: bool = True, preserve_sparsity: bool = False):
         super().__init__(disable_per_axis=not per_channel)
         self.per_channel = bool(per_channel)
+        self.preserve_sparsity = bool(preserve_sparsity)
 
     def get_quantize_registry(self):
         return QuantizeRegistry(self.per_channel)
+
+    def get_layout_transformer(self):
+        transforms = super().get_layout_transformer()
+        if not self.preserve_sparsity:
+            return transforms
+        return _SparsityPreservingLayout(transforms, self.get_quantize_registry())
 
 
 def custom_objects() -> dict:
@@ -316,8 +438,9 @@ def custom_objects() -> dict:
     plain class name, which keras' registry (that knows "mobilekit>HardSwish")
     does not resolve.
     """
-    classes = (OutputQuantizeConfig, InputNormalizationQuantizeConfig, SqueezeExciteQuantizeConfig, _Named,
-               _Unquantized, *_own_configs(per_channel=True))
+    classes = (OutputQuantizeConfig, InputNormalizationQuantizeConfig, SqueezeExciteQuantizeConfig,
+               SparsityPreservingQuantizeConfig, _Named, _Unquantized, _SparsityPreserving,
+               *_own_configs(per_channel=True))
     return {cls.__name__: cls for cls in classes}
 
 
@@ -330,7 +453,8 @@ def quantize_scope():
     return _keras_q.quantize_scope(custom_objects())
 
 
-def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float] | None = PIXEL_RANGE):
+def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float] | None = PIXEL_RANGE,
+             preserve_sparsity: bool = False):
     """Wrap a zoo model (or any functional tf_keras model of supported layers) for quantization-aware training.
 
     Args:
@@ -341,6 +465,10 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
         quantization starts there, so that training sees the grid the int8 file
         has (export.convert pins uint8 input to scale 1, zero point 0 for
         pixels); None leaves tfmot's learned input range.
+      preserve_sparsity: keep the zeros of the Conv2D and Dense kernels through
+        QAT fine-tuning, for a model pruned with `prune.prune` and `prune.strip`
+        (without it, training fills them in). The mask is taken from the
+        kernels now and does not change.
 
     Returns:
       A new tf_keras.Model with the same inputs, outputs and weights, every layer
@@ -352,6 +480,8 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
         quantized, or holds layers tfmot cannot wrap (named in the message).
     """
     _check_model(model)
+    if not isinstance(preserve_sparsity, bool):
+        raise UserError(f"preserve_sparsity must be True or False, got {preserve_sparsity!r}.")
     registry = QuantizeRegistry(per_channel)
     _check_layers(model, registry)
 
@@ -365,7 +495,7 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
     with quantize_scope():
         annotated = tf_keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
-        quantized = _keras_q.quantize_apply(annotated, scheme=QuantizeScheme(per_channel))
+        quantized = _keras_q.quantize_apply(annotated, scheme=QuantizeScheme(per_channel, preserve_sparsity))
     if input_range is not None:
         _set_input_range(quantized, input_range)
     return quantized
@@ -403,6 +533,9 @@ def _check_layers(model, registry: QuantizeRegistry) -> None:
                             "outer model's graph")
         elif _tfmot_class(layer) == "QuantizeAnnotate":
             continue
+        elif _tfmot_class(layer) == "PruneLowMagnitude":
+            problems.append(f"{layer.name!r} is still wrapped for pruning; pass prune.strip(model), and "
+                            "preserve_sparsity=True to keep its zeros")
         elif _tfmot_class(layer) in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer"):
             problems.append(f"{layer.name!r} is already quantized ({type(layer).__name__}); pass the float "
                             "model, not a QAT one")
