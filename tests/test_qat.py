@@ -300,6 +300,35 @@ def test_int8_file_follows_the_qat_model(trained_qat, calibration_images):
     assert agreement.top1 == 1.0 and agreement.max_abs_diff < 0.05, agreement  # 0.02 when written
 
 
+def _bias_scale_errors(buf: bytes) -> list[str]:
+    """Biased ops whose int32 bias scale is not input scale x weight scale (what integer kernels assume)."""
+    model = tflite_file.read(buf)
+    graph, errors = model.subgraphs[0], []
+    for op in graph.operators:
+        if tflite_file.op_name(model, op.opcodeIndex) in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            data, weights, bias = (graph.tensors[i] for i in op.inputs[:3])
+            expected = data.quantization.scale[0] * np.asarray(weights.quantization.scale)
+            if not np.allclose(bias.quantization.scale, expected, rtol=1e-4):
+                errors.append(bias.name.decode())
+    return errors
+
+
+def test_int8_squeeze_excite_keeps_its_qat_ranges_and_consistent_bias_scales(se_models):
+    """QAT ranges (still near their [-6, 6] start) differ from calibrated ones; the file must follow QAT.
+
+    The converter gives the gate convolution's bias the calibrated input's
+    scale while its input keeps the QAT range; unrepaired, the gate saturates
+    and the block's output is off by about its own size.
+    """
+    _, wrapped, images = se_models
+    calibration = np.random.default_rng(1).uniform(0, 255, size=(16, 6, 6, 3)).astype("float32")
+    raw = convert.convert(wrapped, mode="int8", calibration=[calibration], io="float32", show_progress=False)
+    reference = wrapped.predict(calibration, verbose=0)
+    fixed = evaluate.predict(raw, calibration, show_progress=False).reshape(reference.shape)
+    assert _bias_scale_errors(raw) == []
+    assert np.abs(fixed - reference).max() < 0.1 * np.abs(reference).max()
+
+
 # --- what cannot be wrapped ---------------------------------------------------------------
 
 

@@ -445,7 +445,7 @@ def _check_prune(section: PruneStage, nodes: dict, where: str) -> None:
     pair = section.m_by_n
     if pair is not None and (len(pair) != 2 or not 0 < pair[0] < pair[1]):
         raise _Invalid(nodes["m_by_n"], f"{where}: 'm_by_n' must be [m, n] with 0 < m < n, e.g. [2, 4] "
-                                        f"(2 weights of every 4 kept), got {pair!r}")
+                                        f"(m zeros in every n consecutive weights), got {pair!r}")
     if section.ramp_epochs is not None and section.ramp_epochs > section.epochs:
         raise _Invalid(nodes["ramp_epochs"], f"{where}: 'ramp_epochs' ({section.ramp_epochs}) must not exceed "
                                              f"'epochs' ({section.epochs})")
@@ -632,14 +632,13 @@ class _Runner:
     def model(self):
         """The model the stages so far made (built from the recipe's `model` before any stage trained)."""
         if self._model is None:
-            if self.model_file is not None:
-                self._model = self.model_file.load()
-            else:
-                self._model = self._build(self.recipe.model.name, weights=self.recipe.model.weights,
-                                          alpha=self.recipe.model.alpha, options=self.recipe.model.options,
-                                          bn_momentum=self.recipe.model.bn_momentum,
-                                          dropout=self.recipe.model.dropout)
+            self._model = self.model_file.load() if self.model_file is not None else self.recipe_model()
         return self._model
+
+    def recipe_model(self):
+        spec = self.recipe.model
+        return self._build(spec.name, weights=spec.weights, alpha=spec.alpha, options=spec.options,
+                           bn_momentum=spec.bn_momentum, dropout=spec.dropout)
 
     def _build(self, name: str, *, weights: str, alpha: float, options: dict, bn_momentum=0.9, dropout=None):
         from mobilekit import train
@@ -830,10 +829,12 @@ class _Runner:
 
         split = self.data.split(settings.split)
         results = {"split": settings.split}
-        for key, model_file in (("float", self.float_file), ("qat", self.qat_file)):
-            if model_file is not None:
+        # The float model: the last one a float stage made, else the recipe's model as built (e.g. from a file).
+        float_model = self.float_file.load() if self.float_file is not None else self.recipe_model()
+        for key, model in (("float", float_model), ("qat", self.qat_file.load() if self.qat_file else None)):
+            if model is not None:
                 self.log(f"  evaluating the {key} Keras model")
-                results[key] = train.evaluate(model_file.load(), split)
+                results[key] = train.evaluate(model, split)
         spec = self.recipe.data
         accuracy = evaluate.accuracy(self.tflite.read_bytes(), spec.source, split=settings.split, seed=spec.seed,
                                      validation_split=spec.validation_split, test_split=spec.test_split,
@@ -876,7 +877,7 @@ def summarize(stages: list[dict]) -> dict:
     for entry in stages:
         results = entry.get("results", {})
         if entry["stage"] == "prune":
-            summary["sparsity"] = results["sparsity"]["overall"]["sparsity"]
+            summary["sparsity"] = results["sparsity"]["sparsity"]
         if entry["stage"] == "export":
             summary.update(mode=results["mode"], size_bytes=results["size_bytes"], gzip_bytes=results["gzip_bytes"],
                            fully_integer=results["fully_integer"])

@@ -71,7 +71,7 @@ def _summary(folder: pathlib.Path, results: dict) -> None:
         click.echo(f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
                    f", fully integer {'yes' if summary.get('fully_integer') else 'no'}")
     if "sparsity" in summary:
-        click.echo(f"  sparsity       {summary['sparsity']:.1%} of the pruned layers' weights")
+        click.echo(f"  sparsity       {summary['sparsity']:.1%} of the Conv2D and Dense kernels")
     click.echo(f"  results        {folder / 'results.json'}")
 
 
@@ -88,5 +88,5 @@ def _stage_figures(entry: dict) -> str:
     if monitor:
         text += f", best {monitor.replace('_', ' ')} {_percent(results[monitor])} (epoch {results['best_epoch']})"
     if entry["stage"] == "prune":
-        text += f", sparsity {results['sparsity']['overall']['sparsity']:.1%}"
+        text += f", sparsity {results['sparsity']['sparsity']:.1%}"
     return text + (f" -> {entry['artifact']}" if entry.get("artifact") else "")

@@ -101,8 +101,10 @@ def convert(
             except Exception as error:  # the converter's own errors are long C++ dumps
                 raise RuntimeError(f"TFLite conversion failed: {str(error)[:2000]}") from error
 
-    if mode == "int8" and io != "float32" and input_range is not None:
-        buf = pin_input_quantization(buf, input_range)
+    if mode == "int8":
+        buf = repair_bias_scales(buf)
+        if io != "float32" and input_range is not None:
+            buf = pin_input_quantization(buf, input_range)
     return bytes(buf)
 
 
@@ -211,3 +213,43 @@ def pin_input_quantization(buf: bytes, input_range: tuple[float, float]) -> byte
         quantization.zeroPoint = [int(round(dtype_min - low / scale))]
         quantization.min, quantization.max = [low], [high]
     return tflite_file.write(model)
+
+
+_BIASED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})  # inputs: data, weights, bias
+
+
+def repair_bias_scales(buf: bytes) -> bytes:
+    """Requantize int32 biases whose scale is not input scale x weight scale, as integer kernels assume.
+
+    The converter breaks that rule when a QAT model (fake-quantization ranges)
+    is also calibrated (a representative dataset, which full-integer files
+    need for tensors QAT leaves without a range): a bias after an activation
+    whose QAT range differs from its calibrated one keeps the calibrated
+    input's scale. Kernels read the int32 values as if on input x weight
+    scale, so the bias came out several times too large (a squeeze-excite gate
+    stuck at its maximum). The bias values are kept, put on the right scale.
+    """
+    model = tflite_file.read(buf)
+    graph = model.subgraphs[0]
+    changed = False
+    for op in graph.operators:
+        if tflite_file.op_name(model, op.opcodeIndex) not in _BIASED_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
+            continue
+        data, weights, bias = (graph.tensors[i] for i in op.inputs[:3])
+        if bias.type != tflite_file.schema.TensorType.INT32 or not all(
+                _is_quantized_integer(t) for t in (data, weights)) or bias.quantization is None:
+            continue
+        expected = float(data.quantization.scale[0]) * np.asarray(weights.quantization.scale, dtype=np.float64)
+        actual = np.asarray(bias.quantization.scale, dtype=np.float64)
+        if actual.shape == expected.shape and np.allclose(actual, expected, rtol=1e-4):
+            continue
+        buffer = model.buffers[bias.buffer]
+        values = np.frombuffer(bytes(bytearray(buffer.data)), dtype="<i4").astype(np.float64)
+        real = values * np.broadcast_to(actual, values.shape)
+        scales = np.broadcast_to(expected, values.shape)
+        requantized = np.clip(np.round(real / scales), np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+        buffer.data = np.frombuffer(requantized.astype("<i4").tobytes(), dtype=np.uint8)
+        bias.quantization.scale = [float(v) for v in expected]
+        bias.quantization.zeroPoint = [0] * len(expected)
+        changed = True
+    return tflite_file.write(model) if changed else buf
