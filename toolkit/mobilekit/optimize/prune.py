@@ -15,12 +15,12 @@ tfmot could not wrap them anyway. Left dense, on purpose:
 
 - DepthwiseConv2D (MixNet's mixed kernels too: one per channel group): tfmot
   has no pruning for depthwise kernels, which are few and sensitive.
-- SqueezeExcite's two 1x1 kernels. They are 17-32 % of the kernel weights of
-  MobileNetV3, MixNet and EfficientNet, so the whole model ends up sparser
-  than its Conv2D and Dense kernels alone only in the other families; but they
-  run on a 1x1 pooled vector (no speed to gain), the gate they drive scales
-  every channel of the block, and tfmot would need them exposed as prunable
-  weights of our layer (and a prune-preserving SqueezeExcite QuantizeConfig).
+- SqueezeExcite's two 1x1 kernels. They hold 17-32 % of the kernel weights
+  of MobileNetV3, MixNet and EfficientNet (at alpha 0.5), so those models end
+  up less sparse than their pruned kernels; but they run on a 1x1 pooled
+  vector (no compute to save), the gate they drive scales every channel of
+  the block, and tfmot would need them exposed as prunable weights of our
+  layer (and a prune-preserving SqueezeExcite QuantizeConfig).
 - by default (`skip`), the first convolution (few weights, all the
   information of the image) and the classifier (a Dense, or the 1x1 Conv2D
   MobileNet V1 and V3 use as one).
@@ -48,7 +48,7 @@ from mobilekit.models.layers import InputNormalization
 _sparsity = tfmot.sparsity.keras
 
 SKIP_KINDS = ("first_conv", "depthwise", "classifier")
-DEFAULT_SKIP = ("first_conv", "depthwise", "classifier")
+DEFAULT_SKIP = SKIP_KINDS
 
 # Layer types whose kernel `prune` prunes (exact types, as tfmot matches them), and the kernel's name.
 PRUNABLE = {tf_keras.layers.Conv2D: "kernel", tf_keras.layers.Dense: "kernel"}

@@ -524,6 +524,11 @@ def _check_model(model) -> None:
 
 def _check_layers(model, registry: QuantizeRegistry) -> None:
     """Name every layer tfmot could not wrap, before anything is cloned."""
+    pruning = [layer.name for layer in model.layers if _tfmot_class(layer) == "PruneLowMagnitude"]
+    if pruning:
+        raise UserError(f"model {model.name!r} is still wrapped for pruning ({len(pruning)} layers, e.g. "
+                        f"{pruning[0]!r}); pass prune.strip(model) to qat.quantize, with preserve_sparsity=True "
+                        "to keep its zeros.")
     problems = []
     for layer in model.layers:
         if isinstance(layer, tf_keras.layers.InputLayer):
@@ -533,9 +538,6 @@ def _check_layers(model, registry: QuantizeRegistry) -> None:
                             "outer model's graph")
         elif _tfmot_class(layer) == "QuantizeAnnotate":
             continue
-        elif _tfmot_class(layer) == "PruneLowMagnitude":
-            problems.append(f"{layer.name!r} is still wrapped for pruning; pass prune.strip(model), and "
-                            "preserve_sparsity=True to keep its zeros")
         elif _tfmot_class(layer) in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer"):
             problems.append(f"{layer.name!r} is already quantized ({type(layer).__name__}); pass the float "
                             "model, not a QAT one")
