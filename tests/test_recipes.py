@@ -151,10 +151,10 @@ def test_cli_check_lists_the_stages_and_reports_errors_without_a_traceback(tmp_p
 
 SMALL = """\
 model: {name: mobilenet_v3_small, resolution: 32, alpha: 0.35}
-data: {source: digits, batch_size: 64}
+data: {source: digits, batch_size: 32}
 seed: 0
 stages:
-  - train: {epochs: 2, learning_rate: 5e-3}
+  - train: {epochs: 2, learning_rate: 2e-3}
   - qat: {epochs: 1, learning_rate: 1e-4}
   - export: {mode: int8, calibration_steps: 32}
   - evaluate
@@ -188,9 +188,9 @@ def test_results_show_float_and_int8_accuracy_on_the_test_split(quick_run):
     assert evaluate["split"] == "test" and evaluate["tflite"]["count"] == evaluate["float"]["count"] > 100
     summary = results["summary"]
     for key in ("float_top1", "qat_top1", "tflite_top1"):
-        assert 0.3 < summary[key] <= 1.0, summary  # two epochs learn the digits well above chance (0.1)
+        assert 0.75 < summary[key] <= 1.0, summary  # two epochs learn the digits (0.93 when written; chance 0.1)
     # The file is the QAT model: integer rounding costs it little against the Keras QAT model.
-    assert abs(summary["tflite_top1"] - summary["qat_top1"]) < 0.05
+    assert abs(summary["tflite_top1"] - summary["qat_top1"]) < 0.03
 
 
 def test_a_rerun_skips_finished_stages(quick_run):

@@ -691,6 +691,7 @@ class _Runner:
             self.log(f"[{index + 1}/{len(stages)}] {stage.kind}: {_settings_line(stage.settings)}")
             t0 = time.perf_counter()
             outcome = getattr(self, f"_{stage.kind}")(stage.settings, stage_dir, digest)
+            outcome = json.loads(json.dumps(outcome, default=_json_default))  # as results.json will hold it
             entry.update(status="done", seconds=round(time.perf_counter() - t0, 1), **outcome)
             self._save()
             self.log(f"[{index + 1}/{len(stages)}] {stage.kind}: done in {entry['seconds']:.0f} s")
