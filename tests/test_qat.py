@@ -300,6 +300,28 @@ def test_int8_file_follows_the_qat_model(trained_qat, calibration_images):
     assert agreement.top1 == 1.0 and agreement.max_abs_diff < 0.05, agreement  # 0.02 when written
 
 
+def test_calibration_starts_activation_ranges_at_the_data_and_changes_nothing_else():
+    float_model = _se_model()
+    images = np.random.default_rng(2).uniform(0, 255, size=(8, 6, 6, 3)).astype("float32")
+    plain, calibrated = qat.quantize(float_model), qat.quantize(float_model, calibration=images)
+    ranges = {v.name: float(v.numpy().min()) if v.name.endswith("_min:0") else float(v.numpy().max())
+              for v in calibrated.variables if v.name.endswith(("_min:0", "_max:0"))}
+    # InputNormalization maps pixels 0..255 to [-1, 1]: its output range now says so, not [-6, 6].
+    normalize = {k: v for k, v in ranges.items() if k.startswith("quant_normalize/output")}
+    assert normalize == pytest.approx({"quant_normalize/output_min:0": -1.0, "quant_normalize/output_max:0": 1.0},
+                                      abs=0.02)
+    [variables] = [layer.quantizer_vars for layer in calibrated.layers if type(layer).__name__ == "QuantizeLayer"]
+    assert (float(variables["min_var"]), float(variables["max_var"])) == qat.PIXEL_RANGE  # the input's grid stays
+    # The SE output after one pass: the block's own output extremes.
+    outputs = float_model.predict(images, verbose=0)
+    assert ranges["quant_se/output_max:0"] == pytest.approx(max(outputs.max(), 0), rel=0.05)
+    for ours, theirs in zip(calibrated.variables, plain.variables):
+        if not ours.name.endswith(("_min:0", "_max:0")):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.name)
+    with pytest.raises(UserError, match="do not fit the model's input"):
+        qat.calibrate_ranges(calibrated, images[:, :4])
+
+
 def _bias_scale_errors(buf: bytes) -> list[str]:
     """Biased ops whose int32 bias scale is not input scale x weight scale (what integer kernels assume)."""
     model = tflite_file.read(buf)

@@ -148,6 +148,7 @@ class QatStage:
     schedule: str = _setting("cosine", choices=SCHEDULES)
     per_channel: bool = True
     preserve_sparsity: bool | None = None  # default: when a prune stage came before
+    calibrate_ranges: bool = True  # start activation ranges at the data's, not tfmot's [-6, 6]
     teacher: str | TeacherSpec | None = None
     alpha: float = _setting(0.1, low=0, high=1)
     temperature: float = _setting(4.0, above=0)
@@ -793,7 +794,9 @@ class _Runner:
 
         preserve = self.pruned if settings.preserve_sparsity is None else settings.preserve_sparsity
         teacher = None if settings.teacher is None else self._teacher(settings.teacher, stage_dir, digest)
-        quantized = qat.quantize(self.model(), per_channel=settings.per_channel, preserve_sparsity=preserve)
+        calibration = _calibration_images(self.data, 64) if settings.calibrate_ranges else None
+        quantized = qat.quantize(self.model(), per_channel=settings.per_channel, preserve_sparsity=preserve,
+                                 calibration=calibration)
         trainer = None if teacher is None else (
             lambda student: distill.Distiller(student, teacher, alpha=settings.alpha, temperature=settings.temperature))
         history = self.fit(quantized, settings, stage_dir, digest, best_file="best.h5", trainer=trainer)

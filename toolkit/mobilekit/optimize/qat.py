@@ -454,7 +454,7 @@ def quantize_scope():
 
 
 def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float] | None = PIXEL_RANGE,
-             preserve_sparsity: bool = False):
+             preserve_sparsity: bool = False, calibration=None):
     """Wrap a zoo model (or any functional tf_keras model of supported layers) for quantization-aware training.
 
     Args:
@@ -469,6 +469,9 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
         QAT fine-tuning, for a model pruned with `prune.prune` and `prune.strip`
         (without it, training fills them in). The mask is taken from the
         kernels now and does not change.
+      calibration: raw-pixel images (N, H, W, 3) to start the activation ranges
+        at what the model produces on them (`calibrate_ranges`) instead of
+        tfmot's [-6, 6]; recommended for short fine-tuning.
 
     Returns:
       A new tf_keras.Model with the same inputs, outputs and weights, every layer
@@ -498,7 +501,51 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
         quantized = _keras_q.quantize_apply(annotated, scheme=QuantizeScheme(per_channel, preserve_sparsity))
     if input_range is not None:
         _set_input_range(quantized, input_range)
+    if calibration is not None:
+        calibrate_ranges(quantized, calibration)
     return quantized
+
+
+def calibrate_ranges(quantized, images, *, count: int = 64) -> None:
+    """Start every activation range of a QAT model at what it produces on `images` (raw pixels, N x H x W x 3).
+
+    tfmot starts each range at [-6, 6] and moves it 0.1% of the way to each
+    training batch's range (an EMA with decay 0.999), so a few epochs of
+    fine-tuning leave ranges near their start: activations beyond +-6 (ResNet
+    and VGG see inputs of +-150 after mean subtraction) are clipped, small ones
+    get a coarse grid. This runs one training-mode pass over up to `count`
+    images with the EMA decay at 0, keeps the ranges it sets and restores every
+    other variable (batch-norm statistics, weights); training then adapts the
+    ranges as usual. The model's input range stays as `quantize` set it.
+    """
+    from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+    images = np.asarray(images, dtype=np.float32)[:count]
+    if images.ndim != 4 or images.shape[1:] != tuple(quantized.input_shape[1:]) or not len(images):
+        raise UserError(f"calibration images of shape {images.shape} do not fit the model's input "
+                        f"{tuple(quantized.input_shape)}: expected (N, H, W, 3) raw pixels.")
+    ranges = [v for v in quantized.variables if _is_range(v)]
+    others = [(v, v.numpy()) for v in quantized.variables if not _is_range(v)]
+    inputs = [(v, v.numpy()) for layer in quantized.layers if _tfmot_class(layer) == "QuantizeLayer"
+              for v in layer.weights]
+    original = quant_ops.MovingAvgQuantize
+
+    def instant(*args, **kwargs):
+        return original(*args, **{**kwargs, "ema_decay": 0.0})
+
+    quant_ops.MovingAvgQuantize = instant
+    try:
+        quantized(tf.constant(images), training=True)
+    finally:
+        quant_ops.MovingAvgQuantize = original
+        for variable, value in others + inputs:
+            variable.assign(value)
+    if not ranges:
+        raise UserError(f"{quantized.name} has no quantization ranges; pass a model from qat.quantize.")
+
+
+def _is_range(variable) -> bool:
+    return variable.name.split("/")[-1].split(":")[0].endswith(("_min", "_max"))
 
 
 def _tfmot_class(layer) -> str | None:
