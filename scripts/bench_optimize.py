@@ -34,9 +34,9 @@ from mobilekit.recipes import (DataSpec, DistillStage, EvaluateStage, ExportStag
 def _arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=pathlib.Path, default=pathlib.Path("runs/bench_optimize"))
-    parser.add_argument("--model", default="mobilenet_v2", help="the float model")
-    parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--resolution", type=int, default=48)
+    parser.add_argument("--model", default="resnet18", help="the float model")
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=15, help="float training epochs")
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--prune-epochs", type=int, default=6)

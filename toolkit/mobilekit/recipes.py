@@ -86,8 +86,18 @@ class DataSpec:
     train_fraction: float = _setting(1.0, above=0, high=1)  # train on a share of the training split
 
 
-@dataclasses.dataclass(frozen=True)
-class TeacherSpec:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Training:
+    """What every training stage takes (`train.fit`'s settings)."""
+
+    epochs: int = _setting(low=1)
+    learning_rate: float = _setting(1e-3, above=0)
+    optimizer: str = _setting("adam", choices=OPTIMIZERS)
+    schedule: str = _setting("cosine", choices=SCHEDULES)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeacherSpec(Training):
     """A teacher for distillation: a zoo model, trained here first when `epochs` is given."""
 
     model: str
@@ -95,25 +105,17 @@ class TeacherSpec:
     alpha: float = _setting(1.0, above=0)
     options: dict = _setting({})
     epochs: int | None = _setting(None, low=1)
-    learning_rate: float = _setting(1e-3, above=0)
-    optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainStage:
-    epochs: int = _setting(low=1)
-    learning_rate: float = _setting(1e-3, above=0)
-    optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainStage(Training):
     freeze_base: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class PruneStage:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PruneStage(Training):
     """Magnitude pruning: sparsity rises over `ramp_epochs`, the rest fine-tune at the target."""
 
-    epochs: int = _setting(low=1)
     target_sparsity: float = _setting(0.75, above=0, high=0.99)
     m_by_n: list[int] | None = None
     ramp_epochs: int | None = _setting(None, low=1)  # default: half of epochs, at least 1
@@ -121,31 +123,22 @@ class PruneStage:
     skip: list[str] = _setting(list(SKIP_KINDS), each=SKIP_KINDS)
     skip_layers: list[str] = _setting([])
     learning_rate: float = _setting(1e-4, above=0)
-    optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
 
 
-@dataclasses.dataclass(frozen=True)
-class DistillStage:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DistillStage(Training):
     """Train the model so far (the student) against a frozen teacher's soft labels."""
 
     teacher: str | TeacherSpec
-    epochs: int = _setting(low=1)
     alpha: float = _setting(0.1, low=0, high=1)
     temperature: float = _setting(4.0, above=0)
-    learning_rate: float = _setting(1e-3, above=0)
-    optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
 
 
-@dataclasses.dataclass(frozen=True)
-class QatStage:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QatStage(Training):
     """Quantization-aware fine-tuning; `teacher` adds the distillation loss ("float": the model before QAT)."""
 
-    epochs: int = _setting(low=1)
     learning_rate: float = _setting(1e-4, above=0)
-    optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
     per_channel: bool = True
     preserve_sparsity: bool | None = None  # default: when a prune stage came before
     calibrate_ranges: bool = True  # start activation ranges at the data's, not tfmot's [-6, 6]

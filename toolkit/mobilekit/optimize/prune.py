@@ -44,6 +44,7 @@ import tf_keras
 
 from mobilekit.errors import MobilekitWarning, UserError
 from mobilekit.models.layers import InputNormalization
+from mobilekit.optimize import check_functional
 
 _sparsity = tfmot.sparsity.keras
 
@@ -244,13 +245,7 @@ def _is_pruning_wrapper(layer) -> bool:
 
 
 def _check_model(model) -> None:
-    if not isinstance(model, tf_keras.Model):
-        raise UserError(f"prune wraps a tf_keras.Model, got {type(model).__name__}. Build the model with "
-                        "mobilekit.models.build(...) or tf_keras (not keras 3: import mobilekit first, which "
-                        "sets TF_USE_LEGACY_KERAS=1).")
-    if isinstance(model, tf_keras.Sequential) or not getattr(model, "_is_graph_network", False):
-        raise UserError(f"prune wraps functional models; {model.name!r} is a {type(model).__name__}. Rebuild it "
-                        "with the functional API (tf_keras.Model(inputs, outputs)); every zoo model is one.")
+    check_functional(model, "prune wraps")
     for layer in model.layers:
         module = type(layer).__module__
         if _is_pruning_wrapper(layer):

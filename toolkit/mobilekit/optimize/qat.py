@@ -44,7 +44,7 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.models import layers as zoo_layers
 from mobilekit.models.classic import LocalResponseNormalization
-from mobilekit.optimize import prune
+from mobilekit.optimize import check_functional, prune
 
 _keras_q = tfmot.quantization.keras
 
@@ -482,7 +482,7 @@ def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float
       UserError: the model is not a functional tf_keras model, is already
         quantized, or holds layers tfmot cannot wrap (named in the message).
     """
-    _check_model(model)
+    check_functional(model, "QAT wraps")
     if not isinstance(preserve_sparsity, bool):
         raise UserError(f"preserve_sparsity must be True or False, got {preserve_sparsity!r}.")
     registry = QuantizeRegistry(per_channel)
@@ -555,18 +555,6 @@ def _tfmot_class(layer) -> str | None:
     """
     cls = type(layer)
     return cls.__name__ if cls.__module__.startswith("tensorflow_model_optimization") else None
-
-
-def _check_model(model) -> None:
-    """Only functional tf_keras models can be cloned layer by layer (tfmot's requirement)."""
-    if not isinstance(model, tf_keras.Model):
-        raise UserError(f"QAT wraps a tf_keras.Model, got {type(model).__name__}. Build the model with "
-                        "mobilekit.models.build(...) or tf_keras (not keras 3: set TF_USE_LEGACY_KERAS=1, "
-                        "which importing mobilekit first does).")
-    if isinstance(model, tf_keras.Sequential) or not getattr(model, "_is_graph_network", False):
-        raise UserError(f"QAT wraps functional models; {model.name!r} is a {type(model).__name__}. "
-                        "Rebuild it with the functional API (tf_keras.Model(inputs, outputs)); every zoo "
-                        "model already is one.")
 
 
 def _check_layers(model, registry: QuantizeRegistry) -> None:
