@@ -255,3 +255,14 @@ def test_output_folder_errors(tmp_path):
     with pytest.raises(UserError, match="holds other files"):
         recipes.run(recipe, tmp_path / "busy", show_progress=False)
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_clearing_a_run_folder_removes_only_what_runs_write(tmp_path):
+    for name in ("1_train", "2_qat", "3_export", "notes", "1_mine"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "results.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    recipes._clear(tmp_path, keep={"1_train", "results.json"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "1_train", "notes", "notes.txt", "results.json"]
+    recipes._clear(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "notes", "notes.txt"]

@@ -542,8 +542,22 @@ def check_output(output_dir: str | os.PathLike) -> pathlib.Path:
         raise UserError(f"output folder {folder} is not writable. Choose another --output.")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / RESULTS_FILE).is_file():
         raise UserError(f"output folder {folder} holds other files and no {RESULTS_FILE}, so it is not a recipe "
-                        "run. Choose an empty or new folder, or pass --force to use it anyway.")
+                        "run. Choose an empty or new folder.")
     return folder
+
+
+_STAGE_FOLDER = re.compile(rf"^\d+_({'|'.join(STAGES)})$")
+
+
+def _clear(folder: pathlib.Path, keep: set[str] = frozenset()) -> None:
+    """Remove what earlier runs wrote into `folder` (stage folders, results.json), except `keep`; nothing else."""
+    for child in folder.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and _STAGE_FOLDER.match(child.name):
+            shutil.rmtree(child)
+        elif child.name == RESULTS_FILE:
+            child.unlink()
 
 
 def read_results(folder: pathlib.Path) -> dict | None:
@@ -568,15 +582,13 @@ def run(recipe: Recipe, output_dir: str | os.PathLike, *, force: bool = False, v
     """
     import sys
 
-    folder = pathlib.Path(output_dir).expanduser() if force else check_output(output_dir)
-    if force and folder.exists() and not folder.is_dir():
-        raise UserError(f"output {folder} is a file; a recipe run writes a folder. Choose a folder path.")
+    folder = check_output(output_dir)
     if log is None:
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if show_progress else (lambda line: None)
     earlier = None if force else read_results(folder)
-    if force and folder.is_dir():
-        for child in folder.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    if folder.is_dir():  # stage folders of stages this recipe does not have, or all of them with force
+        _clear(folder, keep=set() if force else {stage_folder(i, s) for i, s in enumerate(recipe.stages)}
+               | {RESULTS_FILE})
     folder.mkdir(exist_ok=True)
     runner = _Runner(recipe, folder, earlier, verbose=verbose, show_progress=show_progress, log=log)
     return runner.run_all()

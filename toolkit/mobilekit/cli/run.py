@@ -14,7 +14,7 @@ import click
 @click.option("--output", "output_dir", type=click.Path(path_type=pathlib.Path), default=None, metavar="DIR",
               help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].")
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
-@click.option("--force", is_flag=True, help="Run every stage afresh, discarding what DIR holds.")
+@click.option("--force", is_flag=True, help="Run every stage afresh: discard the stage folders and results.json in DIR.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(recipe_path, output_dir, check, force, quiet):
     """Run a recipe; rerunning with the same --output skips the finished stages.
