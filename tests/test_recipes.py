@@ -266,3 +266,16 @@ def test_clearing_a_run_folder_removes_only_what_runs_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "1_train", "notes", "notes.txt", "results.json"]
     recipes._clear(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "notes", "notes.txt"]
+
+
+def test_the_fingerprint_follows_the_files_a_recipe_names(tmp_path):
+    import os
+
+    weights = tmp_path / "teacher.keras"
+    weights.write_bytes(b"one")
+    recipe = parse(HEAD + f"stages:\n  - distill: {{epochs: 1, teacher: {weights}}}\n")
+    before = recipes.fingerprint(recipe, 0)
+    assert recipes.fingerprint(recipe, 0) == before
+    weights.write_bytes(b"other")
+    os.utime(weights, ns=(1, 1))
+    assert recipes.fingerprint(recipe, 0) != before

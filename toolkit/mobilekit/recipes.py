@@ -523,7 +523,22 @@ def fingerprint(recipe: Recipe, upto: int) -> str:
     document = recipe.to_json()
     document = {"model": document["model"], "data": document["data"], "seed": document["seed"],
                 "stages": document["stages"][:upto + 1]}
+    stamps = _file_stamps(document)
+    if stamps:
+        document["files"] = stamps
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def _file_stamps(value) -> dict:
+    """Size and modification time of every file a setting names (weights, teachers): a new file is a new input."""
+    if isinstance(value, dict):
+        return {k: v for item in value.values() for k, v in _file_stamps(item).items()}
+    if isinstance(value, list):
+        return {k: v for item in value for k, v in _file_stamps(item).items()}
+    if isinstance(value, str) and value and os.path.isfile(value):
+        stat = os.stat(value)
+        return {value: [stat.st_size, stat.st_mtime_ns]}
+    return {}
 
 
 def stage_folder(index: int, stage: Stage) -> str:
