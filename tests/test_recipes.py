@@ -210,8 +210,8 @@ def test_a_changed_stage_reruns_with_the_stages_after_it(quick_run, tmp_path):
     lines = []
     changed = SMALL.replace("calibration_steps: 32", "calibration_steps: 16")
     again = recipes.run(parse(changed), copy, verbose=0, show_progress=False, log=lines.append)
-    assert [("skipped" in line) for line in lines if line.startswith("[") and ("skipped" in line or "done in" in line)] \
-        == [True, True, False, False]
+    ends = [line for line in lines if line.startswith("[") and ("skipped" in line or "done in" in line)]
+    assert ["skipped" in line for line in ends] == [True, True, False, False]
     assert again["stages"][1] == results["stages"][1]
     assert again["stages"][2]["settings"]["calibration_steps"] == 16
 

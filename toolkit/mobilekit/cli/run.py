@@ -14,7 +14,8 @@ import click
 @click.option("--output", "output_dir", type=click.Path(path_type=pathlib.Path), default=None, metavar="DIR",
               help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].")
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
-@click.option("--force", is_flag=True, help="Run every stage afresh: discard the stage folders and results.json in DIR.")
+@click.option("--force", is_flag=True,
+              help="Run every stage afresh: discard the stage folders and results.json in DIR.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(recipe_path, output_dir, check, force, quiet):
     """Run a recipe; rerunning with the same --output skips the finished stages.
@@ -62,13 +63,15 @@ def _summary(folder: pathlib.Path, results: dict) -> None:
         click.echo(f"  {entry['folder']:<12} {entry.get('seconds', 0):>7.1f} s  {figures}")
     summary = results["summary"]
     line = []
-    for key, label in (("float_top1", "float"), ("qat_top1", "QAT Keras"), ("tflite_top1", summary.get("mode", "file"))):
+    labels = (("float_top1", "float"), ("qat_top1", "QAT Keras"), ("tflite_top1", summary.get("mode", "file")))
+    for key, label in labels:
         if key in summary:
             line.append(f"{label} {_percent(summary[key])}")
     if line:
         click.echo("  top-1          " + ", ".join(line))
     if "size_bytes" in summary:
-        click.echo(f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
+        click.echo(f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, "
+                   f"gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
                    f", fully integer {'yes' if summary.get('fully_integer') else 'no'}")
     if "sparsity" in summary:
         click.echo(f"  sparsity       {summary['sparsity']:.1%} of the Conv2D and Dense kernels")

@@ -43,7 +43,8 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS, SCHEDULES
 @click.option("--force", is_flag=True, help="Discard an earlier run in DIR and start over.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model_name, source, epochs, output_dir, weights, freeze_base, resolution, alpha, option_pairs, batch_size,
-          learning_rate, optimizer, schedule, bn_momentum, validation_split, test_split, no_augment, seed, force, quiet):
+          learning_rate, optimizer, schedule, bn_momentum, validation_split, test_split, no_augment, seed, force,
+          quiet):
     """Train or fine-tune a zoo model; rerunning with the same --output resumes.
 
     \b
@@ -94,8 +95,8 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
     verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
     with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
         history = training.fit(model, data, epochs=epochs, output_dir=folder, learning_rate=learning_rate,
-                               optimizer=optimizer, schedule=schedule, freeze_base=freeze_base, seed=seed, verbose=verbose,
-                               force=force, run_info=run_info)
+                               optimizer=optimizer, schedule=schedule, freeze_base=freeze_base, seed=seed,
+                               verbose=verbose, force=force, run_info=run_info)
     _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show)
 
 
