@@ -14,6 +14,7 @@ from mobilekit.report.collect import Collection, LatencyRow
 SIZE = (10, 6.5)  # inches; at DPI, 1000 x 650 pixels
 DPI = 100
 MARKERS = "osD^vP*Xh<>"
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "borderaxespad": 0}  # legends right of the axes
 # Candidate label offsets (points) around a point, tried nearest first.
 OFFSETS = [(dx * r, dy * r) for r in (1, 2, 3.5, 5, 7) for dx, dy in
            ((5, 5), (5, -11), (-13, 5), (-13, -11), (8, -3), (-18, -3), (-3, 8), (-3, -15))]
@@ -126,7 +127,7 @@ def _legend(ax, settings, colors, models) -> None:
                 for model, marker in zip(models, MARKERS * 3)]
     handles.append(Line2D([], [], color="black", linestyle="--", marker="o", markerfacecolor="none", markersize=10,
                           label="Pareto front (per device)"))
-    ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.9)
+    ax.legend(handles=handles, fontsize=8, **OUTSIDE)
 
 
 def sizes(collection: Collection) -> bytes | None:
@@ -153,9 +154,9 @@ def sizes(collection: Collection) -> bytes | None:
             ax.text(gzipped / 1e6, y - height / 2, f" {gzipped / 1e6:.2f} MB", va="center", fontsize=8)
     ax.set_yticks(range(len(items)), [label for label, _, _ in reversed(items)], fontsize=9)
     ax.set_xlabel("size (MB, 10^6 bytes)")
-    ax.set_title("File size per model and stage (gzipped: what pruning saves in a compressed app download)")
+    ax.set_title("File size per model and stage (gzipped: the share of an app download)")
     ax.set_xlim(0, 1.18 * max(size for _, size, _ in items) / 1e6)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(**OUTSIDE, fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
     figure.tight_layout()
     return _png(figure)
@@ -208,7 +209,7 @@ def stages(collection: Collection) -> bytes | None:
     ax.set_title("Accuracy through each recipe: validation (solid) and test (dashed)")
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.1, y=0.15)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, **OUTSIDE)
     figure.tight_layout()
     place_labels(ax, xs_all, ys_all, texts, fontsize=7)
     return _png(figure)
