@@ -17,6 +17,7 @@ COMMANDS = {
     "eval": ("mobilekit.cli.evaluate", "evaluate", "Top-1/top-5 accuracy of a .tflite file on a labelled dataset."),
     "inspect": ("mobilekit.cli.inspect", "inspect", "Show a .tflite file's metadata, tensors and ops."),
     "models": ("mobilekit.cli.models", "models", "List the architectures in the zoo."),
+    "report": ("mobilekit.cli.report", "report", "Markdown tables and plots of accuracy, size and latency."),
     "run": ("mobilekit.cli.run", "run", "Run a YAML recipe: train, prune, distill, QAT, export, evaluate."),
     "train": ("mobilekit.cli.train", "train", "Train or fine-tune a zoo model on your images or a bundled dataset."),
 }
