@@ -192,11 +192,11 @@ class Complexity:
     """MACs and parameters of one inference at batch 1, counted from the graph.
 
     weights: elements of the weighted ops' filters (= the Keras kernels).
-    params: weights plus the biases of those ops (also a bias that the
-    converter emits as an ADD of a constant right after the op). Conversion
-    folds batch norm into them: a Conv2D(use_bias=False) + BatchNormalization pair, 2*C
-    trainable Keras parameters beyond the kernel, becomes one CONV_2D with a
-    C-element bias.
+    params: weights plus the biases of those ops. Two conversion effects make it
+    differ from the Keras model's trainable count: batch norm is folded (a
+    Conv2D(use_bias=False) + BatchNormalization pair, 2*C Keras parameters
+    beyond the kernel, becomes one CONV_2D with a C-element bias), and a
+    FULLY_CONNECTED whose bias is all zeros (an untrained Dense) gets none.
     """
 
     macs: int
@@ -211,21 +211,12 @@ def complexity(buf: bytes) -> Complexity:
     model = read(buf)
     graph = model.subgraphs[0]
     shape = lambda index: tuple(int(d) for d in graph.tensors[index].shape)  # noqa: E731
-    constant = lambda index: _tensor_info(model, index).is_constant  # noqa: E731
     per_op = collections.Counter()
     weights = biases = 0
-    weighted_outputs = set()
     for op in graph.operators:
         name = op_name(model, op.opcodeIndex)
-        if name == "ADD" and len(op.inputs) == 2:
-            # A bias the converter split off into an ADD of a constant (e.g. a Dense's).
-            (a, b) = op.inputs
-            if (a in weighted_outputs and constant(b)) or (b in weighted_outputs and constant(a)):
-                biases += int(np.prod(shape(b if a in weighted_outputs else a)))
-            continue
         if name not in WEIGHTED_OPS:
             continue
-        weighted_outputs.add(op.outputs[0])
         filter_at, bias_at = WEIGHTED_OPS[name]
         inputs = list(op.inputs)
         kernel = shape(inputs[filter_at])

@@ -336,7 +336,8 @@ class Result:
             entry.update(init_ms=self.init_ms, first_inference_ms=self.first_inference_ms,
                          latency_ms=self.latency.to_json(), peak_memory_mb=self.peak_memory_mb,
                          gmacs_per_s=self.gmacs_per_s, ratio_to_first=self.ratio_to_first)
-        return entry
+        # The schema has no null times: a time not measured is left out.
+        return {k: v for k, v in entry.items() if v is not None or k not in ("init_ms", "first_inference_ms")}
 
 
 @dataclasses.dataclass
