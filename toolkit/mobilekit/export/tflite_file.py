@@ -166,3 +166,80 @@ def set_metadata_buffer(model: schema.ModelT, name: str, data: bytes) -> None:
     entry.buffer = len(model.buffers)
     model.buffers.append(buffer)
     model.metadata = list(model.metadata or []) + [entry]
+
+
+# ---------------------------------------------------------------------------
+# Multiply-accumulates and parameters of a file
+# ---------------------------------------------------------------------------
+
+# Weighted ops: (filter input index, bias input index). Their MACs follow
+# mobilekit.counting.macs: output positions * filter elements, the rule that
+# mobilekit.models.count_macs applies to Conv2D / DepthwiseConv2D / Dense /
+# Conv2DTranspose kernels (TFLite filters hold the same elements as the Keras
+# kernels, reordered: CONV_2D (cout, kh, kw, cin), DEPTHWISE_CONV_2D
+# (1, kh, kw, c*m), FULLY_CONNECTED (out, in), TRANSPOSE_CONV (cout, kh, kw, cin)).
+WEIGHTED_OPS = {
+    "CONV_2D": (1, 2),
+    "DEPTHWISE_CONV_2D": (1, 2),
+    "FULLY_CONNECTED": (1, 2),
+    "TRANSPOSE_CONV": (1, 3),
+    "CONV_3D": (1, 2),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Complexity:
+    """MACs and parameters of one inference at batch 1, counted from the graph.
+
+    weights: elements of the weighted ops' filters (= the Keras kernels).
+    params: weights plus the biases of those ops. Two conversion effects make it
+    differ from the Keras model's trainable count: batch norm is folded (a
+    Conv2D(use_bias=False) + BatchNormalization pair, 2*C Keras parameters
+    beyond the kernel, becomes one CONV_2D with a C-element bias), and a
+    FULLY_CONNECTED whose bias is all zeros (an untrained Dense) gets none.
+    """
+
+    macs: int
+    weights: int
+    params: int
+    ops: dict[str, int]  # MACs per op type
+
+
+def complexity(buf: bytes) -> Complexity:
+    from mobilekit.counting import macs
+
+    model = read(buf)
+    graph = model.subgraphs[0]
+    shape = lambda index: tuple(int(d) for d in graph.tensors[index].shape)  # noqa: E731
+    per_op = collections.Counter()
+    weights = biases = 0
+    for op in graph.operators:
+        name = op_name(model, op.opcodeIndex)
+        if name not in WEIGHTED_OPS:
+            continue
+        filter_at, bias_at = WEIGHTED_OPS[name]
+        inputs = list(op.inputs)
+        kernel = shape(inputs[filter_at])
+        output = shape(op.outputs[0])
+        positions = int(np.prod(output[:-1])) if output else 1  # batch 1: the leading 1 counts once
+        per_op[name] += macs(positions, kernel)
+        weights += int(np.prod(kernel))
+        if len(inputs) > bias_at and inputs[bias_at] >= 0:
+            biases += int(np.prod(shape(inputs[bias_at])))
+    return Complexity(macs=int(sum(per_op.values())), weights=weights, params=weights + biases,
+                      ops=dict(per_op))
+
+
+def quantization_mode(summary: Summary) -> str:
+    """The conversion mode a file looks like: int8, fp16, dynamic, float32 or unknown."""
+    dtypes = {t.dtype for t in summary.tensors}
+    constant_types = {t.dtype for t in summary.tensors if t.is_constant}
+    if summary.fully_integer:
+        return "int8"
+    if "float16" in constant_types:
+        return "fp16"
+    if constant_types & {"int8", "uint8"} and "float32" in dtypes:
+        return "dynamic"
+    if dtypes <= FLOAT_TYPES | {"int32", "int64", "bool"}:
+        return "float32"
+    return "unknown"

@@ -8,7 +8,8 @@ kernel element per output position, batch 1,
 Conv2D kernel (kh, kw, cin, cout), DepthwiseConv2D (kh, kw, c, multiplier),
 Dense (in, out) with one output position per vector. The same rule applies to
 a .tflite file's CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED ops (filter
-tensor shape and output shape), which is why `macs` takes plain numbers.
+tensor shape and output shape), which is why `macs` takes plain numbers; it lives
+in mobilekit.counting so that counting a file needs no TensorFlow.
 Biases, batch norm, activations, pooling and elementwise ops are not counted.
 """
 
@@ -18,17 +19,13 @@ import math
 
 import tf_keras
 
+from mobilekit.counting import macs
 from mobilekit.models.layers import SqueezeExcite
 
 
 def count_params(model: tf_keras.Model) -> int:
     """Trainable parameters (batch-norm moving statistics and other state excluded)."""
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
-
-
-def macs(output_positions: int, kernel_shape) -> int:
-    """Multiply-accumulates of one convolution or dense layer: positions * kernel elements."""
-    return int(output_positions) * math.prod(int(d) for d in kernel_shape)
 
 
 def _kernels(layer) -> list:
