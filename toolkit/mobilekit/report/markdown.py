@@ -90,10 +90,10 @@ def _stages(collection: Collection) -> list[str]:
             continue
         rows = [[step.stage, step.phase, _percent(step.validation), _percent(step.test), _change(before, step)]
                 for before, step in zip([None] + run.steps, run.steps)]
-        lines += [f"## Stages of `{run.label}` ({run.recipe}: {run.model})", ""]
+        lines += [f"## Stages of `{run.label}` ({run.recipe}: {run.model})", "",
+                  "Change: against the stage before, in test top-1 where both were tested, else in validation "
+                  "top-1 (val).", ""]
         lines += _table(["stage", "model after it", "validation top-1", "test top-1", "change"], rows)
-    if lines:
-        lines = ["Change: against the stage before, in test top-1 where both were tested, else in validation top-1 (val).", ""] + lines
     return lines
 
 
