@@ -33,7 +33,7 @@ Peak multiply-accumulate rates of this CPU, from /proc/cpuinfo:
 Achieved GMAC/s is the graph's MACs (tflite_file.complexity, the Keras rule) over
 the median latency. Run from the repository root:
 
-    PYTHONPATH=toolkit python scripts/compare_baseline.py --runs 30
+    .venv/bin/python scripts/compare_baseline.py          # about 3 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--calib-steps", type=int, default=32, help="calibration images, the same for both routes")
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=150,
+                        help="timed runs per file and thread count (with 50, ratios move by 1-2%% between passes)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--keep", type=pathlib.Path, default=None, help="folder to keep the .tflite files in")
