@@ -96,8 +96,9 @@ def photo() -> np.ndarray:
     (96, [127.5], [127.5], "int8", 0.0078125, 0),                     # [-1, 1] inputs, int8 (halves to round)
     (96, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], "int8", 0.018658, -14),  # ImageNet mean/std
     (224, [0.0], [255.0], "uint8", 1 / 255, 0),                       # upsampling, [0, 1] inputs
+    (96, [0.0], [1.0], "int8", 2.0, -64),                             # odd pixels / 2: exact halves, to even
     (61, [0.0], [1.0], "float32", 1.0, 0),                            # float32 input, odd size
-], ids=["uint8-raw", "int8-pm1", "int8-imagenet", "uint8-up224", "float32"])
+], ids=["uint8-raw", "int8-pm1", "int8-imagenet", "uint8-up224", "int8-halves", "float32"])
 def test_preprocessing_matches_mobilekit(core_jar, tmp_path, size, mean, std, dtype, scale, zero_point):
     rgb = photo()
     scale32 = float(np.float32(scale))  # a file stores its scale as float32
