@@ -24,6 +24,7 @@ there; an interrupted training stage resumes from its last epoch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -39,10 +40,9 @@ from typing import Any
 
 from mobilekit import files
 from mobilekit.errors import UserError
+from mobilekit.train import OPTIMIZERS, SCHEDULES  # train imports TensorFlow only inside its functions
 
 RESULTS_FILE = "results.json"
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # train.OPTIMIZERS and SCHEDULES, without importing train here
-SCHEDULES = ("constant", "cosine")
 EXPORT_MODES = ("int8", "fp16", "dynamic", "float32")
 IO_TYPES = ("uint8", "int8", "float32")
 SPLITS = ("train", "validation", "test")
@@ -505,17 +505,10 @@ class ModelFile:
 
         from mobilekit.optimize import qat
 
-        scope = {"keras": _no_scope, "pruned": tfmot.sparsity.keras.prune_scope, "qat": qat.quantize_scope}
+        scope = {"keras": contextlib.nullcontext, "pruned": tfmot.sparsity.keras.prune_scope,
+                 "qat": qat.quantize_scope}
         with scope[self.loader]():
             return tf_keras.models.load_model(str(self.path), compile=False)
-
-
-class _no_scope:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def fingerprint(recipe: Recipe, upto: int) -> str:
@@ -781,7 +774,6 @@ class _Runner:
                             "sparsity": report.to_json()}}
 
     def _teacher(self, teacher, stage_dir: pathlib.Path, digest: str):
-        from mobilekit import train
         from mobilekit.optimize import distill
 
         if isinstance(teacher, str):
