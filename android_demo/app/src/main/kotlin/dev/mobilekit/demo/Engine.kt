@@ -1,0 +1,116 @@
+package dev.mobilekit.demo
+
+import android.os.Build
+import org.tensorflow.lite.Delegate
+import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.gpu.CompatibilityList
+import org.tensorflow.lite.gpu.GpuDelegate
+import org.tensorflow.lite.nnapi.NnApiDelegate
+import java.io.Closeable
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+
+/** An accelerator that cannot run on this phone or refused the model; [message] says why. */
+class AcceleratorException(message: String, cause: Throwable? = null) : Exception(message, cause)
+
+/**
+ * A LiteRT interpreter for one model on one accelerator, with the delegate it owns.
+ *
+ * Create, use and close it on one thread: the GPU delegate must run on the thread that made it.
+ */
+class Engine private constructor(
+    val interpreter: Interpreter,
+    private val delegate: Delegate?,
+    // The interpreter reads the model from this buffer for as long as it lives.
+    @Suppress("unused") private val model: ByteBuffer,
+    val accelerator: Accelerator,
+    val threads: Int,
+) : Closeable {
+
+    override fun close() {
+        interpreter.close()
+        closeDelegate(delegate)
+    }
+
+    companion object {
+        /** NNAPI's delegate needs Android 8.1; before that the app says so instead of crashing. */
+        private const val NNAPI_MIN_SDK = 27
+
+        /**
+         * An interpreter for [modelBytes] on [accelerator] with [threads] CPU threads, tensors allocated
+         * (which is when a delegate prepares, so a delegate that refuses the model fails here).
+         *
+         * @throws AcceleratorException when the accelerator is missing or refuses the model.
+         * @throws IllegalArgumentException when the bytes are not a model LiteRT can run.
+         */
+        fun create(modelBytes: ByteArray, accelerator: Accelerator, threads: Int): Engine {
+            require(threads >= 1) { "threads must be at least 1, got $threads" }
+            val model = ByteBuffer.allocateDirect(modelBytes.size).order(ByteOrder.nativeOrder())
+            model.put(modelBytes).rewind()
+            val options = Interpreter.Options().setNumThreads(threads)
+            // XNNPACK stays on for GPU and NNAPI: it runs the ops those delegates leave to the CPU.
+            options.setUseXNNPACK(accelerator != Accelerator.CPU)
+            val delegate: Delegate? = when (accelerator) {
+                Accelerator.XNNPACK, Accelerator.CPU -> null
+                Accelerator.GPU -> gpuDelegate()
+                Accelerator.NNAPI -> nnapiDelegate()
+            }
+            delegate?.let { options.addDelegate(it) }
+            try {
+                val interpreter = Interpreter(model, options)
+                try {
+                    interpreter.allocateTensors()
+                } catch (e: RuntimeException) {
+                    interpreter.close()
+                    throw e
+                }
+                return Engine(interpreter, delegate, model, accelerator, threads)
+            } catch (e: RuntimeException) {
+                closeDelegate(delegate)
+                if (delegate != null) {
+                    throw AcceleratorException("the ${accelerator.id} delegate refused the model: ${e.message}", e)
+                }
+                throw IllegalArgumentException("LiteRT cannot run this model: ${e.message}", e)
+            }
+        }
+
+        private fun closeDelegate(delegate: Delegate?) {
+            when (delegate) {
+                is GpuDelegate -> delegate.close()
+                is NnApiDelegate -> delegate.close()
+                else -> Unit
+            }
+        }
+
+        private fun gpuDelegate(): GpuDelegate {
+            val compatibility = CompatibilityList()
+            try {
+                if (!compatibility.isDelegateSupportedOnThisDevice) {
+                    throw AcceleratorException("this phone's GPU is not on LiteRT's GPU compatibility list")
+                }
+                return GpuDelegate(compatibility.bestOptionsForThisDevice)
+            } catch (e: AcceleratorException) {
+                throw e
+            } catch (e: Exception) {
+                throw AcceleratorException("the GPU delegate could not start: ${e.message}", e)
+            } catch (e: UnsatisfiedLinkError) {
+                throw AcceleratorException("the GPU delegate's native library is missing: ${e.message}", e)
+            } finally {
+                compatibility.close()
+            }
+        }
+
+        private fun nnapiDelegate(): NnApiDelegate {
+            if (Build.VERSION.SDK_INT < NNAPI_MIN_SDK) {
+                throw AcceleratorException("NNAPI needs Android 8.1 (API 27); this phone runs API ${Build.VERSION.SDK_INT}")
+            }
+            try {
+                return NnApiDelegate()
+            } catch (e: Exception) {
+                throw AcceleratorException("the NNAPI delegate could not start: ${e.message}", e)
+            } catch (e: UnsatisfiedLinkError) {
+                throw AcceleratorException("NNAPI is not available on this phone: ${e.message}", e)
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+package dev.mobilekit.demo
+
+import android.Manifest
+import android.content.pm.PackageManager
+import android.graphics.Bitmap
+import android.net.Uri
+import android.os.Bundle
+import android.view.View
+import android.widget.AdapterView
+import android.widget.ArrayAdapter
+import android.widget.Button
+import android.widget.ImageView
+import android.widget.Spinner
+import android.widget.TextView
+import androidx.activity.result.PickVisualMediaRequest
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.appcompat.app.AppCompatActivity
+import androidx.camera.core.CameraSelector
+import androidx.camera.core.ImageAnalysis
+import androidx.camera.core.ImageProxy
+import androidx.camera.core.Preview
+import androidx.camera.lifecycle.ProcessCameraProvider
+import androidx.camera.view.PreviewView
+import androidx.core.content.ContextCompat
+import androidx.lifecycle.lifecycleScope
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+import java.io.IOException
+import java.util.concurrent.Executors
+
+/**
+ * The interactive demo: pick a model (bundled, pushed to the models folder, or opened with the
+ * system file picker), an accelerator and a thread count, then classify camera frames or a photo
+ * from the gallery; shows the top classes with scores and the inference time.
+ */
+class MainActivity : AppCompatActivity() {
+    // Every interpreter call happens on this one thread (the GPU delegate requires it); camera
+    // frames are analysed on it too, so a frame never races a model change.
+    private val inferenceExecutor = Executors.newSingleThreadExecutor()
+    private val inference = inferenceExecutor.asCoroutineDispatcher()
+    private var classifier: Classifier? = null
+
+    private lateinit var preview: PreviewView
+    private lateinit var photo: ImageView
+    private lateinit var modelSpinner: Spinner
+    private lateinit var acceleratorSpinner: Spinner
+    private lateinit var threadsSpinner: Spinner
+    private lateinit var acceleratorNote: TextView
+    private lateinit var modelInfo: TextView
+    private lateinit var results: TextView
+    private lateinit var inferenceTime: TextView
+
+    private var models: List<ModelSource> = emptyList()
+    private var cameraProvider: ProcessCameraProvider? = null
+
+    private val requestCamera = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
+        if (granted) startCamera() else results.setText(R.string.camera_permission_denied)
+    }
+    private val pickImage = registerForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
+        uri?.let { classifyPicked(it) }
+    }
+    private val openModel = registerForActivityResult(ActivityResultContracts.OpenDocument()) { uri ->
+        uri?.let { importModel(it) }
+    }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        setContentView(R.layout.activity_main)
+        preview = findViewById(R.id.preview)
+        photo = findViewById(R.id.photo)
+        modelSpinner = findViewById(R.id.model_spinner)
+        acceleratorSpinner = findViewById(R.id.accelerator_spinner)
+        threadsSpinner = findViewById(R.id.threads_spinner)
+        acceleratorNote = findViewById(R.id.accelerator_note)
+        modelInfo = findViewById(R.id.model_info)
+        results = findViewById(R.id.results)
+        inferenceTime = findViewById(R.id.inference_time)
+
+        acceleratorSpinner.adapter = spinnerAdapter(resources.getStringArray(R.array.accelerator_names).toList())
+        threadsSpinner.adapter = spinnerAdapter(THREAD_CHOICES.map { it.toString() })
+        val reload = onSelected { reloadClassifier() }
+        modelSpinner.onItemSelectedListener = reload
+        acceleratorSpinner.onItemSelectedListener = reload
+        threadsSpinner.onItemSelectedListener = reload
+
+        findViewById<Button>(R.id.open_model).setOnClickListener {
+            openModel.launch(arrayOf("application/octet-stream", "*/*"))
+        }
+        findViewById<Button>(R.id.use_camera).setOnClickListener { useCamera() }
+        findViewById<Button>(R.id.pick_image).setOnClickListener {
+            pickImage.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly))
+        }
+        refreshModels(selectName = null)
+    }
+
+    override fun onResume() {
+        super.onResume()
+        // Models pushed with adb while the app was in the background show up on return.
+        val selected = (modelSpinner.selectedItem as? ModelSource)?.name
+        if (ModelSource.available(this).map { it.name } != models.map { it.name }) refreshModels(selected)
+    }
+
+    override fun onDestroy() {
+        cameraProvider?.unbindAll()
+        inferenceExecutor.execute { classifier?.close(); classifier = null }
+        inferenceExecutor.shutdown()
+        super.onDestroy()
+    }
+
+    private fun refreshModels(selectName: String?) {
+        models = ModelSource.available(this)
+        modelSpinner.adapter = spinnerAdapter(models)
+        if (models.isEmpty()) {
+            modelInfo.text = getString(R.string.no_models, ModelSource.modelsFolder(this).path)
+            return
+        }
+        val index = models.indexOfFirst { it.name == selectName }
+        if (index >= 0) modelSpinner.setSelection(index)
+    }
+
+    private val selectedAccelerator: Accelerator
+        get() = Accelerator.entries[acceleratorSpinner.selectedItemPosition.coerceAtLeast(0)]
+
+    private val selectedThreads: Int
+        get() = THREAD_CHOICES[threadsSpinner.selectedItemPosition.coerceAtLeast(0)]
+
+    /**
+     * Open the selected model on the selected accelerator. When GPU or NNAPI cannot run it, say why
+     * and fall back to the CPU with XNNPACK, as the README describes.
+     */
+    private fun reloadClassifier() {
+        val source = modelSpinner.selectedItem as? ModelSource ?: return
+        val accelerator = selectedAccelerator
+        val threads = selectedThreads
+        acceleratorNote.text = acceleratorNoteFor(accelerator)
+        lifecycleScope.launch {
+            val outcome = withContext(inference) {
+                classifier?.close()
+                classifier = null
+                runCatching {
+                    val bytes = source.readBytes(this@MainActivity)
+                    try {
+                        Classifier.open(bytes, accelerator, threads) to null
+                    } catch (e: AcceleratorException) {
+                        Classifier.open(bytes, Accelerator.XNNPACK, threads) to e.message
+                    }
+                }.onSuccess { classifier = it.first }
+            }
+            outcome.onSuccess { (opened, fallbackReason) ->
+                if (fallbackReason != null) {
+                    acceleratorNote.text = getString(R.string.accelerator_fallback, accelerator.id, fallbackReason)
+                }
+                modelInfo.text = describe(source, opened)
+                results.setText(R.string.results_waiting)
+            }.onFailure { error ->
+                modelInfo.text = getString(R.string.model_failed, source.name, error.message ?: error.toString())
+            }
+        }
+    }
+
+    private fun acceleratorNoteFor(accelerator: Accelerator): String = when (accelerator) {
+        Accelerator.XNNPACK -> getString(R.string.note_xnnpack)
+        Accelerator.CPU -> getString(R.string.note_cpu)
+        Accelerator.GPU -> getString(R.string.note_gpu)
+        Accelerator.NNAPI -> getString(
+            if (DeviceInfo.nnapiDeprecated) R.string.note_nnapi_deprecated else R.string.note_nnapi,
+        )
+    }
+
+    private fun describe(source: ModelSource, opened: Classifier): String {
+        val labels = opened.info.labels?.size?.toString() ?: getString(R.string.none)
+        val normalization = if (opened.hasNormalization) {
+            getString(R.string.normalization_values, opened.mean.joinToString(), opened.std.joinToString())
+        } else {
+            getString(R.string.normalization_none)
+        }
+        return getString(
+            R.string.model_summary, source.name, opened.inputSize, opened.inputSize,
+            opened.inputType.name.lowercase(), labels, normalization, opened.accelerator.id,
+        )
+    }
+
+    private fun useCamera() {
+        if (ContextCompat.checkSelfPermission(this, Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED) {
+            startCamera()
+        } else {
+            requestCamera.launch(Manifest.permission.CAMERA)
+        }
+    }
+
+    private fun startCamera() {
+        photo.visibility = View.GONE
+        preview.visibility = View.VISIBLE
+        val future = ProcessCameraProvider.getInstance(this)
+        future.addListener({
+            val provider = future.get()
+            cameraProvider = provider
+            val previewUseCase = Preview.Builder().build()
+            previewUseCase.setSurfaceProvider(preview.surfaceProvider)
+            val analysis = ImageAnalysis.Builder()
+                .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
+                .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
+                .build()
+            analysis.setAnalyzer(inferenceExecutor) { frame -> analyze(frame) }
+            provider.unbindAll()
+            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, previewUseCase, analysis)
+        }, ContextCompat.getMainExecutor(this))
+    }
+
+    /** Runs on the inference thread. */
+    private fun analyze(frame: ImageProxy) {
+        frame.use {
+            val current = classifier ?: return
+            val upright = Images.rotate(it.toBitmap(), it.imageInfo.rotationDegrees)
+            val classification = current.classify(Images.toRgbImage(upright), TOP_K)
+            runOnUiThread { show(classification) }
+        }
+    }
+
+    private fun classifyPicked(uri: Uri) {
+        cameraProvider?.unbindAll()
+        preview.visibility = View.GONE
+        photo.visibility = View.VISIBLE
+        lifecycleScope.launch {
+            val outcome = withContext(inference) {
+                runCatching {
+                    val bitmap: Bitmap = Images.decode(contentResolver, uri)
+                    val current = classifier ?: throw IllegalStateException(getString(R.string.no_model_loaded))
+                    bitmap to current.classify(Images.toRgbImage(bitmap), TOP_K)
+                }
+            }
+            outcome.onSuccess { (bitmap, classification) ->
+                photo.setImageBitmap(bitmap)
+                show(classification)
+            }.onFailure { error -> results.text = getString(R.string.image_failed, error.message ?: error.toString()) }
+        }
+    }
+
+    private fun importModel(uri: Uri) {
+        lifecycleScope.launch {
+            val outcome = withContext(inference) { runCatching { ModelSource.importPicked(this@MainActivity, uri) } }
+            outcome.onSuccess { refreshModels(it.name) }
+                .onFailure { error ->
+                    val reason = if (error is IOException) error.message else error.toString()
+                    modelInfo.text = getString(R.string.model_import_failed, reason)
+                }
+        }
+    }
+
+    private fun show(classification: Classification) {
+        results.text = classification.top.joinToString("\n") { scored ->
+            getString(R.string.result_line, scored.label ?: "#${scored.index}", scored.score)
+        }
+        inferenceTime.text = getString(R.string.inference_time, classification.inferenceMs)
+    }
+
+    private fun <T> spinnerAdapter(items: List<T>) =
+        ArrayAdapter(this, android.R.layout.simple_spinner_item, items).also {
+            it.setDropDownViewResource(android.R.layout.simple_spinner_dropdown_item)
+        }
+
+    private fun onSelected(action: () -> Unit) = object : AdapterView.OnItemSelectedListener {
+        override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) = action()
+        override fun onNothingSelected(parent: AdapterView<*>?) = Unit
+    }
+
+    companion object {
+        private const val TOP_K = 5
+        private val THREAD_CHOICES = listOf(1, 2, 4, 8)
+    }
+}
