@@ -1,0 +1,294 @@
+"""scripts/android_bench.sh against a fake adb (tests/android/fake_adb) that plays the phone and the demo app.
+
+Checks the exact adb command sequence, the collected results files (schema, sha256 of the pushed model),
+that `mobilekit report` reads them, and the failure paths: a refused delegate, an app that cannot read
+the model, a run that never finishes, no phone, and user mistakes that must stop before any adb call.
+No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from mobilekit.cli.main import cli
+from mobilekit.report import schema
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "android_bench.sh"
+FAKE_ADB = ROOT / "tests" / "android" / "fake_adb"
+APP_DIR = "/sdcard/Android/data/dev.mobilekit.demo/files"
+COMPONENT = "dev.mobilekit.demo/.BenchmarkActivity"
+
+
+def tflite_bytes(payload: bytes) -> bytes:
+    """Enough of a .tflite for the script and the fake app: a root offset, then the 'TFL3' identifier."""
+    return b"\x1c\x00\x00\x00TFL3" + payload
+
+
+class Phone:
+    """Runs the script with the fake adb, its storage and log in a temporary folder."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.folder = folder
+        self.storage = folder / "phone"
+        self.log = folder / "adb.log"
+        self.output = folder / "out"
+        self.apk = folder / "app-release.apk"
+        self.apk.write_bytes(b"PK\x03\x04 not really an apk")
+        # The fake adb's `#!/usr/bin/env python3` finds this interpreter directly (a pyenv shim costs 70 ms a call).
+        self.bin = folder / "bin"
+        self.bin.mkdir()
+        (self.bin / "python3").symlink_to(sys.executable)
+        self.models = []
+        for name, payload in [("small_int8.tflite", b"small" * 10), ("big_int8.tflite", b"big" * 4000)]:
+            path = folder / "models" / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(tflite_bytes(payload))
+            self.models.append(path)
+
+    def run(self, *args, env: dict | None = None, models=None) -> subprocess.CompletedProcess:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_ADB_", "ANDROID_"))}
+        environment.update(ADB=str(FAKE_ADB), FAKE_ADB_ROOT=str(self.storage), FAKE_ADB_LOG=str(self.log),
+                           ANDROID_BENCH_POLL_SECONDS="0.05", PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        environment.update(env or {})
+        models = self.models if models is None else models
+        return subprocess.run(["bash", str(SCRIPT), *map(str, args), *map(str, models)], env=environment,
+                              cwd=self.folder, capture_output=True, text=True, timeout=120)
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def device_file(self, remote: str) -> pathlib.Path:
+        return self.storage / remote.lstrip("/")
+
+
+@pytest.fixture
+def phone(tmp_path):
+    return Phone(tmp_path)
+
+
+def expected_run_calls(model: str, accelerator: str, threads: int, warmup: int, runs: int, *,
+                       pulled_to: str | None) -> list[list[str]]:
+    """What the script sends for one run whose results file is there at the first check."""
+    output = f"{model.removesuffix('.tflite')}_{accelerator}_t{threads}.json"
+    remote = f"{APP_DIR}/bench/{output}"
+    calls = [["shell", "rm", "-f", remote, f"{remote}.error"],
+             ["shell", "am", "start", "-W", "-S", "-n", COMPONENT, "--es", "model", f"models/{model}",
+              "--es", "accelerator", accelerator, "--ei", "threads", str(threads), "--ei", "warmup", str(warmup),
+              "--ei", "runs", str(runs), "--es", "output", output],
+             ["shell", f"if [ -e {remote} ]; then echo result; elif [ -e {remote}.error ]; then echo error; "
+                       f"else echo waiting; fi"]]
+    if pulled_to is not None:
+        calls.append(["pull", remote, pulled_to])
+    return calls
+
+
+def test_help_documents_usage():
+    done = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    assert done.stdout.startswith("Usage: android_bench.sh [options] MODEL.tflite")
+    for option in ["--apk", "--no-install", "--accelerators", "--threads", "--warmup", "--runs", "--output",
+                   "--serial", "--timeout", "--help", "xnnpack,gpu,nnapi", "mobilekit report"]:
+        assert option in done.stdout
+
+
+def test_runs_every_model_accelerator_and_thread_count(phone):
+    done = phone.run("--apk", phone.apk, "--output", phone.output, "--accelerators", "xnnpack,gpu",
+                     "--threads", "1,4", "--warmup", 2, "--runs", 5)
+    assert done.returncode == 0, done.stderr
+
+    calls = phone.calls()
+    assert calls[:5] == [
+        ["get-state"],
+        ["install", "-r", str(phone.apk)],
+        ["shell", "mkdir", "-p", f"{APP_DIR}/models", f"{APP_DIR}/bench"],
+        ["push", str(phone.models[0]), f"{APP_DIR}/models/small_int8.tflite"],
+        ["push", str(phone.models[1]), f"{APP_DIR}/models/big_int8.tflite"],
+    ]
+    pulls = [call[2] for call in calls if call[0] == "pull"]
+    expected, names = [], []
+    for model in ["small_int8.tflite", "big_int8.tflite"]:
+        for accelerator in ["xnnpack", "gpu"]:
+            for threads in [1, 4]:
+                # Pulled to a hidden temporary name in the output folder, then renamed.
+                pulled_to = pulls[len(names)]
+                name = f"{model.removesuffix('.tflite')}_{accelerator}_t{threads}.json"
+                assert pathlib.Path(pulled_to).parent == phone.output
+                assert pathlib.Path(pulled_to).name.startswith(f".{name}.")
+                expected += expected_run_calls(model, accelerator, threads, 2, 5, pulled_to=pulled_to)
+                names.append(name)
+    assert calls[5:] == expected
+
+    # Exactly the results files: nothing half-written, nothing else.
+    assert sorted(p.name for p in phone.output.iterdir()) == sorted(names)
+    assert "[1/8] small_int8.tflite xnnpack 1 thread ... done" in done.stdout
+    assert "[8/8] big_int8.tflite gpu 4 threads ... done" in done.stdout
+    assert "ms median" in done.stdout
+    assert "collected 8 of 8 results" in done.stdout
+    assert f"mobilekit report {phone.output}/*.json --output {phone.output}/report" in done.stdout
+
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in phone.models}
+    for name in names:
+        document = schema.load_bench(phone.output / name)
+        assert document["device"]["kind"] == "android"
+        assert document["settings"]["warmup"] == 2 and document["settings"]["runs"] == 5
+        [result] = document["results"]
+        model_file = name.rsplit("_", 2)[0] + ".tflite"
+        assert result["sha256"] == digests[model_file]
+        assert result["size_bytes"] == (phone.folder / "models" / model_file).stat().st_size
+        assert f"{result['model']}_{result['delegate']}_t{result['threads']}.json" == name
+        assert result["latency_ms"]["runs"] == 5
+        # The median the script printed is the file's.
+        assert f"{result['delegate']} {result['threads']} thread" in done.stdout
+        assert f"done {result['latency_ms']['median']} ms median" in done.stdout
+
+    report_dir = phone.folder / "report"
+    outcome = CliRunner().invoke(cli, ["report", *map(str, sorted(phone.output.glob("*.json"))),
+                                       "--output", str(report_dir)])
+    assert outcome.exit_code == 0, outcome.output
+    report = (report_dir / "report.md").read_text()
+    assert "android 'Fake Phone FP1', 1 entries" in report
+    assert "| small_int8 |" in report and "| big_int8 |" in report
+
+
+def test_a_refused_gpu_delegate_is_collected_with_its_error(phone):
+    done = phone.run("--apk", phone.apk, "--output", phone.output, "--accelerators", "xnnpack,gpu",
+                     "--threads", 1, "--runs", 3, env={"FAKE_ADB_FAIL_GPU": "1"}, models=phone.models[:1])
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in phone.output.iterdir()) == ["small_int8_gpu_t1.json", "small_int8_xnnpack_t1.json"]
+    [result] = schema.load_bench(phone.output / "small_int8_gpu_t1.json")["results"]
+    assert "latency_ms" not in result and "not supported by GPU delegate" in result["error"]
+    assert "[2/2] small_int8.tflite gpu 1 thread ... done, recorded with an error" in done.stdout
+    assert "warning: small_int8.tflite gpu 1 thread: GPU delegate: Following operations" in done.stderr
+    assert "collected 2 of 2 results" in done.stdout and "(1 with a delegate error)" in done.stdout
+
+
+def test_an_error_file_from_the_app_is_a_warning_and_nothing_is_collected(phone):
+    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "xnnpack", "--threads", 1,
+                     env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_UNREADABLE": "1"})
+    assert done.returncode == 1
+    assert "[1/2] small_int8.tflite xnnpack 1 thread ... failed" in done.stdout
+    assert f"the app could not run it: cannot read {APP_DIR}/models/small_int8.tflite: Permission denied" in done.stderr
+    assert "collected 0 of 2 results" in done.stdout and "2 failed" in done.stdout
+    assert "error: nothing collected" in done.stderr
+    assert list(phone.output.iterdir()) == []
+    # The .error file was pulled to a private temporary folder, not the output folder.
+    assert [c[0] for c in phone.calls()].count("pull") == 2
+
+
+def test_a_run_that_never_finishes_times_out_and_stale_results_are_not_taken(phone):
+    stale = phone.device_file(f"{APP_DIR}/bench/small_int8_xnnpack_t1.json")
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "xnnpack", "--threads", 1,
+                     "--timeout", 1, env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_HANG": "1"}, models=phone.models[:1])
+    assert done.returncode == 1
+    assert "no results file after 1s" in done.stderr
+    assert not stale.exists()
+    assert list(phone.output.iterdir()) == []
+    polls = [c for c in phone.calls() if c[0] == "shell" and c[1].startswith("if [ -e")]
+    assert len(polls) >= 2
+
+
+def test_no_device(phone):
+    done = phone.run("--apk", phone.apk, env={"FAKE_ADB_NO_DEVICE": "1"})
+    assert done.returncode == 1
+    assert "error: no phone ready (adb get-state: error: no devices/emulators found)" in done.stderr
+    assert phone.calls() == [["get-state"]]
+    assert not (phone.folder / "android_bench").exists()
+
+
+def test_no_install_uses_the_app_on_the_phone(phone):
+    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "nnapi", "--threads", 2,
+                     "--runs", 1, env={"FAKE_ADB_INSTALLED": "1"})
+    assert done.returncode == 0, done.stderr
+    assert not any(call[0] == "install" for call in phone.calls())
+    assert sorted(p.name for p in phone.output.iterdir()) == ["big_int8_nnapi_t2.json", "small_int8_nnapi_t2.json"]
+
+
+def test_no_install_without_the_app_reports_what_am_said(phone):
+    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "gpu", "--threads", 1,
+                     models=phone.models[:1])
+    assert done.returncode == 1
+    assert f"am start did not start {COMPONENT}: Error" in done.stderr
+    assert not any(call[0] == "pull" for call in phone.calls())
+
+
+def test_serial_is_passed_to_every_adb_call(phone):
+    done = phone.run("--serial", "R5CT123ABC", "--apk", phone.apk, "--output", phone.output,
+                     "--accelerators", "cpu", "--threads", 1, "--runs", 1, models=phone.models[:1])
+    assert done.returncode == 0, done.stderr
+    calls = phone.calls()
+    assert len(calls) == 8
+    assert all(call[:2] == ["-s", "R5CT123ABC"] for call in calls)
+    assert calls[0] == ["-s", "R5CT123ABC", "get-state"]
+
+
+def test_a_second_run_replaces_the_same_file(phone):
+    args = ["--no-install", "--output", phone.output, "--accelerators", "xnnpack", "--threads", 1, "--runs", 2]
+    env = {"FAKE_ADB_INSTALLED": "1"}
+    assert phone.run(*args, env=env, models=phone.models[:1]).returncode == 0
+    first = (phone.output / "small_int8_xnnpack_t1.json").read_text()
+    assert phone.run(*args, "--runs", 3, env=env, models=phone.models[:1]).returncode == 0
+    assert [p.name for p in phone.output.iterdir()] == ["small_int8_xnnpack_t1.json"]
+    second = json.loads((phone.output / "small_int8_xnnpack_t1.json").read_text())
+    assert second["settings"]["runs"] == 3 and json.loads(first)["settings"]["runs"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--accelerators", "xnnpack,tpu"], "unknown accelerator 'tpu'; pick from: xnnpack cpu gpu nnapi"),
+    (["--threads", "1,0"], "--threads needs a whole number >= 1, got '0'"),
+    (["--runs", "0"], "--runs needs a whole number >= 1, got '0'"),
+    (["--warmup", "-1"], "--warmup needs a whole number >= 0, got '-1'"),
+    (["--timeout", "soon"], "--timeout needs a whole number >= 1, got 'soon'"),
+    (["--apk", "missing.apk"], "APK not found: missing.apk"),
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["--runs"], "--runs needs a value"),
+])
+def test_bad_options_stop_before_adb(phone, args, message):
+    done = phone.run(*args, models=[] if args == ["--runs"] else None)
+    assert done.returncode == 2
+    assert f"android_bench.sh: error: {message}" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert phone.calls() == []
+
+
+def test_bad_model_files_stop_before_adb(phone):
+    folder = phone.folder
+    (folder / "notes.txt").write_bytes(tflite_bytes(b"x"))
+    (folder / "fake.tflite").write_bytes(b"\x00" * 16)
+    (folder / "other").mkdir()
+    (folder / "other" / "small_int8.tflite").write_bytes(tflite_bytes(b"other"))
+    cases = [([folder / "missing.tflite"], "model file not found: "),
+             ([folder / "notes.txt"], "is not a .tflite file"),
+             ([folder / "fake.tflite"], "is not a TFLite model (no 'TFL3' identifier at byte 4)"),
+             ([phone.models[0], folder / "other" / "small_int8.tflite"], "have the same file name small_int8.tflite"),
+             ([], "no model given")]
+    for models, message in cases:
+        done = phone.run("--apk", phone.apk, models=models)
+        assert done.returncode == 2, models
+        assert message in done.stderr
+    assert phone.calls() == []
+
+
+def test_no_adb_says_where_to_get_it(phone):
+    done = phone.run("--apk", phone.apk, env={"ADB": str(phone.folder / "no-such-adb")})
+    assert done.returncode == 2
+    assert "adb not found" in done.stderr and "Platform-Tools" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shellcheck_is_clean():
+    done = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
