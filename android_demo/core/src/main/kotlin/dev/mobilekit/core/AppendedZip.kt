@@ -28,7 +28,7 @@ internal object AppendedZip {
         val directorySize = zip.u32(eocd + 12)
         val directoryOffset = zip.u32(eocd + 16)
         if (count == 0xFFFF || directorySize == 0xFFFFFFFFL || directoryOffset == 0xFFFFFFFFL) {
-            throw IllegalArgumentException("the ZIP appended to the model is a ZIP64 archive, which is not supported")
+            throw IllegalArgumentException("the ZIP appended to the model is a ZIP64 archive, which is not read")
         }
         val directory = eocd - directorySize
         val base = directory - directoryOffset // where the archive's offsets count from
@@ -68,9 +68,14 @@ internal object AppendedZip {
         val start = header + 30 + zip.u16(header + 26) + zip.u16(header + 28)
         zip.checked(start, packed, 1, "entry '$name'")
         val data = when (method) {
-            STORED -> if (packed == size) zip.bytes(start, packed.toInt()) else zip.corrupt("stored entry '$name' has $packed bytes packed, $size unpacked")
+            STORED -> {
+                if (packed != size) zip.corrupt("stored entry '$name' has $packed bytes packed, $size unpacked")
+                zip.bytes(start, packed.toInt())
+            }
             DEFLATED -> inflate(zip, zip.bytes(start, packed.toInt()), size, name)
-            else -> throw IllegalArgumentException("associated file '$name' uses ZIP compression method $method; only stored and deflated entries are read")
+            else -> throw IllegalArgumentException(
+                "associated file '$name' uses ZIP compression method $method; only stored and deflated entries are read",
+            )
         }
         if (CRC32().apply { update(data) }.value != crc) zip.corrupt("entry '$name' fails its CRC-32 check")
         return data
@@ -78,7 +83,9 @@ internal object AppendedZip {
 
     private fun inflate(zip: LittleEndianBytes, packed: ByteArray, size: Long, name: String): ByteArray {
         // Deflate expands at most ~1032:1; a larger claim is corrupt (and would allocate too much).
-        if (size > 1032L * packed.size + 64) zip.corrupt("entry '$name' claims $size bytes from ${packed.size} deflated")
+        if (size > 1032L * packed.size + 64 || size >= Int.MAX_VALUE) {
+            zip.corrupt("entry '$name' claims $size bytes from ${packed.size} deflated")
+        }
         val out = ByteArray(size.toInt() + 1) // one byte more, so that longer data shows
         val inflater = Inflater(true)
         try {

@@ -14,8 +14,11 @@ private fun tensor(name: String, shape: List<Int>, type: TensorType, scale: Floa
         scale?.let { FbTable(null, null, fbFloats(listOf(it)), FbVector(listOf(FbLong(zeroPoint)))) },
     )
 
-/** A model whose subgraph 0 has a uint8 image input and a float32 output; [metadata] in buffer 1. */
-private fun model(metadata: ByteArray? = null, metadataBuffer: Int = 1): ByteArray {
+/**
+ * A model whose subgraph 0 has a uint8 image input and a float32 output; [metadata] in buffer 1,
+ * or, with [externalAt], stored outside the flatbuffer at that offset (as in models over 2 GB).
+ */
+private fun model(metadata: ByteArray? = null, metadataBuffer: Int = 1, externalAt: Long? = null): ByteArray {
     val graph = FbTable(
         FbVector(listOf(
             tensor("image", listOf(1, 4, 4, 3), TensorType.UINT8, 0.5f, -3),
@@ -23,7 +26,10 @@ private fun model(metadata: ByteArray? = null, metadataBuffer: Int = 1): ByteArr
         )),
         fbInts(listOf(0)), fbInts(listOf(1)),
     )
-    val buffers = listOfNotNull(FbTable(), metadata?.let { FbTable(fbBytes(it)) })
+    val buffers = listOfNotNull(
+        FbTable(),
+        metadata?.let { if (externalAt == null) FbTable(fbBytes(it)) else FbTable(null, FbLong(externalAt), FbLong(it.size.toLong())) },
+    )
     val entries = if (metadata == null) null else FbVector(listOf(FbTable(FbString(ModelInfo.METADATA_NAME), FbInt(metadataBuffer))))
     return flatBuffer(FbTable(FbInt(3), null, FbVector(listOf(graph)), FbString("test"), FbVector(buffers), null, entries), "TFL3")
 }
@@ -112,6 +118,12 @@ fun modelInfoTests(t: TestRunner) {
         checkReadFails(model(metadata(), metadataBuffer = 7), "metadata buffer out of range")
         checkReadFails(model(metadata(identifier = "XXXX")), "not TFLite Metadata")
         checkReadFails(model(metadata(labelsFile = "names.txt")) + zip(mapOf("labels.txt" to "a\n")), "no such file")
+    }
+    t.test("model info: metadata stored outside the flatbuffer") {
+        val flatSize = model(metadata(), externalAt = 0).size.toLong() // offset values do not change the size
+        val info = ModelInfo.read(model(metadata(), externalAt = flatSize) + metadata() + zip(mapOf("labels.txt" to "a\n")))
+        checkEqual(listOf("a"), info.labels, "labels")
+        checkReadFails(model(metadata(), externalAt = flatSize), "past the end of the file")
     }
     t.test("model info: a corrupt ZIP is a clear error") {
         val archive = zip(mapOf("labels.txt" to "cat\ndog\n"))
