@@ -7,7 +7,9 @@ Compiles the core and its tests once with kotlinc (found via $KOTLINC, then the 
 - feeds a real photo through the Kotlin preprocessing and mobilekit's own (centre crop, bilinear
   resize, rounding to pixels, normalization, quantization) and requires identical tensors;
 - checks that the Kotlin latency statistics equal mobilekit.runtime.benchmark.latency_stats and that
-  the results JSON the Kotlin core writes validates against bench.schema.json.
+  the results JSON the Kotlin core writes validates against bench.schema.json;
+- reads real converted files with metadata through the Kotlin ModelInfo and requires what mobilekit's
+  metadata reader and the LiteRT interpreter report (tensors, quantization, normalization, labels).
 """
 
 from __future__ import annotations
@@ -60,10 +62,11 @@ def core_jar() -> pathlib.Path:
     return jar
 
 
-def run_java(jar: pathlib.Path, main: str, *args) -> subprocess.CompletedProcess:
+def run_java(jar: pathlib.Path, main: str, *args, status: int = 0) -> subprocess.CompletedProcess:
+    """Runs a main class; its exit status must be `status`."""
     done = subprocess.run(["java", "-cp", str(jar), main, *map(str, args)], capture_output=True, text=True,
                           timeout=120)
-    assert done.returncode == 0, f"{main} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == status, f"{main} exited {done.returncode}, not {status}:\n{done.stdout}\n{done.stderr}"
     return done
 
 
@@ -151,3 +154,134 @@ def test_latency_stats_match_python_on_awkward_counts(core_jar, tmp_path):
         out = tmp_path / f"bench{n}.json"
         run_java(core_jar, "dev.mobilekit.core.SampleResults", model, out, ",".join(map(repr, times)))
         assert json.loads(out.read_text())["results"][0]["latency_ms"] == benchmark.latency_stats(times).to_json(), n
+
+
+# --- ModelInfo: the Kotlin reader of a file's tensors, metadata and labels against mobilekit's ---
+
+MODEL_LABELS = ("tabby cat", "astronaut", "coffee", "café au lait", "dog", "car", "tree", "house", "boat", "bird")
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tiny_classifier, tmp_path_factory) -> dict[str, pathlib.Path]:
+    """Real files from mobilekit's converter (32 px, 10 classes): int8 with uint8 and with int8 I/O,
+    and float32, each with metadata attached; and the int8 file as converted, without metadata."""
+    import warnings
+
+    from mobilekit.export import convert, metadata
+
+    calibration = [np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)]
+    spec = metadata.ModelMetadataSpec(name="tiny", labels=MODEL_LABELS, description="A tiny test classifier.",
+                                      version="2.1", author="mobilekit tests", license="Apache-2.0",
+                                      mean=[123.675], std=[58.395])  # neither exact in float32
+    folder = tmp_path_factory.mktemp("tflite")
+    files = {}
+    for kind, mode, io, input_range in [("int8-uint8io", "int8", "uint8", convert.PIXEL_RANGE),
+                                        ("int8-int8io", "int8", "int8", None),  # the calibrated, odd scale
+                                        ("float32", "float32", "float32", None)]:
+        flat = convert.convert(tiny_classifier, mode=mode, io=io, calibration=calibration, input_range=input_range,
+                               show_progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # int8 I/O: what MediaPipe would refuse, not our concern here
+            files[kind] = folder / f"{kind}.tflite"
+            files[kind].write_bytes(metadata.attach(flat, spec))
+        if kind == "int8-uint8io":
+            files["no-metadata"] = folder / "no-metadata.tflite"
+            files["no-metadata"].write_bytes(flat)
+    return files
+
+
+def float32s(values) -> list[float]:
+    """Each value as the float32 a file stores, as a Python float (exact)."""
+    return [float(np.float32(v)) for v in values]
+
+
+def python_model_info(data: bytes) -> dict:
+    """What ModelInfoCli prints, as mobilekit's Python and the LiteRT interpreter read the file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mobilekit.export import metadata
+
+    interpreter = Interpreter(model_content=data)
+
+    def tensor(details: dict) -> dict:
+        scale, zero_point = details["quantization"]  # (0.0, 0) for float tensors
+        return {"name": details["name"], "shape": [int(d) for d in details["shape"]],
+                "type": np.dtype(details["dtype"]).name,
+                "scale": float(scale) if scale else None, "zero_point": int(zero_point) if scale else None}
+
+    def associated_file(entry: dict) -> dict:
+        return {key: entry.get(key) for key in ("name", "type", "description", "locale")}
+
+    def tensor_metadata(entry: dict) -> dict:
+        content = entry.get("content") or {}
+        image = (content.get("content_properties")
+                 if content.get("content_properties_type") == "ImageProperties" else None)
+        norm = next((unit["options"] for unit in entry.get("process_units") or []
+                     if unit.get("options_type") == "NormalizationOptions"), None)
+        return {"name": entry.get("name"), "description": entry.get("description"),
+                "color_space": image["color_space"] if image else None,
+                "mean": float32s(norm["mean"]) if norm else None, "std": float32s(norm["std"]) if norm else None,
+                "associated_files": [associated_file(f) for f in entry.get("associated_files") or []]}
+
+    read = metadata.read(data)
+    tree = None
+    if read is not None:
+        tree = read["metadata"]
+        sub = tree["subgraph_metadata"][0]
+        tree = {**{key: tree.get(key) for key in ("name", "description", "version", "author", "license",
+                                                   "min_parser_version")},
+                "inputs": [tensor_metadata(t) for t in sub.get("input_tensor_metadata") or []],
+                "outputs": [tensor_metadata(t) for t in sub.get("output_tensor_metadata") or []],
+                "associated_files": [associated_file(f) for f in tree.get("associated_files") or []],
+                "labels_file": metadata.read_spec(data).labels_file}
+    return {
+        "inputs": [tensor(d) for d in interpreter.get_input_details()],
+        "outputs": [tensor(d) for d in interpreter.get_output_details()],
+        "metadata": tree,
+        "labels": metadata.labels(data),
+        "associated_files": {name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+                             for name, content in metadata.associated_files(data).items()},
+    }
+
+
+@pytest.mark.parametrize("kind", ["int8-uint8io", "int8-int8io", "float32", "no-metadata"])
+def test_model_info_matches_python(core_jar, tflite_files, kind):
+    from mobilekit.export import metadata
+
+    path = tflite_files[kind]
+    kotlin = json.loads(run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path).stdout)
+    data = path.read_bytes()
+    assert kotlin == python_model_info(data)  # ints and strings exactly, floats as the file's float32
+
+    expected_type = {"int8-uint8io": "uint8", "int8-int8io": "int8", "float32": "float32", "no-metadata": "uint8"}[kind]
+    (image,) = kotlin["inputs"]
+    assert image["type"] == expected_type and image["shape"] == [1, 32, 32, 3]
+    assert (image["scale"] is None) == (kind == "float32")
+    spec = metadata.read_spec(data)
+    if spec is None:
+        assert kind == "no-metadata" and kotlin["metadata"] is None and kotlin["labels"] is None
+        return
+    # What the app takes from the file: the labels and normalization that were attached.
+    assert kotlin["labels"] == list(spec.labels) == list(MODEL_LABELS)
+    (image_md,) = kotlin["metadata"]["inputs"]
+    assert image_md["mean"] == float32s([123.675]) and image_md["std"] == float32s([58.395])
+    assert image_md["color_space"] == "RGB" and kotlin["metadata"]["labels_file"] == "labels.txt"
+
+
+def test_model_info_errors_say_what_is_wrong(core_jar, tflite_files, tmp_path):
+    from mobilekit.export import metadata, tflite_file
+
+    data = tflite_files["int8-uint8io"].read_bytes()
+    cases = {}
+    cases["text.tflite"] = (b"not a model, just some text", "not a .tflite file")
+    cases["truncated.tflite"] = (data[:len(data) // 3], "the model is corrupt")
+    model = tflite_file.read(data)
+    entry = model.metadata[tflite_file.summarize(data).metadata_names.index(metadata.METADATA_NAME)]
+    entry.buffer = len(model.buffers) + 5
+    cases["bad-buffer.tflite"] = (tflite_file.write(model), "metadata buffer out of range")
+    no_zip = data[:data.rindex(b"PK\x03\x04")]  # metadata names labels.txt, the appended ZIP is cut off
+    cases["no-zip.tflite"] = (no_zip, "names the labels file 'labels.txt' but the model carries no such file")
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert message in run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path, status=1).stderr, name

@@ -117,5 +117,7 @@ fun main() {
         checkThrows<IllegalArgumentException>("delegate") { BenchResult("m", "tpu", 1, error = "x") }
     }
 
+    modelInfoTests(t) // ModelInfoTests.kt
+
     kotlin.system.exitProcess(if (t.run() == 0) 0 else 1)
 }

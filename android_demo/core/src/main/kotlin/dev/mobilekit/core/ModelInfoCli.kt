@@ -1,0 +1,85 @@
+package dev.mobilekit.core
+
+import java.io.File
+
+/**
+ * Command-line entry for the cross-language test: prints [ModelInfo] of one .tflite file as JSON
+ * (one line; floats as the exact value of the file's float32, associated files as size and SHA-256).
+ *
+ *     ModelInfoCli MODEL.tflite
+ *
+ * A file it cannot read exits with status 1 and the reader's message on stderr.
+ */
+object ModelInfoCli {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        if (args.size != 1) {
+            System.err.println("usage: ModelInfoCli MODEL.tflite")
+            kotlin.system.exitProcess(2)
+        }
+        val info = try {
+            ModelInfo.read(File(args[0]).readBytes())
+        } catch (e: IllegalArgumentException) {
+            System.err.println("error: ${e.message}")
+            kotlin.system.exitProcess(1)
+        }
+        println(json(info))
+    }
+
+    fun json(info: ModelInfo): String = obj(
+        "inputs" to arr(info.inputs.map(::tensor)),
+        "outputs" to arr(info.outputs.map(::tensor)),
+        "metadata" to info.metadata?.let(::metadata),
+        "labels" to info.labels?.let { labels -> arr(labels.map(ResultsJson::str)) },
+        "associated_files" to obj(
+            *info.associatedFiles.map { (name, data) ->
+                name to obj("size" to data.size.toString(), "sha256" to ResultsJson.str(ResultsJson.sha256(data)))
+            }.toTypedArray(),
+        ),
+    )
+
+    private fun tensor(t: TensorInfo) = obj(
+        "name" to ResultsJson.str(t.name),
+        "shape" to arr(t.shape.map { it.toString() }),
+        "type" to ResultsJson.str(t.type.name.lowercase()),
+        "scale" to t.scale?.let(::float),
+        "zero_point" to t.zeroPoint?.toString(),
+    )
+
+    private fun metadata(m: ModelMetadata) = obj(
+        "name" to text(m.name),
+        "description" to text(m.description),
+        "version" to text(m.version),
+        "author" to text(m.author),
+        "license" to text(m.license),
+        "min_parser_version" to text(m.minParserVersion),
+        "inputs" to arr(m.inputs.map(::tensorMetadata)),
+        "outputs" to arr(m.outputs.map(::tensorMetadata)),
+        "associated_files" to arr(m.associatedFiles.map(::associatedFile)),
+        "labels_file" to text(m.labelsFile),
+    )
+
+    private fun tensorMetadata(t: TensorMetadata) = obj(
+        "name" to text(t.name),
+        "description" to text(t.description),
+        "color_space" to text(t.colorSpace),
+        "mean" to t.mean?.let { values -> arr(values.map(::float)) },
+        "std" to t.std?.let { values -> arr(values.map(::float)) },
+        "associated_files" to arr(t.associatedFiles.map(::associatedFile)),
+    )
+
+    private fun associatedFile(f: AssociatedFile) = obj(
+        "name" to text(f.name),
+        "type" to ResultsJson.str(f.type),
+        "description" to text(f.description),
+        "locale" to text(f.locale),
+    )
+
+    /** A JSON object of already-rendered values; null values render as null. */
+    private fun obj(vararg fields: Pair<String, String?>) =
+        fields.joinToString(", ", "{", "}") { (key, value) -> "${ResultsJson.str(key)}: ${value ?: "null"}" }
+
+    private fun arr(items: List<String>) = items.joinToString(", ", "[", "]")
+    private fun text(value: String?) = value?.let(ResultsJson::str)
+    private fun float(value: Float) = ResultsJson.num(value.toDouble()) // the float32's exact value
+}
