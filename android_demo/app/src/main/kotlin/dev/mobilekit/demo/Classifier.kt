@@ -32,8 +32,8 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
     val inputSize: Int
 
     /** Per-channel mean and std from the metadata; raw 0..255 pixels when the file has none. */
-    val mean: FloatArray = info.mean ?: floatArrayOf(0f)
-    val std: FloatArray = info.std ?: floatArrayOf(1f)
+    val mean: FloatArray = info.mean?.toFloatArray() ?: floatArrayOf(0f)
+    val std: FloatArray = info.std?.toFloatArray() ?: floatArrayOf(1f)
     val hasNormalization: Boolean get() = info.mean != null
 
     val inputType: DataType get() = inputTensor.dataType()
