@@ -1,7 +1,7 @@
 package dev.mobilekit.demo
 
-import android.os.Bundle
 import dev.mobilekit.core.BenchResult
+import dev.mobilekit.core.BenchmarkRequest
 import dev.mobilekit.core.Device
 import dev.mobilekit.core.LatencyStats
 import dev.mobilekit.core.ResultsJson
@@ -12,52 +12,6 @@ import java.util.Date
 import java.util.Locale
 import java.util.Random
 import java.util.TimeZone
-
-/**
- * One benchmark run as the intent extras describe it (android_demo/README.md, "Benchmark mode").
- * [model] is resolved against the app folder when relative.
- */
-data class BenchmarkRequest(
-    val model: File,
-    val accelerator: Accelerator,
-    val threads: Int,
-    val warmup: Int,
-    val runs: Int,
-    val output: String,
-) {
-    companion object {
-        const val EXTRA_MODEL = "model"
-        const val EXTRA_ACCELERATOR = "accelerator"
-        const val EXTRA_THREADS = "threads"
-        const val EXTRA_WARMUP = "warmup"
-        const val EXTRA_RUNS = "runs"
-        const val EXTRA_OUTPUT = "output"
-
-        private val SAFE_NAME = Regex("^[A-Za-z0-9._-]+$")
-
-        /** The request the extras describe; [IllegalArgumentException] says which extra is wrong. */
-        fun fromExtras(extras: Bundle?, appFolder: File): BenchmarkRequest {
-            val path = extras?.getString(EXTRA_MODEL)
-            require(!path.isNullOrBlank()) { "missing extra '$EXTRA_MODEL': --es $EXTRA_MODEL models/NAME.tflite" }
-            val model = File(path).let { if (it.isAbsolute) it else File(appFolder, path) }
-            val acceleratorId = extras.getString(EXTRA_ACCELERATOR) ?: Accelerator.XNNPACK.id
-            val accelerator = Accelerator.fromId(acceleratorId)
-                ?: throw IllegalArgumentException("extra '$EXTRA_ACCELERATOR' is '$acceleratorId'; use one of ${Accelerator.ids}")
-            val threads = extras.getInt(EXTRA_THREADS, 1)
-            val warmup = extras.getInt(EXTRA_WARMUP, 10)
-            val runs = extras.getInt(EXTRA_RUNS, 50)
-            require(threads >= 1) { "extra '$EXTRA_THREADS' must be at least 1 (--ei $EXTRA_THREADS N), got $threads" }
-            require(warmup >= 0) { "extra '$EXTRA_WARMUP' must be 0 or more (--ei $EXTRA_WARMUP N), got $warmup" }
-            require(runs >= 1) { "extra '$EXTRA_RUNS' must be at least 1 (--ei $EXTRA_RUNS N), got $runs" }
-            val output = extras.getString(EXTRA_OUTPUT) ?: defaultOutput(model, accelerator, threads)
-            require(SAFE_NAME.matches(output)) { "extra '$EXTRA_OUTPUT' must be a plain file name, got '$output'" }
-            return BenchmarkRequest(model, accelerator, threads, warmup, runs, output)
-        }
-
-        fun defaultOutput(model: File, accelerator: Accelerator, threads: Int): String =
-            "${model.nameWithoutExtension}_${accelerator.id}_t$threads.json"
-    }
-}
 
 /** Runs a [BenchmarkRequest] the way `mobilekit bench` measures on the host, and writes its results JSON. */
 object Benchmark {

@@ -6,6 +6,7 @@ import android.view.WindowManager
 import android.widget.TextView
 import androidx.appcompat.app.AppCompatActivity
 import androidx.lifecycle.lifecycleScope
+import dev.mobilekit.core.BenchmarkRequest
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
@@ -31,7 +32,9 @@ class BenchmarkActivity : AppCompatActivity() {
         val resultsFolder = File(appFolder, RESULTS_FOLDER)
 
         val request = try {
-            BenchmarkRequest.fromExtras(intent.extras, appFolder)
+            val extras = intent.extras
+            @Suppress("DEPRECATION") // Bundle.get(key): the untyped read lets a mistyped extra be named
+            BenchmarkRequest.parse({ key -> extras?.get(key) }, appFolder)
         } catch (e: IllegalArgumentException) {
             val output = intent.getStringExtra(BenchmarkRequest.EXTRA_OUTPUT)?.takeIf { '/' !in it } ?: "benchmark.json"
             fail(File(resultsFolder, output), e.message ?: e.toString(), status)

@@ -1,16 +1,17 @@
 package dev.mobilekit.demo
 
+import dev.mobilekit.core.Accelerator
 import dev.mobilekit.core.ModelInfo
 import dev.mobilekit.core.Preprocess
 import dev.mobilekit.core.QuantType
 import dev.mobilekit.core.RgbImage
 import dev.mobilekit.core.Scored
 import dev.mobilekit.core.TopK
-import org.tensorflow.lite.DataType
-import org.tensorflow.lite.Tensor
 import java.io.Closeable
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import org.tensorflow.lite.DataType
+import org.tensorflow.lite.Tensor
 
 /** The k best classes of one image and how long the interpreter took for it. */
 data class Classification(val top: List<Scored>, val inferenceMs: Double)

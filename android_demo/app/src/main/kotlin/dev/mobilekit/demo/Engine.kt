@@ -1,14 +1,15 @@
 package dev.mobilekit.demo
 
 import android.os.Build
+import dev.mobilekit.core.Accelerator
+import java.io.Closeable
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import org.tensorflow.lite.Delegate
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
 import org.tensorflow.lite.nnapi.NnApiDelegate
-import java.io.Closeable
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 
 /** An accelerator that cannot run on this phone or refused the model; [message] says why. */
 class AcceleratorException(message: String, cause: Throwable? = null) : Exception(message, cause)

@@ -23,11 +23,12 @@ import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import androidx.lifecycle.lifecycleScope
+import dev.mobilekit.core.Accelerator
+import java.io.IOException
+import java.util.concurrent.Executors
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import java.io.IOException
-import java.util.concurrent.Executors
 
 /**
  * The interactive demo: pick a model (bundled, pushed to the models folder, or opened with the

@@ -42,7 +42,7 @@ data class BenchResult(
     }
 
     companion object {
-        val DELEGATES = listOf("cpu", "xnnpack", "gpu", "nnapi")
+        val DELEGATES = Accelerator.ids
         val MODES = listOf("int8", "fp16", "dynamic", "float32", "unknown")
         private val SHA256 = Regex("^[0-9a-f]{64}$")
 

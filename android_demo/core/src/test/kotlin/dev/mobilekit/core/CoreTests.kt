@@ -118,6 +118,7 @@ fun main() {
     }
 
     modelInfoTests(t) // ModelInfoTests.kt
+    benchmarkRequestTests(t) // BenchmarkRequestTests.kt
 
     kotlin.system.exitProcess(if (t.run() == 0) 0 else 1)
 }

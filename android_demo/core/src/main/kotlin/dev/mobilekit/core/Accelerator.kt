@@ -1,7 +1,7 @@
-package dev.mobilekit.demo
+package dev.mobilekit.core
 
 /**
- * Where the interpreter runs a model. [id] is the `delegate` name of a mobilekit.bench/1 result
+ * Where the app's interpreter runs a model. [id] is the `delegate` name of a mobilekit.bench/1 result
  * and the value of the benchmark's `accelerator` extra.
  */
 enum class Accelerator(val id: String) {
