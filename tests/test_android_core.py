@@ -14,52 +14,33 @@ Compiles the core and its tests once with kotlinc (found via $KOTLINC, then the 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from android.kotlin_tools import ROOT, cached_build, require_kotlinc
+
 CORE = ROOT / "android_demo" / "core"
-NPM_KOTLINC = ROOT / ".kotlin" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc"
-
-
-def find_kotlinc() -> str | None:
-    env = os.environ.get("KOTLINC")
-    if env:
-        return env
-    if os.access(NPM_KOTLINC, os.X_OK):
-        return str(NPM_KOTLINC)
-    return shutil.which("kotlinc")
 
 
 @pytest.fixture(scope="module")
 def core_jar() -> pathlib.Path:
     """core-tests.jar, compiled once per source version (shared by xdist workers through a lock)."""
-    kotlinc = find_kotlinc()
-    if kotlinc is None:
-        pytest.skip("kotlinc not found: set KOTLINC or run `npm install --prefix .kotlin kotlin-compiler@2.4.20`")
-    if shutil.which("java") is None:
-        pytest.skip("java not found: the Kotlin core needs a JDK 17")
-    digest = hashlib.sha256()
-    for path in sorted(CORE.glob("src/**/*.kt")) + [CORE / "build.sh"]:
-        digest.update(str(path.relative_to(CORE)).encode() + b"\0" + path.read_bytes())
-    out = CORE / "build" / f"pytest-{digest.hexdigest()[:16]}"
-    out.mkdir(parents=True, exist_ok=True)
-    jar = out / "core-tests.jar"
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not jar.exists():
-            done = subprocess.run(["bash", str(CORE / "build.sh"), str(out)], capture_output=True, text=True,
-                                  env={**os.environ, "KOTLINC": kotlinc, "SKIP_TESTS": "1"}, timeout=300)
-            assert done.returncode == 0, f"kotlinc failed:\n{done.stdout}\n{done.stderr}"
-    return jar
+    kotlinc = require_kotlinc("the Kotlin core")
+
+    def build(out: pathlib.Path) -> None:
+        done = subprocess.run(["bash", str(CORE / "build.sh"), str(out)], capture_output=True, text=True,
+                              env={**os.environ, "KOTLINC": kotlinc, "SKIP_TESTS": "1"}, timeout=300)
+        assert done.returncode == 0, f"kotlinc failed:\n{done.stdout}\n{done.stderr}"
+
+    sources = [(str(path.relative_to(CORE)), path.read_bytes())
+               for path in sorted(CORE.glob("src/**/*.kt")) + [CORE / "build.sh"]]
+    return cached_build(CORE / "build", sources, "core-tests.jar", build)
 
 
 def run_java(jar: pathlib.Path, main: str, *args, status: int = 0) -> subprocess.CompletedProcess:
