@@ -33,7 +33,7 @@ android {
         targetCompatibility = JavaVersion.VERSION_17
     }
 
-    // Models stay uncompressed in the APK so the interpreter can map them from the asset.
+    // Models stay uncompressed in the APK: smaller to read at start-up than inflating them.
     androidResources {
         noCompress += "tflite"
     }

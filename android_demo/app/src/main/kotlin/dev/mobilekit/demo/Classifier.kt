@@ -69,7 +69,10 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
             else -> {
                 val params = inputTensor.quantizationParams()
                 val type = if (inputType == DataType.UINT8) QuantType.UINT8 else QuantType.INT8
-                input.put(Preprocess.prepareQuantized(image, inputSize, mean, std, params.scale, params.zeroPoint, type))
+                // An integer input without quantization parameters (scale 0) takes the values as they are.
+                val scale = if (params.scale > 0f) params.scale else 1f
+                val zeroPoint = if (params.scale > 0f) params.zeroPoint else 0
+                input.put(Preprocess.prepareQuantized(image, inputSize, mean, std, scale, zeroPoint, type))
             }
         }
         input.rewind()
@@ -109,10 +112,11 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
             else -> {
                 val params = outputTensor.quantizationParams()
                 val unsigned = outputTensor.dataType() == DataType.UINT8
+                val scale = if (params.scale > 0f) params.scale else 1f
                 FloatArray(count) {
                     val raw = output.get(it).toInt()
                     val q = if (unsigned) raw and 0xFF else raw
-                    (q - params.zeroPoint) * params.scale
+                    (q - params.zeroPoint) * scale
                 }
             }
         }

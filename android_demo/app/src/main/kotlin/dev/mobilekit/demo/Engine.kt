@@ -75,6 +75,7 @@ class Engine private constructor(
             }
         }
 
+        @Suppress("DEPRECATION") // NnApiDelegate: NNAPI is deprecated from Android 15, still offered here
         private fun closeDelegate(delegate: Delegate?) {
             when (delegate) {
                 is GpuDelegate -> delegate.close()
@@ -84,7 +85,13 @@ class Engine private constructor(
         }
 
         private fun gpuDelegate(): GpuDelegate {
-            val compatibility = CompatibilityList()
+            // A missing native library or class surfaces as a LinkageError (UnsatisfiedLinkError,
+            // NoClassDefFoundError) from either constructor: an unavailable accelerator, not a crash.
+            val compatibility = try {
+                CompatibilityList()
+            } catch (e: LinkageError) {
+                throw AcceleratorException("the GPU delegate's native library is missing: ${e.message}", e)
+            }
             try {
                 if (!compatibility.isDelegateSupportedOnThisDevice) {
                     throw AcceleratorException("this phone's GPU is not on LiteRT's GPU compatibility list")
@@ -94,13 +101,14 @@ class Engine private constructor(
                 throw e
             } catch (e: Exception) {
                 throw AcceleratorException("the GPU delegate could not start: ${e.message}", e)
-            } catch (e: UnsatisfiedLinkError) {
+            } catch (e: LinkageError) {
                 throw AcceleratorException("the GPU delegate's native library is missing: ${e.message}", e)
             } finally {
                 compatibility.close()
             }
         }
 
+        @Suppress("DEPRECATION")
         private fun nnapiDelegate(): NnApiDelegate {
             if (Build.VERSION.SDK_INT < NNAPI_MIN_SDK) {
                 throw AcceleratorException("NNAPI needs Android 8.1 (API 27); this phone runs API ${Build.VERSION.SDK_INT}")
@@ -109,7 +117,7 @@ class Engine private constructor(
                 return NnApiDelegate()
             } catch (e: Exception) {
                 throw AcceleratorException("the NNAPI delegate could not start: ${e.message}", e)
-            } catch (e: UnsatisfiedLinkError) {
+            } catch (e: LinkageError) {
                 throw AcceleratorException("NNAPI is not available on this phone: ${e.message}", e)
             }
         }

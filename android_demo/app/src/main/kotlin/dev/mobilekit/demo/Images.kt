@@ -14,7 +14,12 @@ import java.io.IOException
 object Images {
     /** The bitmap's pixels as RGB bytes (alpha dropped). */
     fun toRgbImage(bitmap: Bitmap): RgbImage {
-        val argbBitmap = if (bitmap.config == Bitmap.Config.ARGB_8888) bitmap else bitmap.copy(Bitmap.Config.ARGB_8888, false)
+        val argbBitmap = if (bitmap.config == Bitmap.Config.ARGB_8888) {
+            bitmap
+        } else {
+            bitmap.copy(Bitmap.Config.ARGB_8888, false)
+                ?: throw IllegalArgumentException("cannot convert a ${bitmap.config} bitmap to ARGB_8888")
+        }
         val width = argbBitmap.width
         val height = argbBitmap.height
         val argb = IntArray(width * height)

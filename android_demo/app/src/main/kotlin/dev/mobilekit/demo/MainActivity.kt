@@ -114,6 +114,7 @@ class MainActivity : AppCompatActivity() {
         modelSpinner.adapter = spinnerAdapter(models)
         if (models.isEmpty()) {
             modelInfo.text = getString(R.string.no_models, ModelSource.modelsFolder(this).path)
+            results.setText(R.string.no_model_loaded)
             return
         }
         val index = models.indexOfFirst { it.name == selectName }
@@ -195,27 +196,41 @@ class MainActivity : AppCompatActivity() {
         preview.visibility = View.VISIBLE
         val future = ProcessCameraProvider.getInstance(this)
         future.addListener({
-            val provider = future.get()
-            cameraProvider = provider
-            val previewUseCase = Preview.Builder().build()
-            previewUseCase.setSurfaceProvider(preview.surfaceProvider)
-            val analysis = ImageAnalysis.Builder()
-                .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
-                .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
-                .build()
-            analysis.setAnalyzer(inferenceExecutor) { frame -> analyze(frame) }
-            provider.unbindAll()
-            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, previewUseCase, analysis)
+            // No camera (the manifest makes it optional), or one CameraX cannot open: say so.
+            try {
+                val provider = future.get()
+                cameraProvider = provider
+                val selector = when {
+                    provider.hasCamera(CameraSelector.DEFAULT_BACK_CAMERA) -> CameraSelector.DEFAULT_BACK_CAMERA
+                    provider.hasCamera(CameraSelector.DEFAULT_FRONT_CAMERA) -> CameraSelector.DEFAULT_FRONT_CAMERA
+                    else -> throw IllegalStateException(getString(R.string.no_camera))
+                }
+                val previewUseCase = Preview.Builder().build()
+                previewUseCase.setSurfaceProvider(preview.surfaceProvider)
+                val analysis = ImageAnalysis.Builder()
+                    .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
+                    .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
+                    .build()
+                analysis.setAnalyzer(inferenceExecutor) { frame -> analyze(frame) }
+                provider.unbindAll()
+                provider.bindToLifecycle(this, selector, previewUseCase, analysis)
+            } catch (e: Exception) {
+                results.text = getString(R.string.camera_failed, e.message ?: e.toString())
+            }
         }, ContextCompat.getMainExecutor(this))
     }
 
-    /** Runs on the inference thread. */
+    /** Runs on the inference thread; a failure is shown, never thrown (it would end the app). */
     private fun analyze(frame: ImageProxy) {
         frame.use {
             val current = classifier ?: return
-            val upright = Images.rotate(it.toBitmap(), it.imageInfo.rotationDegrees)
-            val classification = current.classify(Images.toRgbImage(upright), TOP_K)
-            runOnUiThread { show(classification) }
+            try {
+                val upright = Images.rotate(it.toBitmap(), it.imageInfo.rotationDegrees)
+                val classification = current.classify(Images.toRgbImage(upright), TOP_K)
+                runOnUiThread { show(classification) }
+            } catch (e: Exception) {
+                runOnUiThread { results.text = getString(R.string.image_failed, e.message ?: e.toString()) }
+            }
         }
     }
 

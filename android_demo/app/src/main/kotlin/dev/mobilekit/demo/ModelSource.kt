@@ -30,7 +30,7 @@ sealed class ModelSource(val name: String) {
 
         /** The bundled model (if any) and every .tflite in the models folder, by name. */
         fun available(context: Context): List<ModelSource> {
-            val bundled = context.assets.list("").orEmpty().filter { it == BUNDLED_ASSET }.map { Asset(it) }
+            val bundled = if (BUNDLED_ASSET in context.assets.list("").orEmpty()) listOf(Asset(BUNDLED_ASSET)) else emptyList()
             val pushed = modelsFolder(context).listFiles { file -> file.isFile && file.name.endsWith(".tflite") }
                 .orEmpty().sortedBy { it.name }.map { LocalFile(it) }
             return bundled + pushed
