@@ -452,19 +452,13 @@ def test_format_arguments_follow_aapt2(value, expected):
 # The real android_demo/
 
 
-@pytest.fixture(scope="module")
-def android_demo() -> pathlib.Path:
-    if not (ANDROID_DEMO / "app").is_dir():
-        pytest.skip("android_demo/app not present yet")
-    return ANDROID_DEMO
-
-
-def test_android_demo_kotlin_parses(android_demo, syntax_tool):
-    problems = app_checks.kotlin_syntax(android_demo, syntax_tool)
+def test_android_demo_kotlin_parses(syntax_tool):
+    assert app_checks.kotlin_files(ANDROID_DEMO), "no Kotlin files found under android_demo/"
+    problems = app_checks.kotlin_syntax(ANDROID_DEMO, syntax_tool)
     assert not problems, "Kotlin syntax errors:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("check", CHECKS)
-def test_android_demo(android_demo, check):
-    problems = CHECKS[check](android_demo)
+def test_android_demo(check):
+    problems = CHECKS[check](ANDROID_DEMO)
     assert not problems, f"{check} problems in android_demo/:\n" + "\n".join(problems)

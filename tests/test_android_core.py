@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 
 import numpy as np
@@ -53,7 +54,8 @@ def run_java(jar: pathlib.Path, main: str, *args, status: int = 0) -> subprocess
 
 def test_kotlin_unit_tests_pass(core_jar):
     done = run_java(core_jar, "dev.mobilekit.core.CoreTestsKt")
-    assert " 0 failed" in done.stdout, done.stdout
+    summary = re.search(r"^(\d+) passed, 0 failed$", done.stdout, re.M)
+    assert summary and int(summary[1]) > 0, done.stdout
 
 
 def python_preprocess(rgb: np.ndarray, size: int, mean, std, dtype, scale: float, zero_point: int) -> np.ndarray:
@@ -104,6 +106,7 @@ def test_preprocessing_matches_mobilekit(core_jar, tmp_path, size, mean, std, dt
 
 
 def test_results_json_validates_and_stats_match_python(core_jar, tmp_path):
+    from mobilekit.report import schema
     from mobilekit.runtime import benchmark
 
     rng = np.random.default_rng(6)
@@ -113,7 +116,7 @@ def test_results_json_validates_and_stats_match_python(core_jar, tmp_path):
     out = tmp_path / "bench.json"
     run_java(core_jar, "dev.mobilekit.core.SampleResults", model, out, ",".join(map(repr, times)))
     document = json.loads(out.read_text())
-    benchmark.validate(document)  # bench.schema.json
+    schema.validate_bench(document, "bench.json")  # bench.schema.json
     ok, failed = document["results"]
     assert document["device"]["kind"] == "android" and document["device"]["name"] == 'Google Pixel 7 "test"'
     assert ok["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()

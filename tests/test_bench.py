@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mobilekit.errors import UserError
+from mobilekit.report import schema
 from mobilekit.runtime import benchmark
 
 
@@ -77,7 +78,7 @@ def test_ratios_are_to_the_first_file_at_the_same_threads():
     assert results[0].gmacs_per_s == pytest.approx(2e6 / 2e-3 / 1e9)
     report = benchmark.Report(device=benchmark.host_device(), settings=benchmark.Settings(threads=(1, 2)),
                               results=results, created="2025-01-01T00:00:00+00:00")
-    benchmark.validate(report.to_json())  # an error-only entry is valid too
+    schema.validate_bench(report.to_json(), "bench.json")  # an error-only entry is valid too
 
 
 @pytest.mark.parametrize("text, expected", [("1", (1,)), ("1,2", (1, 2)), (" 2 , 4 ", (2, 4)), ("1,1,2", (1, 2))])
@@ -140,7 +141,7 @@ def test_benchmark_two_files(tiny_files, tiny_classifier):
     assert report.results[1].ratio_to_first == pytest.approx(
         report.results[1].latency.median / report.results[0].latency.median)
     document = report.to_json()
-    benchmark.validate(document)
+    schema.validate_bench(document, "bench.json")
     assert document["settings"] == {"warmup": 1, "runs": 5, "interleaved": True, "inputs": "random", "data": None}
 
 
@@ -149,7 +150,7 @@ def test_benchmark_with_real_images(tiny_files):
     report = benchmark.benchmark([tiny_files["int8"]], settings, show_progress=False)
     (result,) = report.results
     assert result.delegate == "cpu" and result.latency.runs == 3
-    benchmark.validate(report.to_json())
+    schema.validate_bench(report.to_json(), "bench.json")
 
 
 def test_data_pixels_are_rgb_at_the_file_size():
@@ -179,7 +180,7 @@ def test_cli_bench_prints_both_files_with_ratios_and_writes_valid_json(tiny_file
                                                   ("tiny_float32", "2"), ("tiny_int8", "2")]
     assert rows[0][8] == "1.00" and rows[2][8] == "1.00" and float(rows[1][8]) > 0
     document = json.loads(out.read_text())
-    benchmark.validate(document)
+    schema.validate_bench(document, "bench.json")
     assert len(document["results"]) == 4
     # An existing --json is not overwritten without --force, and that is checked before measuring.
     again = _cli("bench", str(tiny_files["int8"]), "--runs", "1", "--json", str(out), "--quiet")
@@ -222,9 +223,9 @@ def test_cli_help_without_tensorflow():
 # ---------------------------------------------------------------------------
 
 def _keras_counts(model):
+    """Kernel elements, and what conversion folds away: batch-norm channels, zero Dense biases."""
     import tf_keras
 
-    """Kernel elements, and what conversion folds away: batch-norm channels, zero Dense biases."""
     kernels, folded = 0, 0
     for weight in model.weights:
         if weight.name.split("/")[-1].split(":")[0].endswith("kernel"):

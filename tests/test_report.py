@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from mobilekit.cli.main import cli
 from mobilekit.errors import UserError
-from mobilekit.report import collect, pareto, plots, schema
+from mobilekit.report import build, collect, pareto, plots, schema
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 HOST = FIXTURES / "host_bench.json"
@@ -118,7 +118,9 @@ def test_pngs_are_real_images(quickstart_run, tmp_path):
     output = tmp_path / "report"
     result = CliRunner().invoke(cli, ["report", str(quickstart_run), str(HOST), str(ANDROID), "--output", str(output)])
     assert result.exit_code == 0, result.output
-    for path in output.glob("*.png"):
+    pngs = sorted(output.glob("*.png"))
+    assert [p.name for p in pngs] == sorted(build.PLOTS)
+    for path in pngs:
         with Image.open(path) as image:
             image.load()
             assert image.format == "PNG"
@@ -138,6 +140,7 @@ def test_point_labels_do_not_overlap():
     ax.scatter(xs, ys)
     ax.margins(0.3)
     boxes = plots.place_labels(ax, xs, ys, [f"label {i}" for i in range(len(xs))])
+    assert len(boxes) == len(xs)
     for i, box in enumerate(boxes):
         assert not any(box.overlaps(other) for other in boxes[i + 1:]), i
 

@@ -32,13 +32,21 @@ def find_kotlinc() -> str | None:
     return shutil.which("kotlinc")
 
 
+def missing_tool(reason: str) -> None:
+    """Skip a test whose tool is missing here; in CI (which installs every tool) fail instead, so a
+    broken install cannot pass as skipped tests."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI installs it: see .ci/run)")
+    pytest.skip(reason)
+
+
 def require_kotlinc(purpose: str) -> str:
     """kotlinc, or skip the test: without kotlinc or java there is nothing to compile or run."""
     kotlinc = find_kotlinc()
     if kotlinc is None:
-        pytest.skip(f"kotlinc not found: {INSTALL_HINT}")
+        missing_tool(f"kotlinc not found: {INSTALL_HINT}")
     if shutil.which("java") is None:
-        pytest.skip(f"java not found: {purpose} needs a JDK 17")
+        missing_tool(f"java not found: {purpose} needs a JDK 17")
     return kotlinc
 
 
@@ -46,7 +54,7 @@ def compiler_jar(kotlinc: str) -> pathlib.Path:
     """lib/kotlin-compiler.jar of the distribution that kotlinc (bin/kotlinc, maybe a link) belongs to."""
     jar = pathlib.Path(os.path.realpath(kotlinc)).parent.parent / "lib" / "kotlin-compiler.jar"
     if not jar.is_file():
-        pytest.skip(f"no lib/kotlin-compiler.jar beside {kotlinc}: {INSTALL_HINT}")
+        missing_tool(f"no lib/kotlin-compiler.jar beside {kotlinc}: {INSTALL_HINT}")
     return jar
 
 
@@ -55,6 +63,8 @@ def cached_build(build_dir: pathlib.Path, sources: Iterable[tuple[str, bytes]], 
     """build_dir/pytest-<hash of sources>/product, made by build(folder) once per source version.
 
     The lock lets pytest-xdist workers share one build: the first builds, the others wait for it.
+    The build writes into a scratch folder and the product is renamed into place, so a build that
+    was killed half-way is never taken for a finished one.
     """
     digest = hashlib.sha256()
     for name, content in sources:
@@ -65,8 +75,13 @@ def cached_build(build_dir: pathlib.Path, sources: Iterable[tuple[str, bytes]], 
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
-            build(out)
-            assert target.exists(), f"the build did not write {target}"
+            scratch = out / "building"
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir()
+            build(scratch)
+            assert (scratch / product).exists(), f"the build did not write {scratch / product}"
+            os.replace(scratch / product, target)
+            shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 

@@ -42,8 +42,6 @@ def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet
 
     settings = benchmark.Settings(threads=benchmark.parse_threads(threads), warmup=warmup, runs=runs,
                                   xnnpack=xnnpack, data=source)
-    for path in paths:
-        benchmark.read_file(path)
     if json_path is not None:
         files.check_writable(json_path, force=force)
     report = benchmark.benchmark(paths, settings, show_progress=not quiet)

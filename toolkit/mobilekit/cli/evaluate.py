@@ -37,10 +37,10 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     from mobilekit.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mobilekit.cli.inspect import read_model_file
+    from mobilekit.export import tflite_file
     from mobilekit.runtime import evaluate as runtime_evaluate
 
-    buf = read_model_file(path)
+    buf = tflite_file.read_path(path)
     result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
                                        test_split=test_split, show_progress=not quiet)
     if as_json:

@@ -8,7 +8,6 @@ import pathlib
 
 import click
 
-from mobilekit.errors import UserError
 
 
 @click.command()
@@ -18,7 +17,7 @@ def inspect(path, as_json):
     """Show a .tflite file's metadata, labels, inputs/outputs, ops and tensor types."""
     from mobilekit.export import metadata, tflite_file
 
-    buf = read_model_file(path)
+    buf = tflite_file.read_path(path)
     summary = tflite_file.summarize(buf)
     meta = metadata.read(buf)
     labels = metadata.labels(buf)
@@ -39,16 +38,6 @@ def inspect(path, as_json):
     click.echo("  metadata       " + ("none" if meta is None else ""))
     if meta is not None:
         click.echo(json.dumps(meta, indent=2))
-
-
-def read_model_file(path: pathlib.Path) -> bytes:
-    from mobilekit.export import tflite_file
-
-    if not path.is_file():
-        raise UserError(f"{path} is not a file. Pass the path of a .tflite model.")
-    buf = path.read_bytes()
-    tflite_file.check_identifier(buf)
-    return buf
 
 
 def _format_quantization(tensor) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import pathlib
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -79,6 +80,20 @@ def check_identifier(buf: bytes) -> None:
             "not a TFLite model: the file does not carry the 'TFL3' flatbuffer identifier. "
             "Pass a .tflite file written by `mobilekit convert` or TFLiteConverter."
         )
+
+
+def read_path(path) -> bytes:
+    """A .tflite file's bytes; UserError for a missing path, a folder, or a file that is not TFLite."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        why = "" if path.exists() else ": it does not exist"
+        raise UserError(f"{path} is not a file{why}. Pass the path of a .tflite model.")
+    buf = path.read_bytes()
+    try:
+        check_identifier(buf)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    return buf
 
 
 def read(buf: bytes) -> schema.ModelT:

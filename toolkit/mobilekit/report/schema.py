@@ -7,9 +7,8 @@ import json
 import pathlib
 
 from mobilekit.errors import UserError
-
-SCHEMA_FILE = pathlib.Path(__file__).with_name("bench.schema.json")
-BENCH_FORMAT = "mobilekit.bench/1"
+from mobilekit.runtime.benchmark import SCHEMA as BENCH_FORMAT
+from mobilekit.runtime.benchmark import SCHEMA_FILE
 
 
 @functools.lru_cache(maxsize=1)

@@ -189,23 +189,6 @@ def peak_memory_added():
 # Files, inputs and interpreters
 # ---------------------------------------------------------------------------
 
-def read_file(path) -> bytes:
-    """A .tflite file's bytes; UserError for a missing file or one that is not TFLite."""
-    from mobilekit.export import tflite_file
-
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise UserError(f"{path} does not exist. Pass the path of a .tflite model.")
-    if not path.is_file():
-        raise UserError(f"{path} is not a file. Pass the path of a .tflite model.")
-    buf = path.read_bytes()
-    try:
-        tflite_file.check_identifier(buf)
-    except UserError as error:
-        raise UserError(f"{path}: {error}") from None
-    return buf
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelFile:
     """What the benchmark knows of a file before running it."""
@@ -223,7 +206,7 @@ def describe(path) -> ModelFile:
     from mobilekit.export import tflite_file
 
     path = pathlib.Path(path)
-    buf = read_file(path)
+    buf = tflite_file.read_path(path)
     counts = tflite_file.complexity(buf)
     return ModelFile(path=path, name=path.stem, sha256=hashlib.sha256(buf).hexdigest(), size_bytes=len(buf),
                      mode=tflite_file.quantization_mode(tflite_file.summarize(buf)), macs=counts.macs,
@@ -287,6 +270,7 @@ class Session:
         self.details = self.interpreter.get_input_details()
         self.inputs = inputs_for(buf, self.details)
         self.invoke = self.interpreter.invoke
+        self._fed: int | None = None
         self.feed(0)
         start = time.perf_counter()
         self.invoke()
@@ -294,7 +278,7 @@ class Session:
 
     def feed(self, k: int) -> None:
         k %= len(self.inputs)
-        if k == getattr(self, "_fed", None):
+        if k == self._fed:
             return
         for detail, array in zip(self.details, self.inputs[k]):
             self.interpreter.set_tensor(detail["index"], array)
@@ -371,8 +355,8 @@ def host_device() -> dict:
     from importlib import metadata
 
     name = platform.processor() or platform.machine() or "host"
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
                 break
@@ -474,11 +458,3 @@ def table(report: Report) -> list[str]:
             lines.append(f"{r.file.name} ({r.threads} threads): {r.error}")
     return lines
 
-
-def validate(document: dict) -> None:
-    """Raise jsonschema.ValidationError if `document` does not follow bench.schema.json."""
-    import json
-
-    import jsonschema
-
-    jsonschema.validate(document, json.loads(SCHEMA_FILE.read_text()))

@@ -7,6 +7,8 @@ import dev.mobilekit.core.LatencyStats
 import dev.mobilekit.core.ResultsJson
 import dev.mobilekit.core.Settings
 import java.io.File
+import java.io.IOException
+import java.io.OutputStream
 import java.text.SimpleDateFormat
 import java.util.Date
 import java.util.Locale
@@ -24,24 +26,26 @@ object Benchmark {
      */
     fun run(request: BenchmarkRequest, device: Device, progress: (String) -> Unit = {}): String {
         val bytes = request.model.readBytes()
-        val settings = Settings(warmup = request.warmup, runs = request.runs, inputs = "random")
+        val settings = Settings(warmup = request.warmup, runs = request.runs)
         val result = measure(bytes, request, progress)
         return ResultsJson.write(device, listOf(result), settings, created = nowIso())
     }
 
     private fun measure(bytes: ByteArray, request: BenchmarkRequest, progress: (String) -> Unit): BenchResult {
-        fun failed(error: String) = BenchResult.forFile(
-            bytes, model = request.model.nameWithoutExtension, delegate = request.accelerator.id,
-            threads = request.threads, file = request.model.name, error = error,
-        )
+        fun result(initMs: Double? = null, firstMs: Double? = null, latency: LatencyStats? = null, error: String? = null) =
+            BenchResult.forFile(
+                bytes, model = request.model.nameWithoutExtension, delegate = request.accelerator.id,
+                threads = request.threads, file = request.model.name, initMs = initMs, firstInferenceMs = firstMs,
+                latency = latency, error = error,
+            )
         progress("loading ${request.model.name} on ${request.accelerator.id}")
         val start = System.nanoTime()
         val classifier = try {
             Classifier.open(bytes, request.accelerator, request.threads)
         } catch (e: AcceleratorException) {
-            return failed(e.message ?: e.toString())
+            return result(error = e.message ?: e.toString())
         } catch (e: IllegalArgumentException) {
-            return failed(e.message ?: e.toString())
+            return result(error = e.message ?: e.toString())
         }
         classifier.use {
             try {
@@ -52,14 +56,10 @@ object Benchmark {
                 repeat(request.warmup) { _ -> it.runOnce() }
                 progress("timing: ${request.runs} runs")
                 val times = DoubleArray(request.runs) { _ -> it.runOnce() }
-                return BenchResult.forFile(
-                    bytes, model = request.model.nameWithoutExtension, delegate = request.accelerator.id,
-                    threads = request.threads, file = request.model.name, initMs = initMs,
-                    firstInferenceMs = firstMs, latency = LatencyStats.of(times),
-                )
+                return result(initMs, firstMs, LatencyStats.of(times))
             } catch (e: RuntimeException) {
                 // A delegate can accept a model and still fail when it runs (driver errors).
-                return failed("inference failed on ${request.accelerator.id}: ${e.message}")
+                return result(error = "inference failed on ${request.accelerator.id}: ${e.message}")
             }
         }
     }
@@ -71,13 +71,19 @@ object Benchmark {
     }
 }
 
-/** Write [text] to [target] through `<target>.tmp` and a rename, so a file that exists is complete. */
-fun writeAtomically(target: File, text: String) {
+/**
+ * Write [target] through `<target>.tmp` and a rename, so a file that exists is complete; a failed
+ * write leaves nothing behind.
+ */
+fun writeAtomically(target: File, write: (OutputStream) -> Unit) {
     target.parentFile?.mkdirs()
     val temporary = File(target.path + ".tmp")
-    temporary.writeText(text)
-    if (!temporary.renameTo(target)) {
+    try {
+        temporary.outputStream().use(write)
+        if (!temporary.renameTo(target)) throw IOException("could not rename $temporary to $target")
+    } finally {
         temporary.delete()
-        throw java.io.IOException("could not rename $temporary to $target")
     }
 }
+
+fun writeAtomically(target: File, text: String) = writeAtomically(target) { it.write(text.toByteArray()) }

@@ -28,7 +28,7 @@ class BenchmarkActivity : AppCompatActivity() {
         setContentView(R.layout.activity_benchmark)
         window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
         val status = findViewById<TextView>(R.id.benchmark_status)
-        val appFolder = getExternalFilesDir(null) ?: filesDir
+        val appFolder = ModelSource.appFolder(this)
         val resultsFolder = File(appFolder, RESULTS_FOLDER)
 
         val request = try {
@@ -77,6 +77,5 @@ class BenchmarkActivity : AppCompatActivity() {
     companion object {
         private const val TAG = "mobilekit-bench"
         const val RESULTS_FOLDER = "bench"
-        const val MODELS_FOLDER = "models"
     }
 }

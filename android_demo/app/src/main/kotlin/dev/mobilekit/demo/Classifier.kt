@@ -127,9 +127,10 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
     companion object {
         val INPUT_TYPES = listOf(DataType.FLOAT32, DataType.UINT8, DataType.INT8)
 
-        /** A classifier for [modelBytes] on [accelerator]; the model's metadata read by mobilekit's core. */
-        fun open(modelBytes: ByteArray, accelerator: Accelerator, threads: Int): Classifier {
-            val info = ModelInfo.read(modelBytes)
+        /** A classifier for [modelBytes] on [accelerator]; [info] is the file's metadata (read by the core). */
+        fun open(
+            modelBytes: ByteArray, accelerator: Accelerator, threads: Int, info: ModelInfo = ModelInfo.read(modelBytes),
+        ): Classifier {
             val engine = Engine.create(modelBytes, accelerator, threads)
             try {
                 return Classifier(engine, info)

@@ -25,7 +25,6 @@ class Engine private constructor(
     // The interpreter reads the model from this buffer for as long as it lives.
     @Suppress("unused") private val model: ByteBuffer,
     val accelerator: Accelerator,
-    val threads: Int,
 ) : Closeable {
 
     override fun close() {
@@ -65,7 +64,7 @@ class Engine private constructor(
                     interpreter.close()
                     throw e
                 }
-                return Engine(interpreter, delegate, model, accelerator, threads)
+                return Engine(interpreter, delegate, model, accelerator)
             } catch (e: RuntimeException) {
                 closeDelegate(delegate)
                 if (delegate != null) {

@@ -24,6 +24,7 @@ import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import androidx.lifecycle.lifecycleScope
 import dev.mobilekit.core.Accelerator
+import dev.mobilekit.core.ModelInfo
 import java.io.IOException
 import java.util.concurrent.Executors
 import kotlinx.coroutines.asCoroutineDispatcher
@@ -78,7 +79,7 @@ class MainActivity : AppCompatActivity() {
         results = findViewById(R.id.results)
         inferenceTime = findViewById(R.id.inference_time)
 
-        acceleratorSpinner.adapter = spinnerAdapter(resources.getStringArray(R.array.accelerator_names).toList())
+        acceleratorSpinner.adapter = spinnerAdapter(Accelerator.entries.map { getString(labelOf(it)) })
         threadsSpinner.adapter = spinnerAdapter(THREAD_CHOICES.map { it.toString() })
         val reload = onSelected { reloadClassifier() }
         modelSpinner.onItemSelectedListener = reload
@@ -99,7 +100,8 @@ class MainActivity : AppCompatActivity() {
         super.onResume()
         // Models pushed with adb while the app was in the background show up on return.
         val selected = (modelSpinner.selectedItem as? ModelSource)?.name
-        if (ModelSource.available(this).map { it.name } != models.map { it.name }) refreshModels(selected)
+        val available = ModelSource.available(this)
+        if (available.map { it.name } != models.map { it.name }) refreshModels(selected, available)
     }
 
     override fun onDestroy() {
@@ -109,8 +111,8 @@ class MainActivity : AppCompatActivity() {
         super.onDestroy()
     }
 
-    private fun refreshModels(selectName: String?) {
-        models = ModelSource.available(this)
+    private fun refreshModels(selectName: String?, available: List<ModelSource> = ModelSource.available(this)) {
+        models = available
         modelSpinner.adapter = spinnerAdapter(models)
         if (models.isEmpty()) {
             modelInfo.text = getString(R.string.no_models, ModelSource.modelsFolder(this).path)
@@ -142,10 +144,11 @@ class MainActivity : AppCompatActivity() {
                 classifier = null
                 runCatching {
                     val bytes = source.readBytes(this@MainActivity)
+                    val info = ModelInfo.read(bytes)
                     try {
-                        Classifier.open(bytes, accelerator, threads) to null
+                        Classifier.open(bytes, accelerator, threads, info) to null
                     } catch (e: AcceleratorException) {
-                        Classifier.open(bytes, Accelerator.XNNPACK, threads) to e.message
+                        Classifier.open(bytes, Accelerator.XNNPACK, threads, info) to e.message
                     }
                 }.onSuccess { classifier = it.first }
             }
@@ -159,6 +162,13 @@ class MainActivity : AppCompatActivity() {
                 modelInfo.text = getString(R.string.model_failed, source.name, error.message ?: error.toString())
             }
         }
+    }
+
+    private fun labelOf(accelerator: Accelerator): Int = when (accelerator) {
+        Accelerator.XNNPACK -> R.string.accelerator_xnnpack
+        Accelerator.CPU -> R.string.accelerator_cpu
+        Accelerator.GPU -> R.string.accelerator_gpu
+        Accelerator.NNAPI -> R.string.accelerator_nnapi
     }
 
     private fun acceleratorNoteFor(accelerator: Accelerator): String = when (accelerator) {

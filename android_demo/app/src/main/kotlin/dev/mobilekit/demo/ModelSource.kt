@@ -14,7 +14,7 @@ sealed class ModelSource(val name: String) {
         override fun readBytes(context: Context): ByteArray = context.assets.open(path).use { it.readBytes() }
     }
 
-    class LocalFile(val file: File) : ModelSource(file.name) {
+    class LocalFile(private val file: File) : ModelSource(file.name) {
         override fun readBytes(context: Context): ByteArray = file.readBytes()
     }
 
@@ -24,9 +24,13 @@ sealed class ModelSource(val name: String) {
         /** The model built into the APK by scripts/build_demo_model.sh (absent if it was not run). */
         const val BUNDLED_ASSET = "model.tflite"
 
+        private const val MODELS_FOLDER = "models"
+
+        /** The app folder on shared storage that adb can reach (`/sdcard/Android/data/<app>/files`). */
+        fun appFolder(context: Context): File = context.getExternalFilesDir(null) ?: context.filesDir
+
         /** Where `adb push` and the file picker put models: `<app folder>/models`. */
-        fun modelsFolder(context: Context): File =
-            File(context.getExternalFilesDir(null) ?: context.filesDir, BenchmarkActivity.MODELS_FOLDER)
+        fun modelsFolder(context: Context): File = File(appFolder(context), MODELS_FOLDER)
 
         /** The bundled model (if any) and every .tflite in the models folder, by name. */
         fun available(context: Context): List<ModelSource> {
@@ -37,22 +41,15 @@ sealed class ModelSource(val name: String) {
         }
 
         /**
-         * Copy a picked document into the models folder (so it is listed next time) and return it.
-         * The copy goes through a temporary file: a failed copy leaves nothing behind.
+         * Copy a picked document into the models folder (so it is listed next time) and return it;
+         * a failed copy leaves nothing behind.
          */
         fun importPicked(context: Context, uri: Uri): LocalFile {
             val name = displayName(context, uri)?.takeIf { it.endsWith(".tflite") }?.replace('/', '_')
                 ?: throw IOException("pick a .tflite file")
-            val folder = modelsFolder(context).apply { mkdirs() }
-            val target = File(folder, name)
-            val temporary = File(folder, "$name.part")
+            val target = File(modelsFolder(context), name)
             val input = context.contentResolver.openInputStream(uri) ?: throw IOException("cannot open $uri")
-            try {
-                input.use { source -> temporary.outputStream().use { source.copyTo(it) } }
-                if (!temporary.renameTo(target)) throw IOException("cannot write $target")
-            } finally {
-                temporary.delete()
-            }
+            input.use { source -> writeAtomically(target) { source.copyTo(it) } }
             return LocalFile(target)
         }
 

@@ -35,7 +35,6 @@ fun benchmarkRequestTests(t: TestRunner) {
     t.test("benchmark request: every accelerator id is a delegate of the results schema") {
         checkEqual(listOf("xnnpack", "cpu", "gpu", "nnapi"), Accelerator.ids, "ids")
         for (id in Accelerator.ids) checkEqual(id, parse("model" to "m.tflite", "accelerator" to id).accelerator.id, id)
-        checkEqual(Accelerator.ids, BenchResult.DELEGATES, "delegates")
     }
     t.test("benchmark request: mistakes name the extra and the flag") {
         check("missing extra 'model'" in messageOf()) { messageOf() }
