@@ -49,3 +49,16 @@ def calibration_images():
 @pytest.fixture(scope="session")
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_file(tiny_classifier, calibration_images, tmp_path_factory):
+    """tiny_classifier as a fully-integer file with metadata whose labels are the digits' class names."""
+    from mobilekit.export import convert, metadata
+
+    flat = convert.convert(tiny_classifier, mode="int8", calibration=[calibration_images], show_progress=False)
+    spec = metadata.ModelMetadataSpec(name="tiny", labels=[str(digit) for digit in range(10)],
+                                      description="A tiny test classifier.", version="1", author="mobilekit tests")
+    path = tmp_path_factory.mktemp("tiny_int8") / "tiny_int8.tflite"
+    path.write_bytes(metadata.attach(flat, spec))
+    return path

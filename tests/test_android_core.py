@@ -269,3 +269,23 @@ def test_model_info_errors_say_what_is_wrong(core_jar, tflite_files, tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         assert message in run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path, status=1).stderr, name
+
+
+def test_model_info_reads_damaged_files_without_crashing(core_jar, tflite_files, tmp_path):
+    """Every damaged copy gives its JSON or one IllegalArgumentException message, never another exception."""
+    from fuzzing import damaged_copies
+
+    copies = damaged_copies(tflite_files["int8-uint8io"].read_bytes())
+    paths = []
+    for index, data in enumerate(copies.values()):
+        paths.append(tmp_path / f"copy{index}.tflite")
+        paths[-1].write_bytes(data)
+    done = subprocess.run(["java", "-cp", str(core_jar), "dev.mobilekit.core.ModelInfoCli", *map(str, paths)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]  # some copies are unreadable, and nothing crashed
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == len(copies)
+    errors = [line["error"] for line in lines if "error" in line]
+    assert 40 <= len(errors) < len(copies)  # the cuts fail; many flips land in weights and still read
+    stderr = done.stderr.splitlines()
+    assert len(stderr) == len(errors) and all(line.startswith("error: ") for line in stderr), done.stderr[-2000:]

@@ -37,12 +37,14 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     from mobilekit.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mobilekit.export import tflite_file
-    from mobilekit.runtime import evaluate as runtime_evaluate
+    from mobilekit.export import integrity, tflite_file
+    from mobilekit.runtime import evaluate as runtime_evaluate, trial
 
     buf = tflite_file.read_path(path)
-    result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
-                                       test_split=test_split, show_progress=not quiet)
+    with integrity.naming(path):
+        trial.check_runs(buf)
+        result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
+                                           test_split=test_split, show_progress=not quiet)
     if as_json:
         click.echo(json.dumps({"file": str(path), **result.to_json()}, indent=2))
         return

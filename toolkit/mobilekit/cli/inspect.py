@@ -9,20 +9,21 @@ import pathlib
 import click
 
 
-
 @click.command()
 @click.argument("path", type=click.Path(path_type=pathlib.Path))
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON document.")
 def inspect(path, as_json):
     """Show a .tflite file's metadata, labels, inputs/outputs, ops and tensor types."""
-    from mobilekit.export import metadata, tflite_file
+    from mobilekit.export import integrity, metadata, tflite_file
 
     buf = tflite_file.read_path(path)
-    summary = tflite_file.summarize(buf)
-    meta = metadata.read(buf)
-    labels = metadata.labels(buf)
+    with integrity.naming(path):
+        summary = tflite_file.summarize(buf)
+        meta = metadata.read(buf)
+        labels = metadata.labels(buf)
+        problems = metadata.reader_problems(buf)
     if as_json:
-        click.echo(json.dumps(_as_document(path, buf, summary, meta, labels), indent=2))
+        click.echo(json.dumps(_as_document(path, summary, meta, labels, problems), indent=2))
         return
     click.echo(f"{path}  ({summary.size_bytes / 1e6:.2f} MB)")
     for line in describe_io(summary):
@@ -33,7 +34,7 @@ def inspect(path, as_json):
     if labels:
         shown = ", ".join(labels[:5]) + (", …" if len(labels) > 5 else "")
         click.echo(f"  labels         {len(labels)} ({shown})")
-    for problem in metadata.reader_problems(buf):
+    for problem in problems:
         click.echo(f"  apps           {problem}")
     click.echo("  metadata       " + ("none" if meta is None else ""))
     if meta is not None:
@@ -61,9 +62,7 @@ def format_ops(ops: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in ops.items())
 
 
-def _as_document(path, buf, summary, meta, labels) -> dict:
-    from mobilekit.export import metadata
-
+def _as_document(path, summary, meta, labels, problems) -> dict:
     def tensor(t):
         return dataclasses.asdict(t)
 
@@ -78,5 +77,5 @@ def _as_document(path, buf, summary, meta, labels) -> dict:
         "float_tensors": [t.name for t in summary.float_tensors],
         "labels": labels,
         "metadata": meta,
-        "reader_problems": metadata.reader_problems(buf),
+        "reader_problems": problems,
     }

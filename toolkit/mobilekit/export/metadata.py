@@ -32,6 +32,7 @@ import math
 import struct
 import warnings
 import zipfile
+import zlib
 from typing import Any, Iterable, Sequence
 
 import flatbuffers
@@ -40,7 +41,7 @@ from flatbuffers import number_types as N
 from flatbuffers.table import Table
 
 from mobilekit.errors import UserError
-from mobilekit.export import tflite_file
+from mobilekit.export import integrity, tflite_file
 
 METADATA_NAME = "TFLITE_METADATA"
 FILE_IDENTIFIER = b"M001"
@@ -356,7 +357,7 @@ def decode(data: bytes) -> dict[str, Any]:
     """Parse a metadata flatbuffer into its `ModelMetadata` dict tree."""
     if len(data) < 8 or bytes(data[4:8]) != FILE_IDENTIFIER:
         found = bytes(data[4:8]) if len(data) >= 8 else b""
-        raise UserError(
+        raise integrity.FileProblem(
             f"the model's {METADATA_NAME} entry is not TFLite Metadata: expected the flatbuffer "
             f"identifier {FILE_IDENTIFIER.decode()!r}, found {found!r}. Re-attach metadata "
             "with `mobilekit.export.metadata.attach`."
@@ -365,11 +366,10 @@ def decode(data: bytes) -> dict[str, Any]:
     try:
         root = N.UOffsetTFlags.py_type(struct.unpack_from("<I", buf, 0)[0])
         return _decode_table(Table(buf, root), "ModelMetadata")
-    except (IndexError, struct.error, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(
-            f"the model's {METADATA_NAME} flatbuffer is corrupt ({exc}). Expected a "
-            "ModelMetadata table. Re-attach metadata with `mobilekit.export.metadata.attach`."
-        ) from exc
+    except integrity.PARSE_ERRORS as exc:
+        raise integrity.damaged(
+            f"its {METADATA_NAME} flatbuffer is not a whole ModelMetadata table ({integrity.reason(exc)})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -824,11 +824,17 @@ def metadata_tree(model_bytes: bytes) -> dict[str, Any] | None:
     return None if data is None else decode(data)
 
 
+# What zipfile raises for a packed archive that was cut short or corrupted.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, struct.error)
+
+
 def _archive(model_bytes: bytes) -> zipfile.ZipFile | None:
     try:
         return zipfile.ZipFile(io.BytesIO(model_bytes))
     except zipfile.BadZipFile:
-        return None
+        return None  # no packed files
+    except _ZIP_ERRORS as exc:
+        raise integrity.damaged(f"its packed files are unreadable ({integrity.reason(exc)})") from None
 
 
 def associated_files(model_bytes: bytes) -> dict[str, bytes]:
@@ -837,8 +843,11 @@ def associated_files(model_bytes: bytes) -> dict[str, bytes]:
     archive = _archive(model_bytes)
     if archive is None:
         return {}
-    with archive:
-        return {info.filename: archive.read(info) for info in archive.infolist()}
+    try:
+        with archive:
+            return {info.filename: archive.read(info) for info in archive.infolist()}
+    except _ZIP_ERRORS as exc:
+        raise integrity.damaged(f"its packed files are unreadable ({integrity.reason(exc)})") from None
 
 
 def _output_label_file(tree: dict[str, Any]) -> str | None:
@@ -852,7 +861,11 @@ def _output_label_file(tree: dict[str, Any]) -> str | None:
 
 
 def _split_labels(data: bytes) -> list[str]:
-    lines = data.decode("utf-8").split("\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise integrity.damaged(f"its labels file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.rstrip("\r") for line in lines]
@@ -866,9 +879,9 @@ def labels(model_bytes: bytes) -> list[str] | None:
         return None
     files = associated_files(model_bytes)
     if name not in files:
-        raise UserError(
-            f"the model's metadata names the label file {name!r} but the model carries no such "
-            f"file (packed files: {sorted(files) or 'none'}). Re-attach metadata with its labels."
+        raise integrity.damaged(
+            f"its metadata names the label file {name!r} but no such file is packed in it "
+            f"(packed files: {sorted(files) or 'none'})"
         )
     return _split_labels(files[name])
 
@@ -913,7 +926,7 @@ def read_spec(model_bytes: bytes) -> ModelMetadataSpec | None:
         image = sub["input_tensor_metadata"][0]
         scores = sub["output_tensor_metadata"][0]
     except (KeyError, IndexError, TypeError):
-        raise UserError(
+        raise integrity.FileProblem(
             "the model's metadata does not describe one input and one output tensor, so it is "
             "not image classifier metadata. Attach new metadata with `attach`."
         ) from None
@@ -926,21 +939,26 @@ def read_spec(model_bytes: bytes) -> ModelMetadataSpec | None:
     props = (image.get("content") or {}).get("content_properties") or {}
     label_file = _output_label_file(tree)
     defaults = ModelMetadataSpec
-    return ModelMetadataSpec(
-        name=tree.get("name", ""),
-        labels=tuple(labels(model_bytes) or ()),
-        description=tree.get("description", ""),
-        version=tree.get("version", ""),
-        author=tree.get("author", ""),
-        license=tree.get("license", ""),
-        mean=tuple(norm.get("mean", defaults.mean)),
-        std=tuple(norm.get("std", defaults.std)),
-        input_min=tuple(stats.get("min", defaults.input_min)),
-        input_max=tuple(stats.get("max", defaults.input_max)),
-        color_space=props.get("color_space", defaults.color_space),
-        input_name=image.get("name", defaults.input_name),
-        input_description=image.get("description", ""),
-        output_name=scores.get("name", defaults.output_name),
-        output_description=scores.get("description", ""),
-        labels_file=label_file or LABELS_FILE,
-    )
+    try:
+        return ModelMetadataSpec(
+            name=tree.get("name", ""),
+            labels=tuple(labels(model_bytes) or ()),
+            description=tree.get("description", ""),
+            version=tree.get("version", ""),
+            author=tree.get("author", ""),
+            license=tree.get("license", ""),
+            mean=tuple(norm.get("mean", defaults.mean)),
+            std=tuple(norm.get("std", defaults.std)),
+            input_min=tuple(stats.get("min", defaults.input_min)),
+            input_max=tuple(stats.get("max", defaults.input_max)),
+            color_space=props.get("color_space", defaults.color_space),
+            input_name=image.get("name", defaults.input_name),
+            input_description=image.get("description", ""),
+            output_name=scores.get("name", defaults.output_name),
+            output_description=scores.get("description", ""),
+            labels_file=label_file or LABELS_FILE,
+        )
+    except integrity.FileProblem:
+        raise
+    except UserError as error:  # values no classifier spec holds: the file's metadata is damaged or foreign
+        raise integrity.FileProblem(f"its metadata is not a classifier's: {error}") from None

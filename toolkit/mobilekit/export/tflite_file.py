@@ -15,6 +15,7 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
 from mobilekit.errors import UserError
+from mobilekit.export import integrity
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -83,7 +84,8 @@ def check_identifier(buf: bytes) -> None:
 
 
 def read_path(path) -> bytes:
-    """A .tflite file's bytes; UserError for a missing path, a folder, or a file that is not TFLite."""
+    """A .tflite file's bytes; UserError for a missing path, a folder, or a file that is not TFLite
+    or is damaged (integrity.check), naming the file."""
     path = pathlib.Path(path)
     if not path.is_file():
         why = "" if path.exists() else ": it does not exist"
@@ -93,13 +95,21 @@ def read_path(path) -> bytes:
         check_identifier(buf)
     except UserError as error:
         raise UserError(f"{path}: {error}") from None
+    with integrity.naming(path):
+        read(buf)
     return buf
 
 
 def read(buf: bytes) -> schema.ModelT:
-    """Parse model bytes into the mutable object tree of the TFLite schema."""
+    """Parse model bytes into the mutable object tree of the TFLite schema.
+
+    Raises UserError for bytes that are not a TFLite file, and integrity.DamagedFile
+    for one that a cut or a flipped byte broke (see integrity.check).
+    """
     check_identifier(buf)
-    return flatbuffer_utils.read_model_from_bytearray(bytearray(buf))
+    model = integrity.parse(bytearray(buf))
+    integrity.check(model, len(buf))
+    return model
 
 
 def write(model: schema.ModelT) -> bytes:
@@ -112,12 +122,12 @@ def op_name(model: schema.ModelT, opcode_index: int) -> str:
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
     if builtin == schema.BuiltinOperator.CUSTOM:
         custom = code.customCode
-        return f"CUSTOM:{custom.decode() if isinstance(custom, bytes) else custom}"
+        return f"CUSTOM:{custom.decode(errors='replace') if isinstance(custom, bytes) else custom}"
     return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 
 def _decode(name) -> str:
-    return name.decode() if isinstance(name, (bytes, bytearray)) else str(name)
+    return name.decode(errors="replace") if isinstance(name, (bytes, bytearray)) else str(name)
 
 
 def _quantization(params) -> Quantization | None:

@@ -200,17 +200,26 @@ class ModelFile:
     mode: str
     macs: int
     params: int
+    problem: str | None = None  # why the interpreter cannot run it (trial.Unrunnable)
 
 
 def describe(path) -> ModelFile:
-    from mobilekit.export import tflite_file
+    """The file's identity and counts; UserError naming it when it is missing or damaged."""
+    from mobilekit.export import integrity, tflite_file
+    from mobilekit.runtime import trial
 
     path = pathlib.Path(path)
     buf = tflite_file.read_path(path)
+    with integrity.naming(path):
+        try:
+            trial.check_runs(buf)
+            problem = None
+        except trial.Unrunnable as error:
+            problem = str(error)
     counts = tflite_file.complexity(buf)
     return ModelFile(path=path, name=path.stem, sha256=hashlib.sha256(buf).hexdigest(), size_bytes=len(buf),
                      mode=tflite_file.quantization_mode(tflite_file.summarize(buf)), macs=counts.macs,
-                     params=counts.params)
+                     params=counts.params, problem=problem)
 
 
 def random_inputs(details: Sequence[dict], rng: np.random.Generator) -> list[np.ndarray]:
@@ -394,14 +403,19 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
 
     # One untimed load first, so that the first file measured does not alone pay the
     # runtime's one-time costs (shared-library pages, delegate set-up) in init and memory.
-    with contextlib.suppress(RuntimeError, ValueError):
-        open_session(files[0], settings.threads[0])
+    runnable = [f for f in files if f.problem is None]
+    if runnable:
+        with contextlib.suppress(RuntimeError, ValueError):
+            open_session(runnable[0], settings.threads[0])
     results = []
     for threads in settings.threads:
         sessions, measured = [], []
         for f in files:
             result = Result(file=f, delegate=settings.delegate, threads=threads)
             results.append(result)
+            if f.problem is not None:
+                result.error = f.problem
+                continue
             with peak_memory_added() as memory:
                 try:
                     session = open_session(f, threads)

@@ -79,16 +79,16 @@ class FileInput:
 
 def file_input(model_bytes: bytes) -> FileInput:
     """Input size and type from the graph, normalization and labels from the metadata."""
-    from mobilekit.errors import UserError
     from mobilekit.export import metadata, tflite_file
+    from mobilekit.export.integrity import FileProblem
 
     summary = tflite_file.summarize(model_bytes)
     if len(summary.inputs) != 1 or len(summary.outputs) != 1:
-        raise UserError(f"the file has {len(summary.inputs)} inputs and {len(summary.outputs)} outputs; evaluation "
+        raise FileProblem(f"the file has {len(summary.inputs)} inputs and {len(summary.outputs)} outputs; evaluation "
                         "needs a classifier with one image input and one score output.")
     shape, out_shape = summary.inputs[0].shape, summary.outputs[0].shape
     if len(shape) != 4 or shape[-1] != 3 or shape[1] != shape[2]:
-        raise UserError(f"the file's input has shape {list(shape)}; evaluation needs square RGB images "
+        raise FileProblem(f"the file's input has shape {list(shape)}; evaluation needs square RGB images "
                         "[1, N, N, 3].")
     spec = metadata.read_spec(model_bytes)
     mean = np.asarray(spec.mean if spec else (0.0,), np.float32)
@@ -106,12 +106,13 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
     """
     import warnings
 
-    from mobilekit.errors import MobilekitWarning, UserError
+    from mobilekit.errors import MobilekitWarning
+    from mobilekit.export.integrity import FileProblem
 
     class_names = list(class_names)
     if file_labels is None:
         if outputs != len(class_names):
-            raise UserError(f"the file has no labels in its metadata and {outputs} outputs, but the data has "
+            raise FileProblem(f"the file has no labels in its metadata and {outputs} outputs, but the data has "
                             f"{len(class_names)} classes. Attach the training labels (mobilekit convert --labels "
                             "RUN/labels.txt) or evaluate on data with the same classes.")
         warnings.warn("the file has no labels in its metadata; its outputs are taken to be the data's classes "
@@ -119,7 +120,7 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
                       MobilekitWarning, stacklevel=3)
         return np.arange(len(class_names))
     if len(file_labels) != outputs:
-        raise UserError(f"the file's metadata has {len(file_labels)} labels for {outputs} outputs. "
+        raise FileProblem(f"the file's metadata has {len(file_labels)} labels for {outputs} outputs. "
                         "Re-attach metadata with one label per output.")
     position = {}
     for index, label in enumerate(file_labels):
@@ -127,7 +128,7 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
     missing = [name for name in class_names if name not in position]
     if missing:
         shown = lambda names: ", ".join(map(repr, names[:8])) + (", ..." if len(names) > 8 else "")  # noqa: E731
-        raise UserError(
+        raise FileProblem(
             f"the file's labels do not match the data's classes: {len(missing)} of the data's "
             f"{len(class_names)} classes ({shown(missing)}) are not among the file's {len(file_labels)} labels "
             f"({shown(file_labels)}). Evaluate on data with the classes the model was trained on, or convert "

@@ -3,27 +3,34 @@ package dev.mobilekit.core
 import java.io.File
 
 /**
- * Command-line entry for the cross-language test: prints [ModelInfo] of one .tflite file as JSON
- * (one line; floats as the exact value of the file's float32, associated files as size and SHA-256).
+ * Command-line entry for the cross-language tests: prints [ModelInfo] of .tflite files as JSON, one
+ * line per file (floats as the exact value of the file's float32, associated files as size and
+ * SHA-256).
  *
- *     ModelInfoCli MODEL.tflite
+ *     ModelInfoCli MODEL.tflite [MODEL.tflite ...]
  *
- * A file it cannot read exits with status 1 and the reader's message on stderr.
+ * A file it cannot read prints `{"error": "<the reader's message>"}` as its line and
+ * `error: <file>: <message>` on stderr, and the exit status is 1.
  */
 object ModelInfoCli {
     @JvmStatic
     fun main(args: Array<String>) {
-        if (args.size != 1) {
-            System.err.println("usage: ModelInfoCli MODEL.tflite")
+        if (args.isEmpty()) {
+            System.err.println("usage: ModelInfoCli MODEL.tflite [MODEL.tflite ...]")
             kotlin.system.exitProcess(2)
         }
-        val info = try {
-            ModelInfo.read(File(args[0]).readBytes())
-        } catch (e: IllegalArgumentException) {
-            System.err.println("error: ${e.message}")
-            kotlin.system.exitProcess(1)
+        var failed = false
+        for (path in args) {
+            val line = try {
+                json(ModelInfo.read(File(path).readBytes()))
+            } catch (e: IllegalArgumentException) {
+                failed = true
+                System.err.println("error: $path: ${e.message}")
+                obj("error" to ResultsJson.str(e.message ?: "unreadable"))
+            }
+            println(line)
         }
-        println(json(info))
+        if (failed) kotlin.system.exitProcess(1)
     }
 
     fun json(info: ModelInfo): String = obj(
