@@ -3,6 +3,8 @@ traceback or a crash: the Python readers, and the commands inspect, eval and ben
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 from click.testing import CliRunner
 from fuzzing import damaged_copies
@@ -131,3 +133,23 @@ def test_eval_and_bench_survive_readable_damaged_copies(readable, tmp_path):
             outcomes["refused"] += 1
             one_line_error(result, path)
     assert outcomes["ran"] and outcomes["refused"], outcomes
+
+
+@pytest.mark.parametrize("fixture", ["host_bench.json", "quickstart_results.json"])
+def test_report_inputs_that_are_damaged_raise_only_user_errors(fixture, tmp_path):
+    from mobilekit.report import collect
+
+    source = pathlib.Path(__file__).parent / "fixtures" / fixture
+    unexpected, refused = [], 0
+    for index, (label, data) in enumerate(damaged_copies(source.read_bytes(), cuts=24, flips=80).items()):
+        path = tmp_path / f"copy{index}.json"
+        path.write_bytes(data)
+        try:
+            collect.collect([path])
+        except UserError as error:
+            refused += 1
+            assert path.name in str(error), (label, str(error))
+        except Exception as error:  # noqa: BLE001 -- what the test looks for
+            unexpected.append(f"{label}: {type(error).__name__}: {error}")
+    assert not unexpected, "\n".join(unexpected[:20])
+    assert refused >= 24
