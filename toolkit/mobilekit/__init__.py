@@ -10,4 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from mobilekit.errors import UserError  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "__version__"]
+__all__ = ["UserError", "__version__", "load_model"]
+
+
+def load_model(path, *, compile: bool = False):
+    """Read a model that mobilekit saved: `best.keras` of a training run, or a recipe stage's
+    pruned or quantization-aware `.h5`. Imports TensorFlow on first use; see
+    `mobilekit.optimize.load_model`."""
+    from mobilekit.optimize import load_model as load
+
+    return load(path, compile=compile)

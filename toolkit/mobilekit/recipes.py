@@ -24,7 +24,6 @@ there; an interrupted training stage resumes from its last epoch.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -500,15 +499,9 @@ class ModelFile:
     loader: str
 
     def load(self):
-        import tensorflow_model_optimization as tfmot
-        import tf_keras
+        from mobilekit.optimize import load_model
 
-        from mobilekit.optimize import qat
-
-        scope = {"keras": contextlib.nullcontext, "pruned": tfmot.sparsity.keras.prune_scope,
-                 "qat": qat.quantize_scope}
-        with scope[self.loader]():
-            return tf_keras.models.load_model(str(self.path), compile=False)
+        return load_model(self.path)
 
 
 def fingerprint(recipe: Recipe, upto: int) -> str:

@@ -11,7 +11,7 @@
 
 - ``best.keras``: the model of the best epoch by validation accuracy (training
   accuracy when there is no validation split), saved atomically, without
-  optimizer state. ``tf_keras.models.load_model`` reads it, and so does
+  optimizer state. ``mobilekit.load_model`` reads it, and so does
   ``models.build(name, weights=".../best.keras", num_classes=N, ...)`` (and
   ``mobilekit convert --weights``), because the model is the zoo model itself
   with an N-class top;
@@ -280,8 +280,8 @@ def save_model_atomic(model, path: pathlib.Path) -> None:
     """Save `model` without optimizer state as .keras or, for a path ending in .h5, HDF5: temporary file, then rename.
 
     HDF5 is for models wrapped by tensorflow-model-optimization (QAT, pruning),
-    whose wrappers tfmot 0.8 cannot write into .keras files; load those inside
-    `optimize.qat.quantize_scope()`.
+    whose wrappers tfmot 0.8 cannot write into .keras files; `mobilekit.load_model`
+    reads both.
     """
     import tf_keras
 

@@ -112,9 +112,9 @@ def _summary(folder, history, data, model_name, resolution, alpha, option_pairs,
     label = "validation accuracy" if monitor == "val_accuracy" else "training accuracy"
     click.echo(f"  best           epoch {best['epoch']}, {label} {best[monitor]:.2%}  -> {folder / best['file']}")
     if data.test is not None:
-        import tf_keras
+        import mobilekit
 
-        model = tf_keras.models.load_model(str(folder / best["file"]), compile=False)
+        model = mobilekit.load_model(folder / best["file"])
         result = training.evaluate(model, data.test)
         click.echo(f"  test accuracy  top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} "
                    f"on {result['count']} held-out images")

@@ -46,8 +46,7 @@ import tf_keras
 
 from mobilekit import models
 from mobilekit.errors import UserError
-
-MODEL_SUFFIXES = (".keras", ".h5")
+from mobilekit.optimize import MODEL_SUFFIXES
 PROBABILITIES, LOGITS = "probabilities", "logits"
 _LOG_FLOOR = float(np.finfo(np.float32).tiny)  # log(0) would be -inf; this gives about -87
 
@@ -106,15 +105,12 @@ def _load_file(path) -> tf_keras.Model:
                         f"{' or '.join(MODEL_SUFFIXES)}).{hint}")
     if not file.is_file():
         raise UserError(f"teacher file {file} does not exist. Check the path (e.g. best.keras of a training run).")
-    from mobilekit.optimize import qat  # its scope loads QAT models too; the zoo's layers are registered
+    from mobilekit.optimize import load_model
 
     try:
-        with qat.quantize_scope():
-            return tf_keras.models.load_model(name, compile=False)
-    except Exception as error:  # noqa: BLE001 -- keras raises many kinds for unreadable files
-        lines = str(error).strip().splitlines()
-        raise UserError(f"cannot load the teacher from {file}: {(lines[0] if lines else type(error).__name__)[:300]}"
-                        ". Pass a model saved with model.save(...) (.keras or .h5).") from error
+        return load_model(file)
+    except UserError as error:
+        raise UserError(f"cannot load the teacher: {error}") from error
 
 
 def _build_zoo(spec: Mapping, num_classes: int, resolution: int) -> tf_keras.Model:

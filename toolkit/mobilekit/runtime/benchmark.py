@@ -398,7 +398,7 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
         return data_inputs(buf, details[0], pixels_for)
 
     def open_session(f, threads):
-        with progress.native_stderr_silenced():  # LiteRT's "Created XNNPACK delegate" notes
+        with progress.native_stderr_filtered():  # LiteRT's "Created XNNPACK delegate" notes
             return Session(f.path, threads=threads, xnnpack=settings.xnnpack, inputs_for=inputs_for)
 
     # One untimed load first, so that the first file measured does not alone pay the

@@ -15,8 +15,11 @@ class TFLiteModel:
     def __init__(self, model_bytes: bytes, *, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_content=bytes(model_bytes), num_threads=threads)
-        self._interpreter.allocate_tensors()
+        from mobilekit.progress import native_stderr_filtered
+
+        with native_stderr_filtered():  # LiteRT's "Created XNNPACK delegate" note
+            self._interpreter = Interpreter(model_content=bytes(model_bytes), num_threads=threads)
+            self._interpreter.allocate_tensors()
         (self.input,) = self._interpreter.get_input_details()
         (self.output,) = self._interpreter.get_output_details()
 
