@@ -1,6 +1,7 @@
 """The CLI end to end: help, convert, inspect, models, and clear errors for bad input."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -213,3 +214,90 @@ def test_eval_user_errors(runner, tmp_path, converted, args, message):
     result = runner.invoke(cli, ["eval", *args, "--quiet"])
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
     assert message in result.output
+
+
+def test_convert_on_a_machine_without_gpu_prints_no_cuda_error(tmp_path):
+    mobilekit_command = pathlib.Path(sys.executable).parent / "mobilekit"
+    done = subprocess.run([str(mobilekit_command), "convert", "--model", "mobilenet_v3_small", "--int8",
+                           "--weights", "none", "--resolution", "32", "--alpha", "0.35", "--num-classes", "3",
+                           "--calib-steps", "2", "--output", str(tmp_path / "m.tflite")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    lines = (done.stdout + done.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("E0000")], done.stderr
+    assert not [line for line in lines if "XNNPACK delegate" in line], done.stderr
+
+
+def test_native_noise_is_held_back_and_real_errors_shown(capfd):
+    import os
+
+    from mobilekit.progress import native_stderr_filtered
+
+    with native_stderr_filtered():
+        os.write(2, b"E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error (303)\n")
+        os.write(2, b"E0000 00:00:2 some_kernel.cc:7] a real error\n")
+    assert capfd.readouterr().err == "E0000 00:00:2 some_kernel.cc:7] a real error\n"
+
+
+CHEAP_MISTAKES = [
+    # the issue's two: a missing data folder before ImageNet weights; a negative alpha before calibration
+    (["train", "--model", "mobilenet_v2", "--data", "{tmp}/nowhere", "--epochs", "1", "--output", "{tmp}/run"],
+     "unknown data source"),
+    (["convert", "--model", "mobilenet_v3_small", "--int8", "--alpha", "-1"], "--alpha"),
+    (["convert", "--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),
+    (["convert", "--model", "mobilenet_v2", "--fp16", "--io", "int8"], "--io applies to --int8 files only"),
+    (["convert", "--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
+    (["convert", "--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/empty"], "it is empty"),
+    (["convert", "--model", "mobilenet_v2", "--int8", "--num-classes", "3", "--labels", "{tmp}/labels.txt"],
+     "has 2 lines"),
+    (["convert", "--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
+    (["convert", "--model", "mnasnet_a1", "--option", "depth_multiplier"], "expected KEY=VALUE"),
+    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/labels.txt"],
+     "is a file"),
+    (["train", "--model", "mobilenet_v2", "--data", "{tmp}/empty", "--epochs", "1", "--output", "{tmp}/run"],
+     "it is empty"),
+    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
+      "--validation-split", "0.6", "--test-split", "0.5"], "leave nothing to train on"),
+    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
+      "--bn-momentum", "1.5"], "bn_momentum must be in [0, 1)"),
+    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
+      "--weights", "{tmp}/missing.h5"], "missing.h5"),
+    (["eval", "{tmp}/missing.tflite", "--data", "digits"], "is not a file"),
+    (["eval", "{tmp}/exists.tflite", "--data", "digits"], "not a TFLite model"),
+    (["bench", "{tmp}/exists.tflite"], "not a TFLite model"),
+    (["bench", "{tmp}/exists.tflite", "--threads", "two"], "--threads"),
+    (["run", "{tmp}/missing.yaml"], "does not exist"),
+    (["run", "{tmp}/labels.txt"], "line"),
+    (["inspect", "{tmp}/exists.tflite"], "not a TFLite model"),
+]
+
+
+def test_cheap_mistakes_are_reported_before_tensorflow_loads(tmp_path):
+    """Each mistake that needs no TensorFlow to find is reported without importing it: at once,
+    before data, weights or calibration images are read (a fresh interpreter, so nothing was loaded)."""
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "exists.tflite").write_bytes(b"keep me")
+    cases = [([arg.format(tmp=tmp_path) for arg in args], message) for args, message in CHEAP_MISTAKES]
+    code = """
+import json, sys
+from click.testing import CliRunner
+from mobilekit.cli.main import cli
+cases = json.loads(sys.argv[1])
+report = []
+for args, message in cases:
+    result = CliRunner().invoke(cli, args)
+    report.append([args, result.exit_code, result.output, type(result.exception).__name__,
+                   "tensorflow" in sys.modules])
+print(json.dumps(report))
+"""
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert len(report) == len(cases)
+    for (args, message), (_, code_, output, exception, tensorflow) in zip(cases, report):
+        assert code_ != 0 and exception == "SystemExit" and message in output, (args, output, exception)
+        assert not tensorflow, f"TensorFlow was imported before {args} was refused: {output}"
+    assert (tmp_path / "exists.tflite").read_bytes() == b"keep me"

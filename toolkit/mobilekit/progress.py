@@ -105,10 +105,9 @@ def import_tensorflow_quietly() -> None:
     devices are first needed, and on a machine without a GPU that probe prints
     an `E0000 ... failed call to cuInit` line that reads like a failure. Other
     lines TensorFlow prints meanwhile are shown. Commands call this before
-    their first TensorFlow import; an import that fails still raises.
+    their first use of TensorFlow (calling it again costs nothing); an import
+    that fails still raises.
     """
-    if "tensorflow" in sys.modules:
-        return
     with native_stderr_filtered():
         import tensorflow as tf
 

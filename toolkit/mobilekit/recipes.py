@@ -246,9 +246,25 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
     for key, kind in (("name", str), ("description", str), ("seed", int)):
         if key in scalars and not _is(scalars[key], kind):
             raise _Invalid(entries[key][1], f"'{key}' must be {_KIND_WORDS[kind]}, got {scalars[key]!r}")
-    return Recipe(name=scalars.get("name", default_name), description=scalars.get("description", ""),
-                  seed=scalars.get("seed", 0), model=_section(ModelSpec, entries["model"][1], "model"),
-                  data=_section(DataSpec, entries["data"][1], "data"), stages=stages, path=origin)
+    recipe = Recipe(name=scalars.get("name", default_name), description=scalars.get("description", ""),
+                    seed=scalars.get("seed", 0), model=_section(ModelSpec, entries["model"][1], "model"),
+                    data=_section(DataSpec, entries["data"][1], "data"), stages=stages, path=origin)
+    _check_zoo_models(recipe, entries["model"][1], stages_node)
+    return recipe
+
+
+def _check_zoo_models(recipe: Recipe, model_node, stages_node) -> None:
+    """Last, once every other setting is known good: the zoo names and options, which import TensorFlow."""
+    _check_zoo_model(recipe.model, _value_nodes(model_node), "model")
+    for stage, node in zip(recipe.stages, stages_node.value):
+        if isinstance(getattr(stage.settings, "teacher", None), TeacherSpec):
+            (_, settings_node), = _mapping(node, "").values()
+            teacher_node = _mapping(settings_node, "")["teacher"][1]
+            _check_zoo_model(stage.settings.teacher, _value_nodes(teacher_node), f"stage '{stage.kind}': 'teacher'")
+
+
+def _value_nodes(node) -> dict:
+    return {key: value_node for key, (_, value_node) in _mapping(node, "").items()}
 
 
 def _mapping(node, where: str) -> dict:
@@ -353,7 +369,7 @@ def _section(cls, node, where: str):
               for key, (_, value_node) in entries.items()}
     section = cls(**values)
     if cls in _SECTION_CHECKS:
-        _SECTION_CHECKS[cls](section, {key: value_node for key, (_, value_node) in entries.items()}, where)
+        _SECTION_CHECKS[cls](section, _value_nodes(node), where)
     return section
 
 
@@ -457,8 +473,8 @@ def _check_teacher(section, nodes: dict, where: str) -> None:
                                          f"{also}")
 
 
-_SECTION_CHECKS = {ModelSpec: _check_zoo_model, TeacherSpec: _check_zoo_model, PruneStage: _check_prune,
-                   DistillStage: _check_teacher, QatStage: _check_teacher}
+# Checks of a section's values together (the zoo's names: _check_zoo_models, after all of these).
+_SECTION_CHECKS = {PruneStage: _check_prune, DistillStage: _check_teacher, QatStage: _check_teacher}
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
@@ -648,9 +664,10 @@ class _Runner:
                            bn_momentum=spec.bn_momentum, dropout=spec.dropout)
 
     def _build(self, name: str, *, weights: str, alpha: float, options: dict, bn_momentum=0.9, dropout=None):
-        from mobilekit import train
+        from mobilekit import models, train
 
-        train.check_weights(name, weights, alpha=alpha, resolution=self.resolution, **options)
+        train.check_weights_file(weights)
+        models.check(name, weights=weights, alpha=alpha, resolution=self.resolution, include_top=False, **options)
         return train.build_model(name, num_classes=self.data.num_classes, weights=weights, alpha=alpha,
                                  resolution=self.resolution, bn_momentum=bn_momentum, dropout=dropout,
                                  seed=self.recipe.seed, **options)

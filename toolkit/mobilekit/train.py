@@ -114,9 +114,7 @@ def build_model(name: str, *, num_classes: int, weights=None, alpha: float = 1.0
     """
     import tf_keras
 
-    if bn_momentum is not None and (isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real)
-                                    or not 0 <= bn_momentum < 1):
-        raise UserError(f"bn_momentum must be in [0, 1), got {bn_momentum!r}; e.g. 0.9, or None for the zoo's.")
+    check_bn_momentum(bn_momentum)
     tf_keras.utils.set_random_seed(seed)
     model = _build_with_weights(name, num_classes, weights, dict(alpha=alpha, resolution=resolution,
                                                                  dropout=dropout, **options))
@@ -125,6 +123,12 @@ def build_model(name: str, *, num_classes: int, weights=None, alpha: float = 1.0
             if isinstance(layer, tf_keras.layers.BatchNormalization):
                 layer.momentum = float(bn_momentum)
     return model
+
+
+def check_bn_momentum(bn_momentum: float | None) -> None:
+    if bn_momentum is not None and (isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real)
+                                    or not 0 <= bn_momentum < 1):
+        raise UserError(f"bn_momentum must be in [0, 1), got {bn_momentum!r}; e.g. 0.9, or None for the zoo's.")
 
 
 def _build_with_weights(name: str, num_classes: int, weights, settings: dict):
@@ -149,25 +153,15 @@ def _build_with_weights(name: str, num_classes: int, weights, settings: dict):
     return model
 
 
-def check_weights(name: str, weights, *, alpha: float = 1.0, resolution: int | None = None, **options) -> None:
-    """Fail early, before data is read, when `build_model` could not get these weights.
-
-    ImageNet weights must exist for these settings and be cached or reachable
-    (keras' cache is checked, the host probed for a few seconds); a file must exist.
-    """
-    from mobilekit.models import registry
-    from mobilekit.models import weights as weight_loading
-
-    kind = _weights_kind(weights)
-    if kind == "file":
-        path = pathlib.Path(os.fspath(weights)).expanduser()
-        if not path.is_file():
-            raise UserError(f"weights file {path} does not exist. Pass 'imagenet', 'none' or the path of a "
-                            ".keras / .h5 / .weights.h5 file (e.g. best.keras of an earlier run).")
-    elif kind == "imagenet":
-        entry = registry.REGISTRY.get(name)
-        settings = registry.resolve_settings(entry, alpha=alpha, resolution=resolution, include_top=False)
-        weight_loading.find_imagenet(entry, settings, registry.resolve_options(entry, options))
+def check_weights_file(weights) -> None:
+    """When `weights` names a file, that it exists (no TensorFlow needed). The rest of what
+    `build_model` needs of its arguments, ImageNet weights included, is `models.check`'s."""
+    if _weights_kind(weights) != "file":
+        return
+    path = pathlib.Path(os.fspath(weights)).expanduser()
+    if not path.is_file():
+        raise UserError(f"weights file {path} does not exist. Pass 'imagenet', 'none' or the path of a "
+                        ".keras / .h5 / .weights.h5 file (e.g. best.keras of an earlier run).")
 
 
 def classifier_layers(model) -> list:

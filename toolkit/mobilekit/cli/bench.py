@@ -38,12 +38,15 @@ def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet
       mobilekit bench model.tflite --data photos/ --runs 100 --json bench.json
     """
     from mobilekit import files
+    from mobilekit.data import datasets
     from mobilekit.runtime import benchmark
 
     settings = benchmark.Settings(threads=benchmark.parse_threads(threads), warmup=warmup, runs=runs,
                                   xnnpack=xnnpack, data=source)
     if json_path is not None:
         files.check_writable(json_path, force=force)
+    if source is not None:
+        datasets.check(source)
     report = benchmark.benchmark(paths, settings, show_progress=not quiet)
     for line in benchmark.table(report):
         click.echo(line)

@@ -53,7 +53,8 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
               help="ImageNet weights via keras.applications' cache, random init, or a .h5/.keras/.weights.h5 file.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
-@click.option("--alpha", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Width multiplier.")
 @click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
               help="A model's own option, e.g. lrn=true for alexnet (repeatable; see `mobilekit models NAME`).")
@@ -78,26 +79,33 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
       mobilekit convert --model mobilenet_v3_small --int8 --weights none --calib photos/
       mobilekit convert --model densenet121 --int8 --weights none --option growth_rate=24
     """
-    from mobilekit.progress import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from mobilekit import __version__, files, models
-    from mobilekit.data import labels as label_data
+    from mobilekit import files
+    from mobilekit.data import images as image_files, labels as label_data
     from mobilekit.export.convert import output_name
+    from mobilekit.train import check_weights_file
 
+    # Everything that needs no TensorFlow first: a mistake there is reported at once.
     mode = pick_mode(int8, fp16, dynamic)
     options = parse_options(option_pairs)
     if io is not None and mode != "int8":
         raise UserError(f"--io applies to --int8 files only; a {mode} file keeps float32 input and output.")
-    info = models.info(model_name)
-    from mobilekit.models.registry import REGISTRY, resolve_options
-
-    resolve_options(REGISTRY.get(model_name), options)  # names and types, before any slow work
-    resolution = resolution or info.default_resolution
     output_path = files.check_writable(
         output_path or pathlib.Path(output_name(model_name, mode)), force=force)
     labels = (label_data.read_labels(labels_path, num_classes) if labels_path
               else label_data.default_labels(num_classes))
+    if calib is not None:
+        image_files.find_images(calib)
+    check_weights_file(weights)
+
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from mobilekit import __version__, models
+
+    # The name, settings, options and ImageNet weights, before the calibration images and the build.
+    resolution = models.check(model_name, weights=weights, alpha=alpha, resolution=resolution,
+                              num_classes=num_classes, **options).resolution
+    info = models.info(model_name)
 
     from mobilekit.data import calibration
     from mobilekit.export import convert as export_convert, metadata

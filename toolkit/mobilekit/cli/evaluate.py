@@ -34,15 +34,29 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
       mobilekit eval digits_int8.tflite --data digits
       mobilekit eval model.tflite --data photos/ --split validation --json
     """
-    from mobilekit.progress import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
+    from mobilekit.data import datasets
+    from mobilekit.errors import UserError
     from mobilekit.export import integrity, tflite_file
-    from mobilekit.runtime import evaluate as runtime_evaluate, trial
+    from mobilekit.runtime import trial
 
+    # Everything that needs no TensorFlow first: a mistake there is reported at once.
     buf = tflite_file.read_path(path)
     with integrity.naming(path):
         trial.check_runs(buf)
+    datasets.check(source, validation_split=validation_split, test_split=test_split)
+    if split == "validation" and validation_split == 0:
+        raise UserError("the validation split is empty with --validation-split 0. Choose --split test or train, "
+                        "or give the training run's --validation-split.")
+    if split == "test" and test_split == 0:
+        raise UserError("the test split is empty with --test-split 0. Choose --split validation or train, "
+                        "or give the training run's --test-split.")
+
+    from mobilekit.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from mobilekit.runtime import evaluate as runtime_evaluate
+
+    with integrity.naming(path):
         result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
                                            test_split=test_split, show_progress=not quiet)
     if as_json:

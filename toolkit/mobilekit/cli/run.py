@@ -25,12 +25,12 @@ def run(recipe_path, output_dir, check, force, quiet):
       mobilekit run recipes/quickstart.yaml --output runs/quickstart
       mobilekit run recipes/prune_then_qat.yaml --check
     """
-    from mobilekit.progress import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     from mobilekit import recipes
+    from mobilekit.progress import import_tensorflow_quietly, native_stderr_filtered
 
-    recipe = recipes.load(recipe_path)
+    with native_stderr_filtered():  # its last checks, of the zoo's names, import TensorFlow
+        recipe = recipes.load(recipe_path)
+    import_tensorflow_quietly()
     if check:
         _describe(recipe)
         return

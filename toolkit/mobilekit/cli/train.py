@@ -24,7 +24,8 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS, SCHEDULES
               help="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
 @click.option("--freeze-base", is_flag=True, help="Train only the classifier top; the backbone stays frozen.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
-@click.option("--alpha", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Width multiplier.")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
               help="A model's own option (repeatable; see `mobilekit models NAME`).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
@@ -53,27 +54,30 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
           --data digits --weights none --epochs 10 --output runs/digits
       mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
     """
+    from mobilekit import train as training
+    from mobilekit.cli.convert import parse_options
+    from mobilekit.data import datasets
+
+    # Everything that needs no TensorFlow first: a mistake there is reported at once.
+    show = not quiet
+    options = parse_options(option_pairs)
+    training.check_bn_momentum(bn_momentum)
+    datasets.check(source, validation_split=validation_split, test_split=test_split)
+    folder = training.check_output(output_dir, force=force)
+    earlier = None if force else training.run_state(folder)
+    resuming = earlier is not None and earlier.epochs_done > 0
+    if not resuming:
+        training.check_weights_file(weights)
+
     from mobilekit.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from mobilekit import models
-    from mobilekit import train as training
-    from mobilekit.cli.convert import parse_options
-    from mobilekit.data import datasets
-    from mobilekit.models.registry import REGISTRY, resolve_options
     from mobilekit.progress import stage
 
-    show = not quiet
-    options = parse_options(option_pairs)
-    info = models.info(model_name)
-    resolve_options(REGISTRY.get(model_name), options)  # names and types, before any slow work
-    resolution = resolution or info.default_resolution
-    folder = training.check_output(output_dir, force=force)
-    earlier = None if force else training.run_state(folder)
-    resuming = earlier is not None and earlier.epochs_done > 0
-
-    if not resuming:  # before reading the data: ImageNet weights reachable, a weights file present
-        training.check_weights(model_name, weights, alpha=alpha, resolution=resolution, **options)
+    # The name, settings and options; ImageNet weights reachable (a resumed run has its own weights).
+    resolution = models.check(model_name, weights=None if resuming else weights, alpha=alpha,
+                              resolution=resolution, include_top=False, **options).resolution
     data = datasets.load(source, resolution=resolution, batch_size=batch_size, validation_split=validation_split,
                          test_split=test_split, seed=seed, augment=not no_augment, show_progress=show)
     if show:

@@ -172,20 +172,48 @@ def read_source(source: str | os.PathLike, *, resolution: int, show_progress: bo
     """
     if isinstance(source, Source):
         return source
+    kind, where = _locate(source)
+    if kind == "folder":
+        return _read_folder(where, resolution, show_progress)
+    if kind == "npz":
+        return _read_npz(where)
+    return SOURCES[where][0](resolution, show_progress)
+
+
+def check(source: str | os.PathLike | Source, *, validation_split: float = 0.1,
+          test_split: float | None = None) -> None:
+    """What `load` would refuse, found without decoding an image or importing TensorFlow.
+
+    The source is a bundled name, an .npz file or a folder of class sub-folders
+    that hold images, and the split fractions leave images to train on.
+    """
+    validation_split = _check_fraction("validation_split", validation_split)
+    if test_split is not None and validation_split + _check_fraction("test_split", test_split) >= 1:
+        raise UserError(f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
+                        "train on; their sum must be below 1.")
+    if isinstance(source, Source):
+        return
+    kind, where = _locate(source)
+    if kind == "folder":
+        _class_files(where, warn=False)
+
+
+def _locate(source: str | os.PathLike) -> tuple[str, pathlib.Path | str]:
+    """("folder", path), ("npz", path) or ("bundled", name); UserError for anything else."""
     if not isinstance(source, (str, os.PathLike)):
         raise UserError(f"data source must be a folder, an .npz file or a dataset name, got {source!r}.")
     text = os.fspath(source)
     path = pathlib.Path(text).expanduser()
     if path.is_dir():
-        return _read_folder(path, resolution, show_progress)
+        return "folder", path
     if path.is_file():
         if path.suffix.lower() == ".npz":
-            return _read_npz(path)
+            return "npz", path
         raise UserError(
             f"data source {path} is a {path.suffix or 'suffix-less'} file. Expected a folder of class "
             f"sub-folders, an .npz file with x and y, or a bundled dataset: {_known_sources()}.")
     if text in SOURCES:
-        return SOURCES[text][0](resolution, show_progress)
+        return "bundled", text
     guess = difflib.get_close_matches(text.lower(), list(SOURCES), n=1, cutoff=0.5)
     hint = f" Did you mean {guess[0]!r}?" if guess else ""
     raise UserError(
@@ -198,7 +226,8 @@ def _visible(path: pathlib.Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _read_folder(folder: pathlib.Path, resolution: int, show_progress: bool) -> Source:
+def _class_files(folder: pathlib.Path, *, warn: bool = True) -> tuple[list[pathlib.Path], list[pathlib.Path], list[int]]:
+    """The class sub-folders of `folder`, and every image in them with its class index."""
     entries = sorted(p for p in folder.iterdir() if _visible(p))
     class_dirs = [p for p in entries if p.is_dir()]
     loose = [p for p in entries if p.is_file() and p.suffix.lower() in images.IMAGE_SUFFIXES]
@@ -211,9 +240,9 @@ def _read_folder(folder: pathlib.Path, resolution: int, show_progress: bool) -> 
         raise UserError(
             f"data folder {folder} has one class only ({class_dirs[0].name}); a classifier needs at least "
             f"two. {layout}")
-    if loose:
+    if loose and warn:
         warnings.warn(f"{len(loose)} image(s) directly in {folder} (e.g. {loose[0].name}) belong to no class "
-                      "and are skipped; move them into a class sub-folder.", MobilekitWarning, stacklevel=3)
+                      "and are skipped; move them into a class sub-folder.", MobilekitWarning, stacklevel=4)
     paths, labels = [], []
     for index, class_dir in enumerate(class_dirs):
         files = sorted(p for p in class_dir.rglob("*")
@@ -225,6 +254,11 @@ def _read_folder(folder: pathlib.Path, resolution: int, show_progress: bool) -> 
                 f"({', '.join(sorted(images.IMAGE_SUFFIXES))}), or remove the folder.")
         paths += files
         labels += [index] * len(files)
+    return class_dirs, paths, labels
+
+
+def _read_folder(folder: pathlib.Path, resolution: int, show_progress: bool) -> Source:
+    class_dirs, paths, labels = _class_files(folder)
     pixels = np.empty((len(paths), resolution, resolution, 3), np.uint8)
     rows = progress.bar(paths, total=len(paths), desc=f"reading {folder.name}",
                         enabled=show_progress and len(paths) > 200)

@@ -261,24 +261,51 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     Returns:
       A float32 tf_keras.Model with input shape (resolution, resolution, 3).
     """
+    plan = _plan(name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes,
+                 include_top=include_top, dropout=dropout, options=options)
+    from mobilekit.models import weights as weight_loading
+
+    model = plan.entry.builder(**dataclasses.asdict(plan.settings), **plan.options)
+    if plan.imagenet is not None:
+        weight_loading.load_imagenet(model, plan.entry, plan.imagenet)
+    elif plan.weights_file is not None:
+        weight_loading.load_file(model, plan.entry, plan.settings, plan.weights_file)
+    return model
+
+
+def check(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None = None,
+          num_classes: int = 1000, include_top: bool = True, dropout: float | None = None,
+          **options) -> BuildSettings:
+    """Everything `build` checks before it builds, with the same arguments: the name, the
+    settings, the model's options, and that requested ImageNet weights exist and are cached or
+    reachable. Returns the resolved settings; raises UserError like `build`."""
+    return _plan(name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes,
+                 include_top=include_top, dropout=dropout, options=options).settings
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    entry: Entry
+    settings: BuildSettings
+    options: dict
+    imagenet: ImagenetWeights | None
+    weights_file: str | None
+
+
+def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout, options) -> _Plan:
     entry = REGISTRY.get(name)
     settings = resolve_settings(entry, alpha=alpha, resolution=resolution, num_classes=num_classes,
                                 include_top=include_top, dropout=dropout)
     chosen = resolve_options(entry, options)
     source = _weights_source(weights)
-    from mobilekit.models import weights as weight_loading
-
     imagenet = None
     if source == "imagenet":
+        from mobilekit.models import weights as weight_loading
+
         # Before building anything: keras has weights for these settings, and
         # they are cached or can be downloaded (fails within seconds offline).
         imagenet = weight_loading.find_imagenet(entry, settings, chosen)
-    model = entry.builder(**dataclasses.asdict(settings), **chosen)
-    if imagenet is not None:
-        weight_loading.load_imagenet(model, entry, imagenet)
-    elif source is not None:
-        weight_loading.load_file(model, entry, settings, source)
-    return model
+    return _Plan(entry, settings, chosen, imagenet, None if source in (None, "imagenet") else source)
 
 
 def _weights_source(weights):
