@@ -138,6 +138,7 @@ def test_ceil_max_pool_matches_pytorch_ceil_mode(size, stride):
     assert classic.ceil_pool_output(112, 3, 2) == 56 and classic.ceil_pool_output(14, 2, 2) == 7
 
 
+@pytest.mark.slow
 def test_googlenet_sizes_match_the_built_model_and_min_resolution():
     smallest = models.info("googlenet").min_resolution
     assert smallest == classic.GOOGLENET_MIN_RESOLUTION == 15
@@ -360,7 +361,7 @@ def test_mobilenet_v1_imagenet_from_keras_cache(tmp_path, monkeypatch):
     ("vgg13", dict(resolution=32, alpha=0.25)),
     ("vgg16", dict(resolution=48, alpha=0.25)),
     ("vgg19", dict(resolution=32, alpha=0.25)),
-    ("googlenet", dict(resolution=64, alpha=0.25)),
+    pytest.param("googlenet", dict(resolution=64, alpha=0.25), marks=pytest.mark.slow),
     ("mobilenet_v1", dict(resolution=64, alpha=0.25)),
 ])
 def test_int8_is_fully_integer(name, kwargs):

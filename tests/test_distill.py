@@ -166,7 +166,9 @@ def test_validation_and_evaluation_report_the_student(distilled, digits):
     assert history["val_loss"][-1] == pytest.approx(cross_entropy, rel=1e-4)
     assert trainer.evaluate(digits.validation, verbose=0) == pytest.approx([history["val_loss"][-1],
                                                                             history["val_accuracy"][-1]])
-    np.testing.assert_array_equal(trainer.predict(images[:8], verbose=0), scores[:8])
+    # The Distiller predicts with its student. A batch of 8 is summed in another order than the whole
+    # validation set, so the last bits may differ.
+    np.testing.assert_allclose(trainer.predict(images[:8], verbose=0), scores[:8], rtol=1e-4, atol=1e-7)
 
 
 def test_student_checkpoint_round_trips(distilled, tmp_path):
@@ -280,6 +282,7 @@ def test_load_teacher_from_a_saved_file(teacher, test_set, tmp_path, suffix):
     np.testing.assert_allclose(loaded.predict(images, verbose=0), teacher.predict(images, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_load_teacher_from_a_zoo_spec_and_a_zoo_file(zoo_file, test_set, teacher):
     model, path = zoo_file
     images, labels = test_set[0][:32], test_set[1][:32]

@@ -26,6 +26,7 @@ from mobilekit.models import blocks, efficient, registry, scaling
 from mobilekit.models import weights as weight_loading
 from mobilekit.models.complexity import count_macs, count_params, macs
 from mobilekit.models.layers import HardSigmoid, HardSwish, InputNormalization, SqueezeExcite
+from zoo_params import first_of_each_family, zoo_params
 
 ATOL = 1e-5
 LAMBDA_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
@@ -36,11 +37,16 @@ def is_heavy(name: str) -> bool:
     return models.info(name).default_resolution > 224
 
 
-def name_params(names):
-    return [pytest.param(name, marks=pytest.mark.slow) if is_heavy(name) else name for name in names]
+def name_params(names, *, fast=None):
+    """Every name; the fast tier builds the first of each family (zoo_params) or `fast`, never an EfficientNet-B1+."""
+    return [pytest.param(p.values[0], marks=[pytest.mark.slow]) if is_heavy(p.values[0]) else p
+            for p in zoo_params(names, fast=fast)]
 
 
 KERAS_COMPATIBLE = [name for name in models.names() if registry.REGISTRY.get(name).keras is not None]
+# ResNet-V2 and DenseNet share residual.py with ResNet, whose fidelity the fast tier checks; their own
+# structure has fast tests in tests/test_residual.py.
+FIDELITY_FAST = first_of_each_family(KERAS_COMPATIBLE) - {"resnet50_v2", "densenet121"}
 COUNTED = [name for name in models.names() if models.info(name).reference_counts is not None]
 
 
@@ -117,7 +123,7 @@ def release(*built):
     gc.collect()
 
 
-@pytest.fixture(scope="module", params=name_params(KERAS_COMPATIBLE))
+@pytest.fixture(scope="module", params=name_params(KERAS_COMPATIBLE, fast=FIDELITY_FAST))
 def pair(request):
     """(name, ours, keras reference, resolution), built once per name and shared by its tests."""
     name = request.param
@@ -172,7 +178,7 @@ def test_info_and_docstring_name_the_reference(pair):
     assert "Reference: tf_keras.applications." in builder.__doc__
 
 
-@pytest.mark.parametrize("name", COUNTED)
+@pytest.mark.parametrize("name", name_params(COUNTED))
 def test_counts_match_the_reference_implementation(name):
     """Models without a keras counterpart: trainable parameters exactly, MACs within 0.5%, at 224."""
     info = models.info(name)
@@ -190,17 +196,17 @@ def test_counts_match_the_reference_implementation(name):
 
 @pytest.mark.parametrize("name, kwargs", [
     ("mobilenet_v2", dict(alpha=0.35)),
-    ("mobilenet_v2", dict(alpha=1.4)),
-    ("mobilenet_v2", dict(alpha=0.5, include_top=False)),
-    ("mobilenet_v3_large", dict(alpha=0.75)),
+    pytest.param("mobilenet_v2", dict(alpha=1.4), marks=pytest.mark.slow),
+    pytest.param("mobilenet_v2", dict(alpha=0.5, include_top=False), marks=pytest.mark.slow),
+    pytest.param("mobilenet_v3_large", dict(alpha=0.75), marks=pytest.mark.slow),
     ("mobilenet_v3_small", dict(alpha=0.75, include_top=False)),
-    ("mobilenet_v3_small", dict(alpha=1.3, num_classes=10)),
-    ("efficientnet_b0", dict(include_top=False)),
-    ("efficientnet_b0", dict(num_classes=10, resolution=33)),
-    ("efficientnet_b0", dict(alpha=0.5, num_classes=10)),
-    ("resnet50", dict(include_top=False)),
-    ("resnet101_v2", dict(num_classes=10)),
-    ("densenet121", dict(include_top=False)),
+    pytest.param("mobilenet_v3_small", dict(alpha=1.3, num_classes=10), marks=pytest.mark.slow),
+    pytest.param("efficientnet_b0", dict(num_classes=10, resolution=33), marks=pytest.mark.slow),
+    pytest.param("efficientnet_b0", dict(include_top=False), marks=pytest.mark.slow),
+    pytest.param("efficientnet_b0", dict(alpha=0.5, num_classes=10), marks=pytest.mark.slow),
+    pytest.param("resnet50", dict(include_top=False), marks=pytest.mark.slow),
+    pytest.param("resnet101_v2", dict(num_classes=10), marks=pytest.mark.slow),
+    pytest.param("densenet121", dict(include_top=False), marks=pytest.mark.slow),
     ("vgg16", dict(include_top=False, resolution=33)),
     ("mobilenet_v1", dict(alpha=0.5, num_classes=7)),
 ])
@@ -383,7 +389,8 @@ def test_weights_from_own_file(small_model, tmp_path, file_name):
         np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("file_name", ["k.h5", "k.weights.h5", "k.keras"])
+@pytest.mark.parametrize("file_name", ["k.h5", pytest.param("k.weights.h5", marks=pytest.mark.slow),
+                                       pytest.param("k.keras", marks=pytest.mark.slow)])
 def test_weights_from_keras_counterpart_file(tmp_path, file_name):
     reference = tf_keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=None, classes=10)
     randomize(reference, seed=2)
@@ -394,6 +401,7 @@ def test_weights_from_keras_counterpart_file(tmp_path, file_name):
     np.testing.assert_allclose(ours(pixels).numpy(), reference(pixels).numpy(), atol=ATOL)
 
 
+@pytest.mark.slow
 def test_weights_file_errors(small_model, tmp_path):
     missing = tmp_path / "missing.weights.h5"
     with pytest.raises(UserError, match="does not exist") as caught:

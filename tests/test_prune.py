@@ -1,9 +1,9 @@
 """Pruning: prune.prune -> fit -> strip -> sparsity report, m-by-n sparsity, and prune-preserving QAT.
 
 Models train for a few steps on scikit-learn's digits at 32 px. The zoo test
-prunes every registered model at the small settings of tests/test_zoo.py; a
-representative few (squeeze-excite and HardSwish, mixed kernels and channel
-slices, residual adds, dense concatenations) run by default, the rest are `slow`.
+prunes every registered model at the small settings of tests/test_zoo.py;
+ResNet-18 (residual adds) runs in the fast tier, the rest (squeeze-excite,
+MixNet's channel slices, DenseNet's concatenations among them) are `slow`.
 """
 
 import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
@@ -22,9 +22,10 @@ from mobilekit.errors import MobilekitWarning
 from mobilekit.export import convert, tflite_file
 from mobilekit.models.layers import InputNormalization, SqueezeExcite
 from mobilekit.optimize import prune, qat
+from zoo_params import zoo_params
 
 TARGET = 0.75
-REPRESENTATIVE = ("mobilenet_v3_small", "mixnet_s", "resnet18", "densenet121")
+REPRESENTATIVE = ("resnet18",)
 
 
 @pytest.fixture(scope="module")
@@ -328,12 +329,7 @@ def test_qat_takes_a_stripped_model_and_a_boolean(pruned):
 # --- the zoo ----------------------------------------------------------------------------
 
 
-def _zoo_params():
-    return [pytest.param(name, marks=[] if name in REPRESENTATIVE else [pytest.mark.slow])
-            for name in models.names()]
-
-
-@pytest.mark.parametrize("name", _zoo_params())
+@pytest.mark.parametrize("name", zoo_params(fast=REPRESENTATIVE))
 def test_every_zoo_model_prunes_its_convolutions_and_dense_layers(name):
     info = models.info(name)
     resolution = max(info.min_resolution, 64 if info.default_resolution > 224 else 32)

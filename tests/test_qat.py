@@ -4,8 +4,8 @@ The per-model test runs scripts/qat_coverage.py's `evaluate_case` (the small
 settings of tests/test_zoo.py: resolution max(min_resolution, 32), 64 px for
 EfficientNet-B1..B7, alpha 0.5, 10 classes) and keeps each row it computes;
 the last test checks those rows against the committed docs/qat_coverage.md.
-tfmot's wrapping takes seconds per model, so only the first model of each
-family runs without the `slow` marker.
+tfmot's wrapping takes seconds per model, so only a representative few (and
+the option rows) run without the `slow` marker.
 """
 
 import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
@@ -50,22 +50,15 @@ def computed_rows():
     return {}
 
 
-def _slow(case, earlier_families: set) -> bool:
-    """Slow: every model but the first of its family (EfficientNet-B1..B7 at 64 px among them).
-
-    A family's other members are the same blocks, deeper or wider; the first
-    one of each (and the option rows) keeps the default run within a few minutes.
-    """
-    return not case.options and models.info(case.name).family in earlier_families
+# The fast tier wraps MobileNetV3-Small (hard-swish, squeeze-excite, residual adds) and the option rows
+# (AlexNet's LRN); the other layers have tests of their own below. The full run wraps every model.
+REPRESENTATIVE = ("mobilenet_v3_small",)
 
 
 def _case_params():
-    params, families = [], set()
-    for case in coverage.cases():
-        slow = _slow(case, families)
-        families.add(models.info(case.name).family)
-        params.append(pytest.param(case, id=case.label.replace(" ", ""), marks=[pytest.mark.slow] if slow else []))
-    return params
+    return [pytest.param(case, id=case.label.replace(" ", ""),
+                         marks=[] if case.options or case.name in REPRESENTATIVE else [pytest.mark.slow])
+            for case in coverage.cases()]
 
 
 @pytest.mark.parametrize("case", _case_params())

@@ -161,6 +161,28 @@ stages:
 """
 
 
+TINY = """\
+model: {name: mobilenet_v1, resolution: 32, alpha: 0.25}
+data: {source: digits, batch_size: 64, train_fraction: 0.25}
+stages:
+  - train: {epochs: 1}
+  - export: {mode: int8, calibration_steps: 8}
+  - evaluate
+"""
+
+
+def test_the_runner_chains_train_export_and_evaluate(tmp_path):
+    """The fast tier's run of the runner: one short epoch, an int8 file, its accuracy (QAT and the
+    resume rules are in the slow tests below)."""
+    results = recipes.run(parse(TINY), tmp_path / "run", verbose=0, show_progress=False, log=lambda line: None)
+    assert [entry["folder"] for entry in results["stages"]] == ["1_train", "2_export", "3_evaluate"]
+    buf = (tmp_path / "run" / results["stages"][1]["artifact"]).read_bytes()
+    assert tflite_file.summarize(buf).fully_integer and metadata.labels(buf) == [str(i) for i in range(10)]
+    evaluate = results["stages"][2]["results"]
+    assert evaluate["tflite"]["count"] == evaluate["float"]["count"] > 100
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(json.dumps(results))
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("recipe") / "run"
@@ -169,6 +191,7 @@ def quick_run(tmp_path_factory):
     return folder, results, lines
 
 
+@pytest.mark.slow
 def test_every_stage_writes_its_artifact_and_results(quick_run):
     folder, results, _ = quick_run
     assert [entry["folder"] for entry in results["stages"]] == ["1_train", "2_qat", "3_export", "4_evaluate"]
@@ -182,6 +205,7 @@ def test_every_stage_writes_its_artifact_and_results(quick_run):
     assert metadata.labels(buf) == [str(i) for i in range(10)]
 
 
+@pytest.mark.slow
 def test_results_show_float_and_int8_accuracy_on_the_test_split(quick_run):
     _, results, _ = quick_run
     evaluate = results["stages"][-1]["results"]
@@ -193,6 +217,7 @@ def test_results_show_float_and_int8_accuracy_on_the_test_split(quick_run):
     assert abs(summary["tflite_top1"] - summary["qat_top1"]) < 0.03
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_finished_stages(quick_run):
     folder, results, _ = quick_run
     lines = []
@@ -201,6 +226,7 @@ def test_a_rerun_skips_finished_stages(quick_run):
     assert again["stages"] == results["stages"]
 
 
+@pytest.mark.slow
 def test_a_changed_stage_reruns_with_the_stages_after_it(quick_run, tmp_path):
     import shutil
 
@@ -216,6 +242,7 @@ def test_a_changed_stage_reruns_with_the_stages_after_it(quick_run, tmp_path):
     assert again["stages"][2]["settings"]["calibration_steps"] == 16
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(quick_run, tmp_path, monkeypatch):
     import shutil
 

@@ -90,6 +90,7 @@ def test_densenet_table_gives_the_named_depth(depth):
     assert 1 + 2 * sum(blocks) + (len(blocks) - 1) + 1 == depth
 
 
+@pytest.mark.slow
 def test_built_models_have_the_table_block_counts(built):
     resnet50 = built("resnet50")
     bottlenecks = [layer for layer in resnet50.layers if layer.name.endswith("_3_conv")]
@@ -218,6 +219,7 @@ def test_v2_pre_activation_order(built):
     assert biased == {"0", "3", "conv1"} and unbiased == {"1", "2"}
 
 
+@pytest.mark.slow
 def test_feature_maps_without_top(built):
     v1 = built("resnet50", include_top=False)
     assert v1.layers[-1].name == "conv5_block3_out" and v1.output_shape == (None, 2, 2, scale_width(2048, ALPHA))
@@ -274,7 +276,9 @@ def _densenet_channels(blocks, stem: int, growth: int, compression: float) -> li
 
 
 @pytest.mark.parametrize("options", [
-    dict(growth_rate=12), dict(compression=1.0), dict(growth_rate=24, compression=0.25),
+    dict(growth_rate=24, compression=0.25),
+    pytest.param(dict(growth_rate=12), marks=pytest.mark.slow),
+    pytest.param(dict(compression=1.0), marks=pytest.mark.slow),
 ])
 def test_densenet_growth_rate_and_compression_set_the_widths(options):
     growth = options.get("growth_rate", 32)
@@ -356,6 +360,7 @@ def test_imagenet_unavailable_for_settings(name, kwargs, needle):
         models.build(name, weights="imagenet", resolution=32, **kwargs)
 
 
+@pytest.mark.slow
 def test_imagenet_weights_load_through_keras(tmp_path, monkeypatch):
     """A cached file in keras' name is what weights='imagenet' loads; outputs match keras on raw pixels."""
     from tf_keras.src.utils import data_utils

@@ -3,7 +3,8 @@
 Parametrized over models.names(), so a new model is tested by being
 registered. Each runs at a small resolution (its smallest workable one, at
 least 32 px), a narrow width and 10 classes, to keep the suite within CI's
-budget.
+budget. The fast tier (`-m "not slow"`) runs MobileNetV3-Small; every
+family's builder is also exercised there by tests/test_models.py.
 """
 
 import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
@@ -17,6 +18,7 @@ import tf_keras
 from mobilekit import models
 from mobilekit.export import convert, tflite_file
 from mobilekit.runtime import evaluate
+from zoo_params import zoo_params
 
 CLASSES = 10
 HEAVY = {name for name in models.names() if models.info(name).default_resolution > 224}
@@ -29,8 +31,7 @@ def small_settings(name: str) -> dict:
     return dict(resolution=max(models.info(name).min_resolution, smallest), alpha=0.5, num_classes=CLASSES)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
-                                  for n in models.names()])
+@pytest.mark.parametrize("name", zoo_params(fast=("mobilenet_v3_small",)))
 def test_trains_one_step_converts_to_int8_and_runs(name, calibration_images):
     tf_keras.utils.set_random_seed(0)
     settings = small_settings(name)

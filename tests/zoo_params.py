@@ -1,0 +1,29 @@
+"""Zoo-wide tests in two tiers: the first model of each family in the fast tier, every model in the full run.
+
+A family's other members are the same blocks deeper, wider or at a larger
+resolution, so building one of each exercises every builder and layer; the
+full run (`pytest`, CI) still builds every registered model. A new family is
+in the fast tier by being registered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mobilekit import models
+
+
+def first_of_each_family(names=None) -> set[str]:
+    """The first name of each family among `names` (default: every registered model), in registry order."""
+    firsts: dict[str, str] = {}
+    for name in models.names() if names is None else names:
+        firsts.setdefault(models.info(name).family, name)
+    return set(firsts.values())
+
+
+def zoo_params(names=None, *, fast=None) -> list:
+    """`names` (default: every registered model) as pytest params, all but each family's first (or the
+    names in `fast`) marked slow."""
+    names = models.names() if names is None else list(names)
+    fast = first_of_each_family(names) if fast is None else set(fast)
+    return [pytest.param(name, marks=[] if name in fast else [pytest.mark.slow]) for name in names]
