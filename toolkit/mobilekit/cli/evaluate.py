@@ -44,12 +44,9 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     with integrity.naming(path):
         trial.check_runs(buf)
     datasets.check(source, validation_split=validation_split, test_split=test_split)
-    if split == "validation" and validation_split == 0:
-        raise UserError("the validation split is empty with --validation-split 0. Choose --split test or train, "
-                        "or give the training run's --validation-split.")
-    if split == "test" and test_split == 0:
-        raise UserError("the test split is empty with --test-split 0. Choose --split validation or train, "
-                        "or give the training run's --test-split.")
+    if {"validation": validation_split, "test": test_split}.get(split) == 0:
+        raise UserError(f"the {split} split is empty with --{split}-split 0. Choose another --split, "
+                        f"or give the training run's --{split}-split.")
 
     from mobilekit.progress import import_tensorflow_quietly
 

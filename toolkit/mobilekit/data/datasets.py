@@ -188,9 +188,8 @@ def check(source: str | os.PathLike | Source, *, validation_split: float = 0.1,
     that hold images, and the split fractions leave images to train on.
     """
     validation_split = _check_fraction("validation_split", validation_split)
-    if test_split is not None and validation_split + _check_fraction("test_split", test_split) >= 1:
-        raise UserError(f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
-                        "train on; their sum must be below 1.")
+    if test_split is not None:
+        _check_room(validation_split, _check_fraction("test_split", test_split))
     if isinstance(source, Source):
         return
     kind, where = _locate(source)
@@ -380,6 +379,12 @@ def _check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
+def _check_room(validation_split: float, test_split: float) -> None:
+    if validation_split + test_split >= 1:
+        raise UserError(f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
+                        "train on; their sum must be below 1.")
+
+
 def split_indices(labels: np.ndarray, *, validation_split: float, test_split: float | None, seed: int,
                   fixed_test: np.ndarray | None = None, train_fraction: float = 1.0) -> dict[str, np.ndarray]:
     """Stratified train / validation / test positions (each sorted) for `labels`.
@@ -399,9 +404,8 @@ def split_indices(labels: np.ndarray, *, validation_split: float, test_split: fl
                         "of the training images.")
     use_fixed = test_split is None and fixed_test is not None
     test_split = DEFAULT_TEST_SPLIT if test_split is None else _check_fraction("test_split", test_split)
-    if not use_fixed and validation_split + test_split >= 1:
-        raise UserError(f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
-                        "train on; their sum must be below 1.")
+    if not use_fixed:
+        _check_room(validation_split, test_split)
     test_rng, validation_rng = np.random.default_rng(TEST_SEED), np.random.default_rng(seed)
     in_fixed = np.zeros(len(labels), bool)
     if use_fixed:
