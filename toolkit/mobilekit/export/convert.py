@@ -19,7 +19,8 @@ import numpy as np
 
 from mobilekit import progress
 from mobilekit.errors import UserError
-from mobilekit.export import tflite_file
+from mobilekit.export import lowering
+from mobilekit.export.int8_fixes import pin_input_quantization, repair_bias_scales
 
 MODES = ("float32", "fp16", "dynamic", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
@@ -53,6 +54,7 @@ def convert(
     input_range: tuple[float, float] | None = PIXEL_RANGE,
     seed: int = 0,
     show_progress: bool = True,
+    keep_hard_swish: bool = False,
 ) -> bytes:
     """Convert a tf_keras model to .tflite bytes.
 
@@ -63,6 +65,10 @@ def convert(
     input_range: the real range of the model's input; int8 files get input
         quantization that maps the integer range exactly onto it. None keeps the
         calibrated range.
+    keep_hard_swish (int8 only): keep the converter's HARD_SWISH ops and
+        constant multiplies instead of the ADD/MUL form the CPU delegate
+        (XNNPACK) runs whole (export.lowering); for runtimes with a fused int8
+        hard-swish kernel (some NNAPI drivers).
     """
     if mode not in MODES:
         raise UserError(f"unknown conversion mode {mode!r}: expected one of {', '.join(MODES)}.")
@@ -102,6 +108,8 @@ def convert(
                 raise RuntimeError(f"TFLite conversion failed: {str(error)[:2000]}") from error
 
     if mode == "int8":
+        if not keep_hard_swish:
+            buf = lowering.lower_hard_swish(buf)
         buf = repair_bias_scales(buf)
         if io != "float32" and input_range is not None:
             buf = pin_input_quantization(buf, input_range)
@@ -167,89 +175,3 @@ def _representative(calibration: Calibration, show_progress: bool, stream):
             yield [sample]
 
     return generate
-
-
-# Ops whose outputs hold some of their inputs' values unchanged.
-_VALUE_MOVING_OPS = {"STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "REVERSE_V2", "GATHER",
-                     "RESHAPE", "TRANSPOSE"}
-
-
-def _is_quantized_integer(tensor) -> bool:
-    return (tensor.type in (tflite_file.schema.TensorType.UINT8, tflite_file.schema.TensorType.INT8)
-            and tensor.quantization is not None and tensor.quantization.scale is not None
-            and len(tensor.quantization.scale) > 0)
-
-
-def pin_input_quantization(buf: bytes, input_range: tuple[float, float]) -> bytes:
-    """Make the integer input map exactly onto `input_range` (scale 1, zero point 0 for pixels).
-
-    Calibration only sees the pixel values present in its images; apps feed every
-    value 0..255 as is. The input tensor, the int8 tensor right after a uint8
-    input's QUANTIZE op, and the outputs of ops that only move those values
-    (slices, splits, concatenations of them: a BGR flip) get the exact affine
-    map; kernels read it at init. Moving ops need equal input and output
-    quantization (XNNPACK refuses them otherwise).
-    """
-    model = tflite_file.read(buf)
-    graph = model.subgraphs[0]
-    low, high = input_range
-    scale = (high - low) / 255.0
-    targets = list(graph.inputs)
-    for op in graph.operators:  # in execution order, so chains of moving ops follow
-        name = tflite_file.op_name(model, op.opcodeIndex)
-        if name == "QUANTIZE" and op.inputs[0] in graph.inputs:
-            targets.extend(op.outputs)
-        elif name in _VALUE_MOVING_OPS:
-            data = [i for i in op.inputs if i >= 0 and _is_quantized_integer(graph.tensors[i])]
-            if data and all(i in targets for i in data):
-                targets.extend(op.outputs)
-    for index in targets:
-        tensor = graph.tensors[index]
-        dtype_min = {tflite_file.schema.TensorType.UINT8: 0, tflite_file.schema.TensorType.INT8: -128}.get(tensor.type)
-        if dtype_min is None or tensor.quantization is None:
-            continue
-        quantization = tensor.quantization
-        quantization.scale = [scale]
-        quantization.zeroPoint = [int(round(dtype_min - low / scale))]
-        quantization.min, quantization.max = [low], [high]
-    return tflite_file.write(model)
-
-
-_BIASED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})  # inputs: data, weights, bias
-
-
-def repair_bias_scales(buf: bytes) -> bytes:
-    """Requantize int32 biases whose scale is not input scale x weight scale, as integer kernels assume.
-
-    The converter breaks that rule when a QAT model (fake-quantization ranges)
-    is also calibrated (a representative dataset, which full-integer files
-    need for tensors QAT leaves without a range): a bias after an activation
-    whose QAT range differs from its calibrated one keeps the calibrated
-    input's scale. Kernels read the int32 values as if on input x weight
-    scale, so the bias came out several times too large (a squeeze-excite gate
-    stuck at its maximum). The bias values are kept, put on the right scale.
-    """
-    model = tflite_file.read(buf)
-    graph = model.subgraphs[0]
-    changed = False
-    for op in graph.operators:
-        if tflite_file.op_name(model, op.opcodeIndex) not in _BIASED_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
-            continue
-        data, weights, bias = (graph.tensors[i] for i in op.inputs[:3])
-        if bias.type != tflite_file.schema.TensorType.INT32 or not all(
-                _is_quantized_integer(t) for t in (data, weights)) or bias.quantization is None:
-            continue
-        expected = float(data.quantization.scale[0]) * np.asarray(weights.quantization.scale, dtype=np.float64)
-        actual = np.asarray(bias.quantization.scale, dtype=np.float64)
-        if actual.shape == expected.shape and np.allclose(actual, expected, rtol=1e-4):
-            continue
-        buffer = model.buffers[bias.buffer]
-        values = np.frombuffer(bytes(bytearray(buffer.data)), dtype="<i4").astype(np.float64)
-        real = values * np.broadcast_to(actual, values.shape)
-        scales = np.broadcast_to(expected, values.shape)
-        requantized = np.clip(np.round(real / scales), np.iinfo(np.int32).min, np.iinfo(np.int32).max)
-        buffer.data = np.frombuffer(requantized.astype("<i4").tobytes(), dtype=np.uint8)
-        bias.quantization.scale = [float(v) for v in expected]
-        bias.quantization.zeroPoint = [0] * len(expected)
-        changed = True
-    return tflite_file.write(model) if changed else buf

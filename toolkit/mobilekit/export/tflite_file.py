@@ -126,7 +126,7 @@ def op_name(model: schema.ModelT, opcode_index: int) -> str:
     return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 
-def _decode(name) -> str:
+def decode(name) -> str:
     return name.decode(errors="replace") if isinstance(name, (bytes, bytearray)) else str(name)
 
 
@@ -146,7 +146,7 @@ def _tensor_info(model: schema.ModelT, index: int) -> TensorInfo:
     buffer = model.buffers[tensor.buffer] if model.buffers else None
     return TensorInfo(
         index=index,
-        name=_decode(tensor.name),
+        name=decode(tensor.name),
         dtype=_TYPE_NAMES.get(tensor.type, f"type_{tensor.type}"),
         shape=tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ())),
         quantization=_quantization(tensor.quantization),
@@ -165,14 +165,14 @@ def summarize(buf: bytes) -> Summary:
         tensors=tensors,
         inputs=tuple(tensors[i] for i in graph.inputs),
         outputs=tuple(tensors[i] for i in graph.outputs),
-        metadata_names=tuple(_decode(m.name) for m in (model.metadata or [])),
+        metadata_names=tuple(decode(m.name) for m in (model.metadata or [])),
     )
 
 
 def metadata_buffer(model: schema.ModelT, name: str) -> bytes | None:
     """The bytes of the named entry of `Model.metadata`, or None."""
     for entry in model.metadata or []:
-        if _decode(entry.name) == name:
+        if decode(entry.name) == name:
             data = model.buffers[entry.buffer].data
             return None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
     return None
@@ -183,7 +183,7 @@ def set_metadata_buffer(model: schema.ModelT, name: str, data: bytes) -> None:
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(data, dtype=np.uint8)
     for entry in model.metadata or []:
-        if _decode(entry.name) == name:
+        if decode(entry.name) == name:
             model.buffers[entry.buffer] = buffer
             return
     entry = schema.MetadataT()

@@ -241,7 +241,7 @@ class OutputQuantizeConfig(_keras_q.QuantizeConfig):
         pass
 
     def get_activations_and_quantizers(self, layer):
-        return [(_Linear(getattr(owner, attribute)), _Named(name, _activation_quantizer()))
+        return [(_Linear(getattr(owner, attribute)), _Named(name, self._point_quantizer(name)))
                 for name, owner, attribute in self._points(layer)]
 
     def set_quantize_activations(self, layer, quantize_activations):
@@ -260,6 +260,27 @@ class OutputQuantizeConfig(_keras_q.QuantizeConfig):
     def _points(self, layer) -> list[tuple[str, object, str]]:
         """(name, object, attribute) of each callable inside `layer` whose output is an int8 tensor."""
         return []
+
+    def _point_quantizer(self, name: str):
+        """The fake quantization of the point `name`: a learned range unless a subclass fixes it."""
+        return _activation_quantizer()
+
+
+class HardSwishQuantizeConfig(OutputQuantizeConfig):
+    """HardSwish: its output, and relu6(x + 3) on the fixed grid the lowered int8 file holds.
+
+    `export.lowering` writes int8 hard-swish as ADD(x, 3) on exactly [0, 6] and
+    a MUL; that [0, 6] tensor is the point `shifted_relu6`, fake-quantized on
+    the same fixed range (nothing to learn: relu6's output range). The converter
+    then writes ADD, MUL and the 1/6 as a MUL by a constant, which the lowering
+    folds away as it folds the stock HARD_SWISH's.
+    """
+
+    def _points(self, layer):
+        return [("shifted_relu6", layer, "shifted_relu6")]
+
+    def _point_quantizer(self, name):
+        return _keras_q.quantizers.FixedQuantizer(num_bits=8, init_min=0.0, init_max=6.0, narrow_range=False)
 
 
 class InputNormalizationQuantizeConfig(OutputQuantizeConfig):
@@ -336,7 +357,7 @@ def _own_configs(per_channel: bool) -> dict:
     """Our layer types -> a factory of their QuantizeConfig (one config object per layer)."""
     output = functools.partial(OutputQuantizeConfig, quantize_output=True)
     return {
-        zoo_layers.HardSwish: output,
+        zoo_layers.HardSwish: HardSwishQuantizeConfig,
         zoo_layers.HardSigmoid: output,
         zoo_layers.InputNormalization: InputNormalizationQuantizeConfig,
         LocalResponseNormalization: output,
@@ -438,7 +459,8 @@ def custom_objects() -> dict:
     plain class name, which keras' registry (that knows "mobilekit>HardSwish")
     does not resolve.
     """
-    classes = (OutputQuantizeConfig, InputNormalizationQuantizeConfig, SqueezeExciteQuantizeConfig,
+    classes = (OutputQuantizeConfig, HardSwishQuantizeConfig, InputNormalizationQuantizeConfig,
+               SqueezeExciteQuantizeConfig,
                SparsityPreservingQuantizeConfig, _Named, _Unquantized, _SparsityPreserving,
                *_own_configs(per_channel=True))
     return {cls.__name__: cls for cls in classes}

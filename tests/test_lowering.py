@@ -1,0 +1,126 @@
+"""Int8 hard-swish lowered for the CPU delegate (export.lowering), checked on files the LiteRT interpreter runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tf_keras
+
+from mobilekit.export import convert, lowering, tflite_file
+from mobilekit.models.layers import HardSwish, SqueezeExcite
+from mobilekit.runtime import coverage
+from mobilekit.runtime.interpreter import TFLiteModel
+
+RESOLUTION = 32
+
+
+def _mobilenet_v3_like(*, residual_after_hard_swish: bool = False, hard_swish_output: bool = False):
+    """Raw pixels -> conv, hard-swish, depthwise, hard-swish, squeeze-excite (hard-sigmoid gate), 1x1 conv,
+    pooled logits: every place MobileNetV3 puts a hard-swish, at 32 px."""
+    tf_keras.utils.set_random_seed(1)
+    inputs = tf_keras.Input((RESOLUTION, RESOLUTION, 3))
+    x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = tf_keras.layers.Conv2D(16, 3, strides=2, padding="same")(x)
+    x = HardSwish(name="stem_hard_swish")(x)
+    if hard_swish_output:
+        return tf_keras.Model(inputs, x)
+    shortcut = x
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = HardSwish()(x)
+    if residual_after_hard_swish:
+        x = tf_keras.layers.Add()([x, shortcut])
+    x = SqueezeExcite(8, activation="relu", gate="hard_sigmoid")(x)
+    x = tf_keras.layers.Conv2D(24, 1)(x)
+    x = HardSwish()(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    outputs = tf_keras.layers.Dense(10)(x)
+    return tf_keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _mobilenet_v3_like()
+
+
+@pytest.fixture(scope="module")
+def files(model, calibration_images):
+    def to_int8(keep):
+        return convert.convert(model, mode="int8", calibration=[calibration_images], io="float32",
+                               keep_hard_swish=keep, show_progress=False)
+
+    return {"lowered": to_int8(False), "stock": to_int8(True)}
+
+
+def test_lowered_file_runs_whole_in_xnnpack(files):
+    ops = tflite_file.summarize(files["lowered"]).ops
+    assert "HARD_SWISH" not in ops
+    assert tflite_file.summarize(files["lowered"]).fully_integer
+    assert coverage.xnnpack_coverage(files["lowered"]).whole
+    stock = coverage.xnnpack_coverage(files["stock"])
+    assert stock.left_out == {"HARD_SWISH": 3} and stock.partitions == 4
+
+
+def test_lowering_folds_every_constant_multiply(files):
+    """Three hard-swish ops become an ADD and a MUL each; the hard-sigmoid gate's MUL by 1/6 is folded."""
+    stock = tflite_file.summarize(files["stock"]).ops
+    lowered = tflite_file.summarize(files["lowered"]).ops
+    assert lowered.get("ADD", 0) == stock.get("ADD", 0) + 3
+    # one MUL more per hard-swish, one fewer for the gate's 1/6 (the input's rescale stays: an ADD reads it)
+    assert lowered["MUL"] == stock["MUL"] + 3 - 1
+
+
+def test_lowered_file_computes_what_the_stock_file_does(model, files, calibration_images):
+    images = calibration_images
+    float_scores = model.predict(images, verbose=0)
+    stock = TFLiteModel(files["stock"])(images)
+    lowered = TFLiteModel(files["lowered"])(images)
+    spread = float(np.ptp(float_scores))
+    # The one new rounding is relu6(x + 3) on a 6/255 grid: far below the int8 error itself.
+    assert np.abs(lowered - stock).max() <= 0.05 * spread
+    assert np.abs(lowered - float_scores).max() <= 0.1 * spread
+
+
+@pytest.mark.parametrize("variant, stock", [("residual_after_hard_swish", 2), ("hard_swish_output", 1)])
+def test_a_hard_swish_whose_value_cannot_be_rescaled_stays_stock(variant, stock, calibration_images):
+    """An ADD reads both hard-swish values before the squeeze-excite; a graph output is read by the app."""
+    model = _mobilenet_v3_like(**{variant: True})
+    buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
+    ops = tflite_file.summarize(buf).ops
+    assert ops.get("HARD_SWISH") == stock
+    scores = TFLiteModel(buf)(calibration_images)
+    reference = model.predict(calibration_images, verbose=0)
+    assert np.abs(scores - reference).max() <= 0.1 * float(np.ptp(reference))
+
+
+def test_a_layer_without_signal_keeps_the_stock_op(model, calibration_images):
+    """XNNPACK's int8 ADD refuses an input scale under 1/1024 of its output's: a lowered pair would run
+    on the interpreter anyway, so a dead layer keeps HARD_SWISH."""
+    dead = tf_keras.models.clone_model(model)
+    dead.set_weights(model.get_weights())
+    stem = dead.layers[2]
+    kernel, bias = stem.get_weights()
+    stem.set_weights([kernel * 1e-6, bias * 0])
+    buf = convert.convert(dead, mode="int8", calibration=[calibration_images], io="float32", show_progress=False)
+    # the stem's, and the two after it, which get no signal either
+    assert tflite_file.summarize(buf).ops.get("HARD_SWISH") == 3
+
+
+def test_lowering_leaves_float_files_alone(model, calibration_images):
+    buf = convert.convert(model, mode="float32", show_progress=False)
+    assert tflite_file.summarize(buf).ops.get("HARD_SWISH") == 3
+    assert lowering.lower_hard_swish(buf) == buf
+
+
+def test_a_qat_model_gives_the_same_lowered_graph_and_agrees_with_its_file(model, files, calibration_images):
+    """QAT fake-quantizes relu6(x + 3) on [0, 6]; the converter writes ADD, MUL and a MUL by 1/6, which
+    the lowering folds: the same ops as the post-training file, all in XNNPACK."""
+    from mobilekit.optimize import qat
+
+    trainable = qat.quantize(model, calibration=calibration_images)
+    buf = convert.convert(trainable, mode="int8", calibration=[calibration_images], io="float32",
+                          show_progress=False)
+    assert tflite_file.summarize(buf).ops == tflite_file.summarize(files["lowered"]).ops
+    assert coverage.xnnpack_coverage(buf).whole
+    reference = trainable.predict(calibration_images, verbose=0)
+    scores = TFLiteModel(buf)(calibration_images)
+    assert np.abs(scores - reference).max() <= 0.02 * float(np.ptp(reference))

@@ -1,0 +1,257 @@
+"""Int8 hard-swish in a form the CPU delegate runs whole: ADD and MUL, the 1/6 folded into weights.
+
+XNNPACK, the delegate LiteRT applies on the CPU, has no int8 HARD_SWISH: each
+of MobileNetV3's hard-swish ops cut the int8 graph and ran on the
+interpreter's reference kernel, which made int8 MobileNetV3 slower than its
+float file. `lower_hard_swish` rewrites a converted int8 file so that
+
+    y = HARD_SWISH(x)   becomes   t = ADD(x, 3)    int8 on exactly [0, 6]: the int8
+                                                    range's ends are relu6's, so
+                                                    saturation is the clamp
+                                  y = MUL(x, t)    x * relu6(x + 3), six times the
+                                                    hard-swish
+
+and the 1/6 goes to the layers that read y. `y` keeps every integer it had;
+its scale grows six-fold, so it holds the real value x * relu6(x + 3). Where
+that value passes through ops that are linear in it (MEAN, pooling, reshapes,
+a MUL such as squeeze-excite's scale) their outputs' scales grow six-fold too;
+the convolutions and fully-connected layers that finally read it take the 1/6
+into their weights' scales. A QAT model's file already holds ADD and MUL
+(training fake-quantizes relu6(x + 3) on the same grid, see
+optimize.qat.HardSwishQuantizeConfig) followed by a MUL by the constant 1/6;
+that MUL is folded the same way, as is the 1/6 of squeeze-excite's hard-sigmoid
+gate: any int8 MUL by a positive scalar constant whose readers can absorb it.
+
+A value that reaches anything else (an ADD, a concatenation, a graph output)
+keeps the op as the converter wrote it, and so does a hard-swish whose scales
+XNNPACK's int8 ADD or MUL would refuse. The one new rounding is t, an 8-bit
+tensor on [0, 6] (step 6/255), which QAT models already simulate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit.export import tflite_file
+from mobilekit.export.int8_fixes import repair_bias_scales
+
+schema = tflite_file.schema
+SIX = 6.0
+# t's grid: int8 -128..127 onto [0, 6] exactly.
+GATE_SCALE, GATE_ZERO_POINT = SIX / 255.0, -128
+
+# Ops that read the value as input 0 and hold weights in input 1: the factor goes into the weights.
+_ABSORBING = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
+# Ops that move values: their output keeps their input's quantization.
+_MOVING = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "PAD", "STRIDED_SLICE", "SLICE",
+                     "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"})
+# Ops linear in the value that requantize: their output's scale takes the factor.
+_REQUANTIZING = {"MEAN": (0,), "QUANTIZE": (0,), "RESIZE_BILINEAR": (0,), "MUL": (0, 1)}
+
+# XNNPACK's int8 ADD takes an input scale within [2^-10, 2^8) of the output's, its int8 MUL a
+# product scale within [2^-16, 2^8) of the output's; outside, the op stays on the interpreter,
+# and a lowered pair would cost more than the stock op. An input that small is a layer with
+# almost no signal (random weights, a dead channel group).
+_ADD_SCALE_RATIOS = (2.0 ** -10, 2.0 ** 8)
+_MUL_SCALE_RATIOS = (2.0 ** -16, 2.0 ** 8)
+
+
+def lower_hard_swish(buf: bytes) -> bytes:
+    """`buf` with its int8 hard-swish ops and constant multiplies rewritten as described above."""
+    model = tflite_file.read(buf)
+    graph = model.subgraphs[0]
+    changed = False
+    for op in list(graph.operators):
+        name = tflite_file.op_name(model, op.opcodeIndex)
+        if name == "HARD_SWISH":
+            changed |= _lower(model, graph, op)
+        elif name == "MUL":
+            changed |= _fold_constant_multiply(model, graph, op)
+    return repair_bias_scales(tflite_file.write(model)) if changed else buf
+
+
+def _lower(model, graph, op) -> bool:
+    x, y = op.inputs[0], op.outputs[0]
+    if y in graph.outputs or not (_int8(graph, x) and _int8(graph, y) and _delegate_takes(graph, x, y)):
+        return False
+    if not _relabel(model, graph, y, SIX, apply=False):
+        return False
+    # Integers kept, scale grown: y holds x * relu6(x + 3).
+    _scale_quantization(graph.tensors[y].quantization, SIX)
+    _scale_range(graph.tensors[y].quantization, SIX)
+    _relabel(model, graph, y, SIX, apply=True)
+    at = graph.operators.index(op)
+    graph.operators[at:at + 1] = _add_and_mul(model, graph, x, y)
+    return True
+
+
+def _fold_constant_multiply(model, graph, op) -> bool:
+    """Drop y = MUL(v, c) for a positive scalar constant c: y's readers read v, c goes to their weights."""
+    constant = [_scalar_constant(model, graph, i) for i in op.inputs]
+    if len(op.inputs) != 2 or (constant[0] is None) == (constant[1] is None) or _fused_activation(op):
+        return False
+    value = op.inputs[1] if constant[0] is not None else op.inputs[0]
+    c = constant[0] if constant[0] is not None else constant[1]
+    y = op.outputs[0]
+    if not (c > 0 and _int8(graph, value) and _int8(graph, y)) or y in graph.outputs:
+        return False
+    readers = _consumers(graph, y)
+    factor = 1.0 / c
+    if not _relabel(model, graph, y, factor, apply=False):
+        return False
+    for reader, slot in readers:
+        reader.inputs[slot] = value
+    graph.operators.remove(op)
+    _relabel(model, graph, value, factor, apply=True, readers=readers)
+    return True
+
+
+def _relabel(model, graph, tensor: int, factor: float, *, apply: bool, readers=None) -> bool:
+    """Whether the readers of `tensor` can take a value `factor` times larger, and (apply) make them.
+
+    Readers that hold weights take 1/factor into the weights' scales (their
+    biases are put back on input x weight scale afterwards); moving ops copy
+    their input's quantization; requantizing ops grow their output's scale by
+    the factor, and their readers are visited in turn.
+    """
+    pending = [(tensor, readers if readers is not None else _consumers(graph, tensor))]
+    while pending:
+        source, edges = pending.pop()
+        for reader, slot in edges:
+            name = tflite_file.op_name(model, reader.opcodeIndex)
+            output = reader.outputs[0] if reader.outputs is not None and len(reader.outputs) else None
+            if name in _ABSORBING and slot == 0:
+                weights = reader.inputs[1]
+                if len(_consumers(graph, weights)) != 1 or not _int8(graph, weights):
+                    return False
+                if apply:
+                    _scale_quantization(graph.tensors[weights].quantization, 1.0 / factor)
+                continue
+            moving = name in _MOVING and slot == 0
+            requantizing = slot in _REQUANTIZING.get(name, ())
+            if not (moving or requantizing) or _fused_activation(reader) or output is None \
+                    or output in graph.outputs or not _int8(graph, output):
+                return False
+            if apply and moving:
+                graph.tensors[output].quantization = _copy_quantization(graph.tensors[source].quantization)
+            elif apply:
+                _scale_quantization(graph.tensors[output].quantization, factor)
+                _scale_range(graph.tensors[output].quantization, factor)
+            pending.append((output, _consumers(graph, output)))
+    return True
+
+
+def _int8(graph, index: int) -> bool:
+    tensor = graph.tensors[index]
+    return tensor.type == schema.TensorType.INT8 and tensor.quantization is not None \
+        and tensor.quantization.scale is not None and len(tensor.quantization.scale) > 0
+
+
+def _scale(graph, index: int) -> float:
+    quantization = graph.tensors[index].quantization
+    return float(quantization.scale[0]) if len(quantization.scale) == 1 else 0.0
+
+
+def _delegate_takes(graph, x: int, y: int) -> bool:
+    input_scale, output_scale = _scale(graph, x), _scale(graph, y) * SIX
+    if not input_scale or not output_scale:
+        return False
+    add_ratio = input_scale / GATE_SCALE
+    mul_ratio = input_scale * GATE_SCALE / output_scale
+    return (_ADD_SCALE_RATIOS[0] <= add_ratio < _ADD_SCALE_RATIOS[1]
+            and _MUL_SCALE_RATIOS[0] <= mul_ratio < _MUL_SCALE_RATIOS[1])
+
+
+def _consumers(graph, tensor: int) -> list:
+    return [(op, slot) for op in graph.operators for slot, index in enumerate(op.inputs) if index == tensor]
+
+
+def _fused_activation(op) -> int:
+    return getattr(op.builtinOptions, "fusedActivationFunction", schema.ActivationFunctionType.NONE)
+
+
+def _scalar_constant(model, graph, index: int) -> float | None:
+    """The real value of a constant int8 tensor whose elements are all equal, else None."""
+    tensor = graph.tensors[index]
+    data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
+    if data is None or len(data) == 0 or not _int8(graph, index) or len(tensor.quantization.scale) != 1:
+        return None
+    values = np.frombuffer(bytes(bytearray(data)), dtype=np.int8)
+    if not np.all(values == values[0]):
+        return None
+    zero_point = int(tensor.quantization.zeroPoint[0]) if tensor.quantization.zeroPoint is not None else 0
+    return (int(values[0]) - zero_point) * float(tensor.quantization.scale[0])
+
+
+def _scale_quantization(quantization, factor: float) -> None:
+    quantization.scale = [float(s) * factor for s in quantization.scale]
+
+
+def _scale_range(quantization, factor: float) -> None:
+    for field in ("min", "max"):
+        values = getattr(quantization, field)
+        if values is not None and len(values):
+            setattr(quantization, field, [float(v) * factor for v in values])
+
+
+def _copy_quantization(quantization):
+    copy = schema.QuantizationParametersT()
+    for field in ("scale", "zeroPoint", "min", "max"):
+        values = getattr(quantization, field)
+        setattr(copy, field, None if values is None else list(values))
+    copy.quantizedDimension = quantization.quantizedDimension
+    return copy
+
+
+def _add_and_mul(model, graph, x: int, y: int) -> list:
+    """ADD(x, 3) onto [0, 6] and MUL(x, t) -> y, as new operators (tensors and buffers appended)."""
+    source = graph.tensors[x]
+    name = tflite_file.decode(source.name)
+    gate = _new_tensor(model, graph, f"{name}/relu6_plus_3", list(source.shape), GATE_SCALE, GATE_ZERO_POINT,
+                       low=0.0, high=SIX)
+    if source.shapeSignature is not None:
+        graph.tensors[gate].shapeSignature = list(source.shapeSignature)
+    three = _new_tensor(model, graph, f"{name}/three", [1], 3.0 / 127.0, 0, low=-3.0, high=3.0,
+                        data=np.array([127], dtype=np.int8))
+    add = _operator(model, schema.BuiltinOperator.ADD, [x, three], [gate], schema.BuiltinOptions.AddOptions,
+                    schema.AddOptionsT(), schema.ActivationFunctionType.RELU6)
+    mul = _operator(model, schema.BuiltinOperator.MUL, [x, gate], [y], schema.BuiltinOptions.MulOptions,
+                    schema.MulOptionsT(), schema.ActivationFunctionType.NONE)
+    return [add, mul]
+
+
+def _new_tensor(model, graph, name, shape, scale, zero_point, *, low, high, data=None) -> int:
+    tensor = schema.TensorT()
+    tensor.name, tensor.shape, tensor.type = name, shape, schema.TensorType.INT8
+    quantization = schema.QuantizationParametersT()
+    quantization.scale, quantization.zeroPoint = [scale], [zero_point]
+    quantization.min, quantization.max = [low], [high]
+    tensor.quantization = quantization
+    tensor.buffer = 0
+    if data is not None:
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(data.tobytes(), dtype=np.uint8)
+        tensor.buffer = len(model.buffers)
+        model.buffers.append(buffer)
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _operator(model, builtin, inputs, outputs, options_type, options, activation):
+    op = schema.OperatorT()
+    op.opcodeIndex = _opcode(model, builtin)
+    op.inputs, op.outputs = inputs, outputs
+    options.fusedActivationFunction = activation
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
+
+
+def _opcode(model, builtin: int) -> int:
+    for index, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            return index
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode = builtin, min(builtin, 127)
+    code.version = 2  # the int8 kernels of ADD and MUL
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
