@@ -48,6 +48,9 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option("--int8", is_flag=True, help="Full-integer quantization with a representative dataset.")
 @click.option("--fp16", is_flag=True, help="Float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range quantization (int8 weights, float activations).")
+@click.option("--keep-hard-swish", is_flag=True,
+              help="--int8: keep TFLite's HARD_SWISH op (for NNAPI drivers with an int8 kernel for it) instead "
+                   "of the ADD/MUL form the CPU delegate runs.")
 @click.option("--io", type=click.Choice(["uint8", "int8", "float32"]), default=None,
               help="Input/output type of an --int8 file.  [default: uint8]")
 @click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
@@ -69,7 +72,7 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
               help="Output file  [default: <model>_<mode>.tflite in the current folder].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num_classes, option_pairs,
+def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resolution, alpha, num_classes, option_pairs,
             labels_path, calib, calib_steps, seed, output_path, force, quiet):
     """Build a zoo model and convert it to .tflite with TFLite Metadata.
 
@@ -89,6 +92,9 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
     options = parse_options(option_pairs)
     if io is not None and mode != "int8":
         raise UserError(f"--io applies to --int8 files only; a {mode} file keeps float32 input and output.")
+    if keep_hard_swish and mode != "int8":
+        raise UserError(f"--keep-hard-swish applies to --int8 files only; a {mode} file always keeps "
+                        "HARD_SWISH, which the CPU and GPU delegates run in float.")
     output_path = files.check_writable(
         output_path or pathlib.Path(output_name(model_name, mode)), force=force)
     labels = (label_data.read_labels(labels_path, num_classes) if labels_path
@@ -120,7 +126,7 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
                              num_classes=num_classes, **options)
         model = models.strip_aux_heads(model)  # training-only heads (GoogLeNet's) are not exported
     buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
-                                 seed=seed, show_progress=show)
+                                 seed=seed, show_progress=show, keep_hard_swish=keep_hard_swish)
     buf = metadata.attach(buf, metadata.ModelMetadataSpec(
         name=model_name, labels=labels, version=__version__, author="mobilekit",
         description=_description(info, mode, resolution, alpha, weights)))
@@ -129,6 +135,7 @@ def convert(model_name, int8, fp16, dynamic, io, weights, resolution, alpha, num
     reference = model.predict(images, batch_size=16, verbose=0)
     agreement = evaluate.compare(reference, evaluate.predict(buf, images, show_progress=show))
     print_summary(output_path, buf, agreement, count_params(model), random_weights=weights == "none")
+    print_delegate_coverage(buf)
 
 
 def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
@@ -153,3 +160,16 @@ def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, ran
                f"{agreement.top1:.1%}, largest score difference {agreement.max_abs_diff:.4f}")
     if random_weights:
         click.echo("  (random weights give near-uniform scores, so top-1 agreement says little here)")
+
+
+def print_delegate_coverage(buf: bytes) -> None:
+    """How LiteRT's CPU delegate splits the file, with a warning when it runs in more than one piece."""
+    from mobilekit.runtime import coverage
+
+    cpu = coverage.xnnpack_coverage(buf)
+    click.echo(f"  cpu delegate   {cpu.describe()}")
+    if cpu.partitions > 1:
+        left = ", ".join(cpu.left_out)
+        click.echo(f"warning: XNNPACK runs this file in {cpu.partitions} pieces, with {left} on the interpreter "
+                   "between them; each switch costs time. `mobilekit inspect` shows the same; see README, "
+                   "'Delegate coverage'.", err=True)

@@ -13,8 +13,9 @@ import click
 @click.argument("path", type=click.Path(path_type=pathlib.Path))
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON document.")
 def inspect(path, as_json):
-    """Show a .tflite file's metadata, labels, inputs/outputs, ops and tensor types."""
+    """Show a .tflite file's metadata, labels, inputs/outputs, ops, tensor types and delegate coverage."""
     from mobilekit.export import integrity, metadata, tflite_file
+    from mobilekit.runtime import coverage, trial
 
     buf = tflite_file.read_path(path)
     with integrity.naming(path):
@@ -22,8 +23,13 @@ def inspect(path, as_json):
         meta = metadata.read(buf)
         labels = metadata.labels(buf)
         problems = metadata.reader_problems(buf)
+        try:
+            cpu = trial.check_runs(buf) or "not measured: the first run outlasted its time limit"
+        except trial.Unrunnable as error:
+            cpu = str(error)
+        gpu = coverage.gpu_refusals(buf)
     if as_json:
-        click.echo(json.dumps(_as_document(path, summary, meta, labels, problems), indent=2))
+        click.echo(json.dumps(_as_document(path, summary, meta, labels, problems, cpu, gpu), indent=2))
         return
     click.echo(f"{path}  ({summary.size_bytes / 1e6:.2f} MB)")
     for line in describe_io(summary):
@@ -31,6 +37,8 @@ def inspect(path, as_json):
     click.echo(f"  fully integer  {'yes' if summary.fully_integer else 'no'}")
     click.echo(f"  ops            {format_ops(summary.ops)}")
     click.echo(f"  tensor types   {', '.join(f'{k}: {v}' for k, v in sorted(summary.dtypes.items()))}")
+    click.echo(f"  cpu delegate   {cpu.describe() if isinstance(cpu, coverage.DelegateCoverage) else cpu}")
+    click.echo(f"  gpu delegate   {describe_gpu(gpu)}")
     if labels:
         shown = ", ".join(labels[:5]) + (", …" if len(labels) > 5 else "")
         click.echo(f"  labels         {len(labels)} ({shown})")
@@ -62,7 +70,13 @@ def format_ops(ops: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in ops.items())
 
 
-def _as_document(path, summary, meta, labels, problems) -> dict:
+def describe_gpu(refusals: dict[str, str]) -> str:
+    if not refusals:
+        return "LiteRT's GPU delegate has a kernel for every op"
+    return "the GPU delegate leaves to the CPU: " + "; ".join(f"{op} ({why})" for op, why in refusals.items())
+
+
+def _as_document(path, summary, meta, labels, problems, cpu, gpu) -> dict:
     def tensor(t):
         return dataclasses.asdict(t)
 
@@ -78,4 +92,6 @@ def _as_document(path, summary, meta, labels, problems) -> dict:
         "labels": labels,
         "metadata": meta,
         "reader_problems": problems,
+        "xnnpack": {"error": cpu} if isinstance(cpu, str) else cpu.as_dict(),
+        "gpu_refusals": gpu,
     }

@@ -22,10 +22,13 @@ optimize.qat.HardSwishQuantizeConfig) followed by a MUL by the constant 1/6;
 that MUL is folded the same way, as is the 1/6 of squeeze-excite's hard-sigmoid
 gate: any int8 MUL by a positive scalar constant whose readers can absorb it.
 
-A value that reaches anything else (an ADD, a concatenation, a graph output)
-keeps the op as the converter wrote it, and so does a hard-swish whose scales
-XNNPACK's int8 ADD or MUL would refuse. The one new rounding is t, an 8-bit
-tensor on [0, 6] (step 6/255), which QAT models already simulate.
+A hard-swish whose input range is so small that x^2 / 6 stays under half a
+step of its output is x / 2 there, and is folded as such (layers with almost
+no signal: random weights). A value that reaches anything else (an ADD, a
+concatenation, a graph output) keeps the op as the converter wrote it, and so
+does a hard-swish whose scales XNNPACK's int8 ADD or MUL would refuse. The one
+new rounding is t, an 8-bit tensor on [0, 6] (step 6/255), which QAT models
+already simulate.
 """
 
 from __future__ import annotations
@@ -72,7 +75,11 @@ def lower_hard_swish(buf: bytes) -> bytes:
 
 def _lower(model, graph, op) -> bool:
     x, y = op.inputs[0], op.outputs[0]
-    if y in graph.outputs or not (_int8(graph, x) and _int8(graph, y) and _delegate_takes(graph, x, y)):
+    if y in graph.outputs or not (_int8(graph, x) and _int8(graph, y)):
+        return False
+    if _nearly_linear(graph, x, y):
+        return _bypass(model, graph, op, x, 2.0)
+    if not _delegate_takes(graph, x, y):
         return False
     if not _relabel(model, graph, y, SIX, apply=False):
         return False
@@ -92,18 +99,37 @@ def _fold_constant_multiply(model, graph, op) -> bool:
         return False
     value = op.inputs[1] if constant[0] is not None else op.inputs[0]
     c = constant[0] if constant[0] is not None else constant[1]
+    if not (c > 0 and _int8(graph, value) and _int8(graph, op.outputs[0])):
+        return False
+    return _bypass(model, graph, op, value, 1.0 / c)
+
+
+def _bypass(model, graph, op, value: int, factor: float) -> bool:
+    """Remove `op`, whose output is `value` / `factor`: its readers read `value` and absorb the factor."""
     y = op.outputs[0]
-    if not (c > 0 and _int8(graph, value) and _int8(graph, y)) or y in graph.outputs:
+    if y in graph.outputs or not _relabel(model, graph, y, factor, apply=False):
         return False
     readers = _consumers(graph, y)
-    factor = 1.0 / c
-    if not _relabel(model, graph, y, factor, apply=False):
-        return False
     for reader, slot in readers:
         reader.inputs[slot] = value
     graph.operators.remove(op)
     _relabel(model, graph, value, factor, apply=True, readers=readers)
     return True
+
+
+def _nearly_linear(graph, x: int, y: int) -> bool:
+    """Whether hard-swish is x / 2 on x's whole int8 range to within half a step of y.
+
+    hard-swish(x) = x / 2 + x^2 / 6 for |x| <= 3. A layer with almost no signal
+    (random weights: MobileNetV3's activations shrink block by block) has an
+    input range so small that XNNPACK's ADD would refuse it, and there the
+    square is below y's rounding: the op is a multiply by 1/2, folded like the
+    constants above.
+    """
+    quantization = graph.tensors[x].quantization
+    zero_point = int(quantization.zeroPoint[0]) if quantization.zeroPoint is not None else 0
+    largest = max(abs(-128 - zero_point), abs(127 - zero_point)) * _scale(graph, x)
+    return 0 < largest <= 3.0 and largest * largest / 6.0 < _scale(graph, y) / 2.0
 
 
 def _relabel(model, graph, tensor: int, factor: float, *, apply: bool, readers=None) -> bool:

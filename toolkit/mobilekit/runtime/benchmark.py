@@ -43,6 +43,7 @@ import numpy as np
 
 from mobilekit import progress
 from mobilekit.errors import UserError
+from mobilekit.runtime.coverage import DelegateCoverage, coverage_of
 
 SCHEMA = "mobilekit.bench/1"
 SCHEMA_FILE = pathlib.Path(__file__).resolve().parent.parent / "report" / "bench.schema.json"
@@ -311,6 +312,7 @@ class Result:
     peak_memory_mb: float | None = None
     ratio_to_first: float | None = None
     error: str | None = None
+    coverage: DelegateCoverage | None = None  # xnnpack: how the delegate split the file
 
     @property
     def gmacs_per_s(self) -> float | None:
@@ -323,6 +325,8 @@ class Result:
         entry = {"model": f.name, "file": str(f.path), "sha256": f.sha256, "size_bytes": f.size_bytes,
                  "mode": f.mode, "macs": f.macs, "params": f.params, "delegate": self.delegate,
                  "threads": self.threads}
+        if self.coverage is not None:
+            entry["delegate_coverage"] = self.coverage.as_dict()
         if self.error is not None:
             entry["error"] = self.error
         if self.latency is not None:
@@ -423,6 +427,8 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
                     result.error = f"the interpreter could not run it: {str(error)[:500]}"
                     continue
             result.init_ms, result.first_inference_ms = session.init_ms, session.first_inference_ms
+            if settings.xnnpack:
+                result.coverage = coverage_of(session.interpreter._get_ops_details())
             result.peak_memory_mb = memory.mb
             sessions.append(session)
             measured.append(result)
@@ -470,5 +476,8 @@ def table(report: Report) -> list[str]:
     for r in report.results:
         if r.error:
             lines.append(f"{r.file.name} ({r.threads} threads): {r.error}")
+    split = {r.file.name: r.coverage for r in report.results if r.coverage is not None and not r.coverage.whole}
+    for name, coverage in split.items():
+        lines.append(f"{name}: {coverage.describe()}")
     return lines
 

@@ -11,11 +11,14 @@ Run as `python -m mobilekit.runtime.trial` with the model bytes on stdin.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import subprocess
 import sys
 
 from mobilekit.export.integrity import FileProblem, damaged
+from mobilekit.runtime.coverage import DelegateCoverage, coverage_of
 
 # A first inference of the largest zoo model takes seconds; past this the check gives up, not the command.
 TIMEOUT_S = 300
@@ -25,19 +28,20 @@ class Unrunnable(FileProblem):
     """A well-formed file that LiteRT refuses (an op it lacks, shapes it cannot allocate)."""
 
 
-def check_runs(model_bytes: bytes, *, timeout_s: float = TIMEOUT_S) -> None:
-    """Load, allocate and invoke `model_bytes` once in a child process.
+def check_runs(model_bytes: bytes, *, timeout_s: float = TIMEOUT_S) -> DelegateCoverage | None:
+    """Load, allocate and invoke `model_bytes` once in a child process; how XNNPACK split it.
 
-    Raises integrity.DamagedFile when the interpreter crashes on it, Unrunnable
-    when it raises an error.
+    Returns the CPU delegate's coverage as the child's interpreter saw it (None
+    if the check timed out). Raises integrity.DamagedFile when the interpreter
+    crashes on the file, Unrunnable when it raises an error.
     """
     try:
         done = subprocess.run([sys.executable, "-m", __name__], input=bytes(model_bytes), capture_output=True,
                               timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        return  # slow, not broken: the caller's own run will show
+        return None  # slow, not broken: the caller's own run will show
     if done.returncode == 0:
-        return
+        return DelegateCoverage(**json.loads(_last_line(done.stdout)))
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
         raise damaged(f"LiteRT's interpreter crashed on it ({name})")
@@ -50,7 +54,7 @@ def _last_line(output: bytes) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _run(model_bytes: bytes) -> None:
+def _run(model_bytes: bytes) -> DelegateCoverage:
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
@@ -59,15 +63,17 @@ def _run(model_bytes: bytes) -> None:
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
     interpreter.invoke()
+    return coverage_of(interpreter._get_ops_details())
 
 
 def main() -> int:
     try:
-        _run(sys.stdin.buffer.read())
+        coverage = _run(sys.stdin.buffer.read())
     except Exception as error:  # noqa: BLE001 -- whatever LiteRT raises is the message
         text = " ".join(str(error).split()) or type(error).__name__
         print(text, flush=True)
         return 1
+    print(json.dumps(dataclasses.asdict(coverage)), flush=True)
     return 0
 
 
