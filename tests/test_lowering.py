@@ -119,7 +119,7 @@ def test_a_layer_without_signal_is_x_over_2_and_folds_away(model, files, calibra
 def test_lowering_leaves_float_files_alone(model, calibration_images):
     buf = convert.convert(model, mode="float32", show_progress=False)
     assert tflite_file.summarize(buf).ops.get("HARD_SWISH") == 3
-    assert lowering.lower_hard_swish(buf) == buf
+    assert lowering.lower(buf) == buf
 
 
 def test_a_qat_model_gives_the_same_lowered_graph_and_agrees_with_its_file(model, files, calibration_images):
@@ -135,3 +135,31 @@ def test_a_qat_model_gives_the_same_lowered_graph_and_agrees_with_its_file(model
     reference = trainable.predict(calibration_images, verbose=0)
     scores = TFLiteModel(buf)(calibration_images)
     assert np.abs(scores - reference).max() <= 0.02 * float(np.ptp(reference))
+
+
+def test_a_valid_average_pool_becomes_the_depthwise_convolution_it_equals(calibration_images):
+    """DenseNet's transitions: XNNPACK has no int8 AVERAGE_POOL_2D; a VALID pool is a depthwise conv of 1/4s."""
+    tf_keras.utils.set_random_seed(2)
+    inputs = tf_keras.Input((RESOLUTION, RESOLUTION, 3))
+    x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.AveragePooling2D(2)(x)
+    x = tf_keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(10)(x))
+    buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
+    ops = tflite_file.summarize(buf).ops
+    assert "AVERAGE_POOL_2D" not in ops and ops["DEPTHWISE_CONV_2D"] == 1
+    assert coverage.xnnpack_coverage(buf).whole
+    reference = model.predict(calibration_images, verbose=0)
+    assert np.abs(TFLiteModel(buf)(calibration_images) - reference).max() <= 0.05 * float(np.ptp(reference))
+
+
+def test_gpu_refusals_name_ops_without_a_gpu_kernel(files):
+    """LiteRT's GPU delegate has kernels for every op of the zoo's files; a custom op it does not know is named."""
+    assert coverage.gpu_refusals(files["lowered"]) == {}
+    model = tflite_file.read(files["lowered"])
+    code = model.operatorCodes[0]
+    code.builtinCode = code.deprecatedBuiltinCode = tflite_file.schema.BuiltinOperator.CUSTOM
+    code.customCode = "MadeUpOp"
+    assert coverage.gpu_refusals(tflite_file.write(model)) == {"CUSTOM:MadeUpOp": "custom op MadeUpOp has no GPU kernel"}

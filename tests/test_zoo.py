@@ -17,7 +17,7 @@ import tf_keras
 
 from mobilekit import models
 from mobilekit.export import convert, tflite_file
-from mobilekit.runtime import evaluate
+from mobilekit.runtime import coverage, evaluate
 from zoo_params import zoo_params
 
 CLASSES = 10
@@ -54,6 +54,10 @@ def test_trains_one_step_converts_to_int8_and_runs(name, calibration_images):
     summary = tflite_file.summarize(buf)
     assert summary.fully_integer, [t.name for t in summary.float_tensors]
     assert summary.inputs[0].shape == (1, size, size, 3) and summary.outputs[0].shape == (1, CLASSES)
+    # The CPU delegate runs the whole network as one partition; only the file's ends stay on the
+    # interpreter (XNNPACK has no uint8<->int8 QUANTIZE and no int8 SOFTMAX): README, "Delegate coverage".
+    cpu = coverage.xnnpack_coverage(buf)
+    assert cpu.partitions == 1 and set(cpu.left_out) <= {"QUANTIZE", "SOFTMAX"}, cpu.describe()
 
     # After one step on random weights the float scores saturate, so int8 agreement
     # says little here (tests/test_convert.py checks it on a trained model): the

@@ -108,8 +108,7 @@ def convert(
                 raise RuntimeError(f"TFLite conversion failed: {str(error)[:2000]}") from error
 
     if mode == "int8":
-        if not keep_hard_swish:
-            buf = lowering.lower_hard_swish(buf)
+        buf = lowering.lower(buf, hard_swish=not keep_hard_swish)
         buf = repair_bias_scales(buf)
         if io != "float32" and input_range is not None:
             buf = pin_input_quantization(buf, input_range)

@@ -1,9 +1,9 @@
-"""Int8 hard-swish in a form the CPU delegate runs whole: ADD and MUL, the 1/6 folded into weights.
+"""Int8 graphs the CPU delegate runs whole: hard-swish as ADD and MUL, average pooling as a convolution.
 
 XNNPACK, the delegate LiteRT applies on the CPU, has no int8 HARD_SWISH: each
 of MobileNetV3's hard-swish ops cut the int8 graph and ran on the
 interpreter's reference kernel, which made int8 MobileNetV3 slower than its
-float file. `lower_hard_swish` rewrites a converted int8 file so that
+float file. `lower` rewrites a converted int8 file so that
 
     y = HARD_SWISH(x)   becomes   t = ADD(x, 3)    int8 on exactly [0, 6]: the int8
                                                     range's ends are relu6's, so
@@ -29,6 +29,9 @@ concatenation, a graph output) keeps the op as the converter wrote it, and so
 does a hard-swish whose scales XNNPACK's int8 ADD or MUL would refuse. The one
 new rounding is t, an 8-bit tensor on [0, 6] (step 6/255), which QAT models
 already simulate.
+
+Average pooling with VALID padding (DenseNet's transitions), which the
+delegate also leaves out in int8, becomes the depthwise convolution it equals.
 """
 
 from __future__ import annotations
@@ -59,18 +62,56 @@ _ADD_SCALE_RATIOS = (2.0 ** -10, 2.0 ** 8)
 _MUL_SCALE_RATIOS = (2.0 ** -16, 2.0 ** 8)
 
 
-def lower_hard_swish(buf: bytes) -> bytes:
-    """`buf` with its int8 hard-swish ops and constant multiplies rewritten as described above."""
+def lower(buf: bytes, *, hard_swish: bool = True) -> bytes:
+    """`buf` with the int8 ops XNNPACK lacks rewritten as ops it runs (see the module docstring).
+
+    hard_swish=False keeps HARD_SWISH and the constant multiplies as the
+    converter wrote them (for runtimes with a fused int8 hard-swish kernel).
+    """
     model = tflite_file.read(buf)
     graph = model.subgraphs[0]
     changed = False
     for op in list(graph.operators):
         name = tflite_file.op_name(model, op.opcodeIndex)
-        if name == "HARD_SWISH":
+        if name == "HARD_SWISH" and hard_swish:
             changed |= _lower(model, graph, op)
-        elif name == "MUL":
+        elif name == "MUL" and hard_swish:
             changed |= _fold_constant_multiply(model, graph, op)
+        elif name == "AVERAGE_POOL_2D":
+            changed |= _average_pool_as_depthwise(model, graph, op)
     return repair_bias_scales(tflite_file.write(model)) if changed else buf
+
+
+def _average_pool_as_depthwise(model, graph, op) -> bool:
+    """An int8 VALID average pool as the DEPTHWISE_CONV_2D it equals: every weight 1 / (kh * kw).
+
+    XNNPACK's int8 average pooling is not in the delegate (DenseNet's
+    transitions cut its graph); with VALID padding every window holds kh * kw
+    values, so a depthwise convolution computes the same mean. SAME padding
+    divides by the values inside the image and is left alone.
+    """
+    options = op.builtinOptions
+    x, y = op.inputs[0], op.outputs[0]
+    if options.padding != schema.Padding.VALID or _fused_activation(op) or not (_int8(graph, x) and _int8(graph, y)):
+        return False
+    channels = int(graph.tensors[x].shape[-1])
+    weight = 1.0 / (options.filterHeight * options.filterWidth)
+    name = tflite_file.decode(graph.tensors[y].name)
+    filters = _new_tensor(model, graph, f"{name}/mean_filter", [1, options.filterHeight, options.filterWidth, channels],
+                          [weight / 127.0] * channels, [0] * channels, low=0.0, high=weight,
+                          data=np.full((options.filterHeight, options.filterWidth, channels), 127, dtype=np.int8))
+    graph.tensors[filters].quantization.quantizedDimension = 3
+    bias_scale = [_scale(graph, x) * weight / 127.0] * channels
+    bias = _new_tensor(model, graph, f"{name}/zero_bias", [channels], bias_scale, [0] * channels,
+                       data=np.zeros(channels, dtype=np.int32), dtype=schema.TensorType.INT32)
+    depthwise = schema.DepthwiseConv2DOptionsT()
+    depthwise.padding, depthwise.strideW, depthwise.strideH = schema.Padding.VALID, options.strideW, options.strideH
+    depthwise.depthMultiplier = 1
+    conv = _operator(model, schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, filters, bias], [y],
+                     schema.BuiltinOptions.DepthwiseConv2DOptions, depthwise, schema.ActivationFunctionType.NONE,
+                     version=3)
+    graph.operators[graph.operators.index(op)] = conv
+    return True
 
 
 def _lower(model, graph, op) -> bool:
@@ -246,12 +287,15 @@ def _add_and_mul(model, graph, x: int, y: int) -> list:
     return [add, mul]
 
 
-def _new_tensor(model, graph, name, shape, scale, zero_point, *, low, high, data=None) -> int:
+def _new_tensor(model, graph, name, shape, scale, zero_point, *, low=None, high=None, data=None,
+                dtype=schema.TensorType.INT8) -> int:
     tensor = schema.TensorT()
-    tensor.name, tensor.shape, tensor.type = name, shape, schema.TensorType.INT8
+    tensor.name, tensor.shape, tensor.type = name, shape, dtype
     quantization = schema.QuantizationParametersT()
-    quantization.scale, quantization.zeroPoint = [scale], [zero_point]
-    quantization.min, quantization.max = [low], [high]
+    quantization.scale = list(scale) if isinstance(scale, list) else [scale]
+    quantization.zeroPoint = list(zero_point) if isinstance(zero_point, list) else [zero_point]
+    if low is not None:
+        quantization.min, quantization.max = [low], [high]
     tensor.quantization = quantization
     tensor.buffer = 0
     if data is not None:
@@ -263,21 +307,22 @@ def _new_tensor(model, graph, name, shape, scale, zero_point, *, low, high, data
     return len(graph.tensors) - 1
 
 
-def _operator(model, builtin, inputs, outputs, options_type, options, activation):
+def _operator(model, builtin, inputs, outputs, options_type, options, activation, *, version: int = 2):
     op = schema.OperatorT()
-    op.opcodeIndex = _opcode(model, builtin)
+    op.opcodeIndex = _opcode(model, builtin, version)
     op.inputs, op.outputs = inputs, outputs
     options.fusedActivationFunction = activation
     op.builtinOptionsType, op.builtinOptions = options_type, options
     return op
 
 
-def _opcode(model, builtin: int) -> int:
+def _opcode(model, builtin: int, version: int) -> int:
+    """The index of `builtin`'s operator code, added at `version` (its int8 kernel's) if missing."""
     for index, code in enumerate(model.operatorCodes):
         if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
             return index
     code = schema.OperatorCodeT()
     code.builtinCode, code.deprecatedBuiltinCode = builtin, min(builtin, 127)
-    code.version = 2  # the int8 kernels of ADD and MUL
+    code.version = version
     model.operatorCodes.append(code)
     return len(model.operatorCodes) - 1
