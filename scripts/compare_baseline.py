@@ -3,7 +3,8 @@
 For efficientnet_b0, mobilenet_v2, mobilenet_v3_large and mobilenet_v3_small at
 224 px with random weights (weights=None; nothing is downloaded):
 
-  mobilekit    models.build(name, weights=None) -> export.convert(mode="int8") and mode="float32"
+  mobilekit    models.build(name, weights=None) -> export.convert(mode="int8") and mode="float32",
+               and mode="int8" with keep_hard_swish=True (the file before hard-swish was lowered)
   plain route  tf_keras.applications.<Model>(weights=None) -> TFLiteConverter with
                Optimize.DEFAULT, the same calibration images as representative_dataset,
                TFLITE_BUILTINS_INT8 and uint8 input/output (the documented full-integer
@@ -12,8 +13,10 @@ For efficientnet_b0, mobilenet_v2, mobilenet_v3_large and mobilenet_v3_small at
 The calibration images are the same raw-pixel batches for both routes
 (export.convert.calibration_batches); keras.applications' MobileNetV2 takes
 [-1, 1] inputs, so its representative data is those pixels / 127.5 - 1, the
-others take raw pixels like mobilekit's models. All files of all models run
-interleaved in one mobilekit.runtime.benchmark call (XNNPACK, 1 and 2 threads).
+others take raw pixels like mobilekit's models. Both routes' batch-norm
+statistics are set from those images first (`batch_norm_from_images`). All
+files of all models run interleaved in one mobilekit.runtime.benchmark call
+(XNNPACK, 1 and 2 threads), which also reports each file's XNNPACK partitions.
 
 Peak multiply-accumulate rates of this CPU, from /proc/cpuinfo:
 
@@ -39,12 +42,14 @@ the median latency. Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pathlib
 import sys
 import tempfile
 
 import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import numpy as np
 
 MODELS = ("efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 APPLICATIONS = {"efficientnet_b0": "EfficientNetB0", "mobilenet_v2": "MobileNetV2",
@@ -89,6 +94,7 @@ def plain_int8(name: str, resolution: int, calibration) -> tuple[bytes, str]:
 
     model = getattr(tf_keras.applications, APPLICATIONS[name])(weights=None, input_shape=(resolution, resolution, 3))
     scale = (lambda x: x / 127.5 - 1) if name in MINUS_ONE_TO_ONE else (lambda x: x)
+    batch_norm_from_images(model, scale(np.concatenate(calibration.batches)))
 
     def representative():
         for batch in calibration.batches:
@@ -110,6 +116,26 @@ def plain_int8(name: str, resolution: int, calibration) -> tuple[bytes, str]:
         return convert(True), "TFLITE_BUILTINS_INT8"
     except Exception:  # noqa: BLE001 - the documented fallback: let unquantizable ops stay float
         return convert(False), "default ops (float fallback)"
+
+
+def batch_norm_from_images(model, images) -> None:
+    """Set every batch normalization's statistics to those of `images` (one forward pass, momentum 0).
+
+    Random weights leave MobileNetV3's activations shrinking block by block (at
+    224 px the last blocks' ranges are ~1e-6), where hard-swish is x / 2 and
+    the lowering folds it away: timing such a file would flatter it. With
+    statistics from real images every layer carries signal, as trained
+    networks do, and both routes get the same treatment.
+    """
+    import tf_keras
+
+    norms = [layer for layer in model.submodules if isinstance(layer, tf_keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(images, training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
 
 
 def float_ops(buf: bytes) -> list[str]:
@@ -146,8 +172,10 @@ def main(argv=None) -> int:
         with progress.stage(f"{name}: building and converting (mobilekit int8 + float32, plain int8)"):
             model = models.build(name, weights=None, resolution=args.resolution)
             calibration = convert.calibration_batches(model, None, args.calib_steps, 0)
-            files = {"mk_int8": convert.convert(model, mode="int8", calibration=calibration.batches,
-                                                calibration_steps=args.calib_steps, show_progress=False),
+            batch_norm_from_images(model, np.concatenate(calibration.batches))
+            int8 = functools.partial(convert.convert, model, mode="int8", calibration=calibration.batches,
+                                     calibration_steps=args.calib_steps, show_progress=False)
+            files = {"mk_int8": int8(), "mk_int8_stock": int8(keep_hard_swish=True),
                      "mk_float32": convert.convert(model, mode="float32", show_progress=False)}
             files["plain_int8"], notes[name] = plain_int8(name, args.resolution, calibration)
         for kind, buf in files.items():
@@ -159,19 +187,27 @@ def main(argv=None) -> int:
     report = benchmark.benchmark(list(paths.values()), settings)
     median = {(r.file.path, r.threads): r.latency.median for r in report.results if r.latency}
     gmacs = {(r.file.path, r.threads): r.gmacs_per_s for r in report.results if r.latency}
+    partitions = {r.file.path: r.coverage.partitions for r in report.results if r.coverage is not None}
     peaks = cpu_peaks()
 
-    header = ("model", "thr", "mk int8 ms", "plain int8 ms", "mk/plain", "mk int8/fp32", "int8 GMAC/s (% peak)",
-              "fp32 GMAC/s (% peak)")
+    header = ("model", "thr", "mk int8 ms", "plain int8 ms", "mk/plain", "mk int8/fp32", "stock hswish int8 ms",
+              "mk/stock", "int8 GMAC/s (% peak)", "fp32 GMAC/s (% peak)")
     rows = []
     for name in names:
         mk, plain, fp = paths[name, "mk_int8"], paths[name, "plain_int8"], paths[name, "mk_float32"]
+        stock = paths[name, "mk_int8_stock"]
         for t in THREADS:
             rows.append((name, str(t), f"{median[mk, t]:.2f}", f"{median[plain, t]:.2f}",
                          f"{median[mk, t] / median[plain, t]:.2f}", f"{median[mk, t] / median[fp, t]:.2f}",
+                         f"{median[stock, t]:.2f}", f"{median[mk, t] / median[stock, t]:.2f}",
                          f"{gmacs[mk, t]:.1f} ({gmacs[mk, t] / peaks['int8'][t]:.1%})",
                          f"{gmacs[fp, t]:.1f} ({gmacs[fp, t] / peaks['fp32'][t]:.1%})"))
     print_table(header, rows)
+    print()
+    header = ("model", "XNNPACK partitions: mk int8", "stock hswish int8", "plain int8", "mk float32")
+    print_table(header, [(name, *(str(partitions.get(paths[name, kind], "-"))
+                                  for kind in ("mk_int8", "mk_int8_stock", "plain_int8", "mk_float32")))
+                         for name in names])
     print()
     header = ("model", "MMACs", "size MB mk/plain", "ops mk/plain", "fully int mk/plain", "plain route", "float ops left")
     rows = []
@@ -187,7 +223,8 @@ def main(argv=None) -> int:
     print_table(header, rows)
     print()
     print(f"{report.device['name']}, {report.device['runtime']}, XNNPACK, {args.warmup} warm-up + {args.runs} timed "
-          f"runs, all {len(paths)} files interleaved; {args.resolution} px, random weights, "
+          f"runs, all {len(paths)} files interleaved; {args.resolution} px, random weights with batch-norm "
+          "statistics from the calibration images, "
           f"{args.calib_steps} calibration images shared by both routes.")
     print(f"peaks: {peaks['derivation']}")
     print("       fp32 " + ", ".join(f"{t} thr {peaks['fp32'][t]:.0f} GMAC/s" for t in THREADS)

@@ -53,7 +53,7 @@ def test_convert_writes_a_fully_integer_file_with_metadata(converted):
     summary = tflite_file.summarize(buf)
     assert summary.fully_integer
     assert summary.inputs[0].dtype == "uint8" and summary.inputs[0].shape == (1, 64, 64, 3)
-    assert "HARD_SWISH" in summary.ops
+    assert "HARD_SWISH" not in summary.ops  # lowered for XNNPACK (export.lowering)
     assert metadata.labels(buf) == [f"thing {i}" for i in range(10)]
     assert metadata.read(buf)["metadata"]["name"] == "mobilenet_v3_small"
 
@@ -61,19 +61,37 @@ def test_convert_writes_a_fully_integer_file_with_metadata(converted):
 def test_convert_prints_a_summary(converted):
     _, output = converted
     assert "fully integer  yes" in output
-    assert "HARD_SWISH" in output and "uint8" in output
+    assert "CONV_2D" in output and "uint8" in output
     assert "top-1 agreement" in output
+    assert "cpu delegate   XNNPACK runs" in output and "in 1 partition;" in output and "warning" not in output
+
+
+def test_convert_keeps_hard_swish_when_asked_and_warns_about_the_cut(runner, tmp_path):
+    output = tmp_path / "stock.tflite"
+    result = invoke(runner, "convert", "--model", "mobilenet_v3_small", "--int8", "--keep-hard-swish",
+                    "--weights", "none", "--resolution", 32, "--num-classes", 10, "--calib-steps", 4,
+                    "--output", output, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "HARD_SWISH" in tflite_file.summarize(output.read_bytes()).ops
+    assert "warning: XNNPACK runs this file in" in result.output and "HARD_SWISH" in result.output
+
+
+def test_keep_hard_swish_is_for_int8_files_only(runner):
+    result = invoke(runner, "convert", "--model", "mobilenet_v3_small", "--fp16", "--keep-hard-swish")
+    assert result.exit_code != 0 and "--keep-hard-swish applies to --int8 files only" in result.output
 
 
 def test_inspect_reads_back_what_convert_wrote(runner, converted):
     path, _ = converted
     text = invoke(runner, "inspect", path)
     assert text.exit_code == 0 and "labels         10 (thing 0" in text.output
+    assert "cpu delegate   XNNPACK runs" in text.output and "gpu delegate   LiteRT's GPU delegate" in text.output
     document = json.loads(invoke(runner, "inspect", path, "--json").output)
     assert document["fully_integer"] is True
+    assert document["xnnpack"]["partitions"] == 1 and document["gpu_refusals"] == {}
     assert document["labels"][3] == "thing 3"
     assert document["inputs"][0]["quantization"]["scale"] == [1.0]
-    assert document["ops"]["HARD_SWISH"] > 0
+    assert document["ops"]["CONV_2D"] > 0 and "HARD_SWISH" not in document["ops"]
 
 
 def test_models_lists_the_zoo(runner):

@@ -39,7 +39,7 @@ class DelegateCoverage:
         return text
 
     def as_dict(self) -> dict:
-        return {"delegate": "xnnpack", "ops": self.ops, "delegated": self.delegated,
+        return {"ops": self.ops, "delegated": self.delegated,
                 "partitions": self.partitions, "left_out": dict(self.left_out)}
 
 
