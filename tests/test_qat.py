@@ -16,6 +16,7 @@ import pathlib
 import sys
 
 import numpy as np
+import tensorflow as tf
 import pytest
 import tensorflow_model_optimization as tfmot
 import tf_keras
@@ -112,7 +113,7 @@ def _quantizer_settings(quantizer) -> dict:
 ACTIVATION = dict(type="MovingAverageQuantizer", num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
 
-@pytest.mark.parametrize("layer", [HardSwish(), HardSigmoid(), LocalResponseNormalization(),
+@pytest.mark.parametrize("layer", [HardSigmoid(), LocalResponseNormalization(),
                                    tf_keras.layers.BatchNormalization(), tf_keras.layers.Rescaling(0.5),
                                    tf_keras.layers.Multiply()], ids=lambda layer: type(layer).__name__)
 def test_weightless_layers_quantize_their_output_only(layer):
@@ -120,6 +121,21 @@ def test_weightless_layers_quantize_their_output_only(layer):
     assert type(config) is qat.OutputQuantizeConfig
     assert config.get_weights_and_quantizers(layer) == [] and config.get_activations_and_quantizers(layer) == []
     assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
+
+
+def test_hard_swish_quantizes_relu6_of_x_plus_3_on_the_lowered_files_grid():
+    """export.lowering writes int8 hard-swish as ADD(x, 3) on exactly [0, 6] and a MUL: QAT rounds there too."""
+    layer = HardSwish()
+    config = qat.QuantizeRegistry().get_quantize_config(layer)
+    assert type(config) is qat.HardSwishQuantizeConfig
+    assert config.get_weights_and_quantizers(layer) == []
+    (point, quantizer), = config.get_activations_and_quantizers(layer)
+    assert quantizer.prefix == "shifted_relu6"
+    assert _quantizer_settings(quantizer) == dict(type="FixedQuantizer", num_bits=8, init_min=0.0, init_max=6.0,
+                                                  narrow_range=False)
+    assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
+    x = tf.constant([[-4.0, -1.0, 0.01, 2.0, 5.0]])
+    np.testing.assert_allclose(point(x).numpy(), tf.nn.relu6(x + 3.0).numpy())
 
 
 @pytest.mark.parametrize("scale, offset, stats, points", [
