@@ -80,13 +80,21 @@ def test_lowered_file_computes_what_the_stock_file_does(model, files, calibratio
     assert np.abs(lowered - float_scores).max() <= 0.1 * spread
 
 
-@pytest.mark.parametrize("variant, stock", [("residual_after_hard_swish", 2), ("hard_swish_output", 1)])
-def test_a_hard_swish_whose_value_cannot_be_rescaled_stays_stock(variant, stock, calibration_images):
-    """An ADD reads both hard-swish values before the squeeze-excite; a graph output is read by the app."""
+@pytest.mark.parametrize("variant, more_muls", [
+    ("residual_after_hard_swish", 2 * 2 + 1 - 1),  # two keep MUL(x, t) and a MUL by 1/6, one folds; gate folds
+    ("hard_swish_output", 2),  # MUL(x, t) and a MUL by 1/6
+])
+def test_a_hard_swish_whose_readers_cannot_take_the_sixth_keeps_it_as_a_multiply(variant, more_muls,
+                                                                                 calibration_images):
+    """An ADD reads both hard-swish values before the squeeze-excite; a graph output is read by the app:
+    ADD, MUL and a MUL by 1/6, all in the delegate."""
     model = _mobilenet_v3_like(**{variant: True})
     buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
-    ops = tflite_file.summarize(buf).ops
-    assert ops.get("HARD_SWISH") == stock
+    stock = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8",
+                            keep_hard_swish=True, show_progress=False)
+    ops, stock_ops = tflite_file.summarize(buf).ops, tflite_file.summarize(stock).ops
+    assert "HARD_SWISH" not in ops and coverage.xnnpack_coverage(buf).whole
+    assert ops["MUL"] - stock_ops.get("MUL", 0) == more_muls
     scores = TFLiteModel(buf)(calibration_images)
     reference = model.predict(calibration_images, verbose=0)
     assert np.abs(scores - reference).max() <= 0.1 * float(np.ptp(reference))

@@ -24,9 +24,10 @@ gate: any int8 MUL by a positive scalar constant whose readers can absorb it.
 
 A hard-swish whose input range is so small that x^2 / 6 stays under half a
 step of its output is x / 2 there, and is folded as such (layers with almost
-no signal: random weights). A value that reaches anything else (an ADD, a
-concatenation, a graph output) keeps the op as the converter wrote it, and so
-does a hard-swish whose scales XNNPACK's int8 ADD or MUL would refuse. The one
+no signal: random weights). Where the value reaches anything else (an ADD, a
+concatenation, a graph output) the 1/6 stays a MUL by a constant, still in
+the delegate; a hard-swish whose scales XNNPACK's int8 ADD or MUL would
+refuse keeps the op as the converter wrote it. The one
 new rounding is t, an 8-bit tensor on [0, 6] (step 6/255), which QAT models
 already simulate.
 
@@ -116,21 +117,41 @@ def _average_pool_as_depthwise(model, graph, op) -> bool:
 
 def _lower(model, graph, op) -> bool:
     x, y = op.inputs[0], op.outputs[0]
-    if y in graph.outputs or not (_int8(graph, x) and _int8(graph, y)):
+    if not (_int8(graph, x) and _int8(graph, y)):
         return False
+    at = graph.operators.index(op)
     if _nearly_linear(graph, x, y):
-        return _bypass(model, graph, op, x, 2.0)
+        if not _bypass(model, graph, op, x, 2.0):
+            graph.operators[at] = _multiply_by_constant(model, graph, x, y, 0.5)
+        return True
     if not _delegate_takes(graph, x, y):
         return False
-    if not _relabel(model, graph, y, SIX, apply=False):
-        return False
-    # Integers kept, scale grown: y holds x * relu6(x + 3).
-    _scale_quantization(graph.tensors[y].quantization, SIX)
-    _scale_range(graph.tensors[y].quantization, SIX)
-    _relabel(model, graph, y, SIX, apply=True)
-    at = graph.operators.index(op)
-    graph.operators[at:at + 1] = _add_and_mul(model, graph, x, y)
+    if y not in graph.outputs and _relabel(model, graph, y, SIX, apply=False):
+        # Integers kept, scale grown: y holds x * relu6(x + 3).
+        _scale_quantization(graph.tensors[y].quantization, SIX)
+        _scale_range(graph.tensors[y].quantization, SIX)
+        _relabel(model, graph, y, SIX, apply=True)
+        graph.operators[at:at + 1] = _add_and_mul(model, graph, x, y)
+        return True
+    # A reader cannot take the 1/6 (an ADD: MobileNetV3-Large's first residual; the app): it stays a MUL.
+    product = _new_tensor(model, graph, f"{tflite_file.decode(graph.tensors[y].name)}/times_six", list(
+        graph.tensors[y].shape), _scale(graph, y) * SIX, _zero_point(graph, y))
+    graph.operators[at:at + 1] = [*_add_and_mul(model, graph, x, product),
+                                  _multiply_by_constant(model, graph, product, y, 1.0 / SIX)]
     return True
+
+
+def _zero_point(graph, index: int) -> int:
+    zero_point = graph.tensors[index].quantization.zeroPoint
+    return int(zero_point[0]) if zero_point is not None and len(zero_point) else 0
+
+
+def _multiply_by_constant(model, graph, x: int, y: int, value: float):
+    """MUL(x, value) -> y, the constant one int8 element (127 steps of value / 127)."""
+    constant = _new_tensor(model, graph, f"{tflite_file.decode(graph.tensors[y].name)}/constant", [1],
+                           value / 127.0, 0, low=0.0, high=value, data=np.array([127], dtype=np.int8))
+    return _operator(model, schema.BuiltinOperator.MUL, [x, constant], [y], schema.BuiltinOptions.MulOptions,
+                     schema.MulOptionsT(), schema.ActivationFunctionType.NONE)
 
 
 def _fold_constant_multiply(model, graph, op) -> bool:
@@ -167,8 +188,7 @@ def _nearly_linear(graph, x: int, y: int) -> bool:
     square is below y's rounding: the op is a multiply by 1/2, folded like the
     constants above.
     """
-    quantization = graph.tensors[x].quantization
-    zero_point = int(quantization.zeroPoint[0]) if quantization.zeroPoint is not None else 0
+    zero_point = _zero_point(graph, x)
     largest = max(abs(-128 - zero_point), abs(127 - zero_point)) * _scale(graph, x)
     return 0 < largest <= 3.0 and largest * largest / 6.0 < _scale(graph, y) / 2.0
 
