@@ -143,11 +143,17 @@ def test_benchmark_two_files(tiny_files, tiny_classifier):
     document = report.to_json()
     schema.validate_bench(document, "bench.json")
     assert document["settings"] == {"warmup": 1, "runs": 5, "interleaved": True, "inputs": "random", "data": None}
+    # XNNPACK takes the tiny files whole; the int8 file's uint8 I/O and softmax stay at its ends
+    coverage = {r["model"]: r["delegate_coverage"] for r in document["results"]}
+    assert coverage["tiny_float32"] == {"ops": 8, "delegated": 8, "partitions": 1, "left_out": {}}
+    assert coverage["tiny_int8"]["partitions"] == 1
+    assert set(coverage["tiny_int8"]["left_out"]) <= {"QUANTIZE", "SOFTMAX"}
 
 
 def test_benchmark_with_real_images(tiny_files):
     settings = benchmark.Settings(warmup=0, runs=3, data="digits", xnnpack=False)
     report = benchmark.benchmark([tiny_files["int8"]], settings, show_progress=False)
+    assert report.results[0].coverage is None  # no delegate: nothing to cover
     (result,) = report.results
     assert result.delegate == "cpu" and result.latency.runs == 3
     schema.validate_bench(report.to_json(), "bench.json")

@@ -171,3 +171,16 @@ def test_gpu_refusals_name_ops_without_a_gpu_kernel(files):
     code.builtinCode = code.deprecatedBuiltinCode = tflite_file.schema.BuiltinOperator.CUSTOM
     code.customCode = "MadeUpOp"
     assert coverage.gpu_refusals(tflite_file.write(model)) == {"CUSTOM:MadeUpOp": "custom op MadeUpOp has no GPU kernel"}
+
+
+def test_coverage_walks_each_partition_back_from_its_outputs():
+    """Ops 0-1 in a first partition, op 2 on the interpreter, op 3 in a second (node list as LiteRT gives it)."""
+    def node(index, name, inputs, outputs):
+        return {"index": index, "op_name": name, "inputs": inputs, "outputs": outputs}
+
+    nodes = [node(0, "CONV_2D", [0, 10], [1]), node(1, "ADD", [1, 11], [2]), node(2, "HARD_SWISH", [2], [3]),
+             node(3, "CONV_2D", [3, 12], [4]), node(4, "DELEGATE", [0], [2]), node(5, "DELEGATE", [3], [4])]
+    split = coverage.coverage_of(nodes)
+    assert (split.ops, split.delegated, split.partitions, split.left_out) == (4, 3, 2, {"HARD_SWISH": 1})
+    assert not split.whole
+    assert split.describe() == "XNNPACK runs 3 of 4 ops in 2 partitions; on the interpreter: HARD_SWISH 1"
