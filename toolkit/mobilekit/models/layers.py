@@ -56,9 +56,10 @@ class HardSwish(tf_keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs):
-        # (x * relu6(x + 3)) * (1/6): a pattern the TFLite converter fuses into HARD_SWISH,
-        # equal to keras.applications' x * hard_sigmoid(x) within float rounding.
-        return (inputs * self.shifted_relu6(inputs)) * (1.0 / 6.0)
+        # x * (relu6(x + 3) * (1/6)) is the association keras.applications uses
+        # (Multiply()([x, hard_sigmoid(x)])) and one of the patterns the TFLite
+        # converter fuses into HARD_SWISH.
+        return inputs * (self.shifted_relu6(inputs) * (1.0 / 6.0))
 
     def shifted_relu6(self, inputs):
         """relu6(x + 3): the tensor an int8 file lowered for the CPU delegate holds (export.lowering),

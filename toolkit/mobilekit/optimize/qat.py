@@ -272,8 +272,8 @@ class HardSwishQuantizeConfig(OutputQuantizeConfig):
     `export.lowering` writes int8 hard-swish as ADD(x, 3) on exactly [0, 6] and
     a MUL; that [0, 6] tensor is the point `shifted_relu6`, fake-quantized on
     the same fixed range (nothing to learn: relu6's output range). The converter
-    then writes ADD, MUL and the 1/6 as a MUL by a constant, which the lowering
-    folds away as it folds the stock HARD_SWISH's.
+    then writes ADD, the 1/6 as a MUL by a constant and the MUL by x; the
+    lowering folds the constant away as it folds the stock HARD_SWISH's.
     """
 
     def _points(self, layer):
