@@ -184,3 +184,36 @@ def test_coverage_walks_each_partition_back_from_its_outputs():
     assert (split.ops, split.delegated, split.partitions, split.left_out) == (4, 3, 2, {"HARD_SWISH": 1})
     assert not split.whole
     assert split.describe() == "XNNPACK runs 3 of 4 ops in 2 partitions; on the interpreter: HARD_SWISH 1"
+
+
+def test_a_strided_1x1_max_pool_becomes_an_identity_depthwise_convolution(calibration_images):
+    """ResNet v2's shortcuts: XNNPACK takes no 1x1 pool; a 1x1 depthwise of weight 1 picks the same values."""
+    tf_keras.utils.set_random_seed(3)
+    inputs = tf_keras.Input((RESOLUTION, RESOLUTION, 3))
+    x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = tf_keras.layers.MaxPooling2D(1, strides=2)(x)
+    x = tf_keras.layers.Conv2D(8, 3, padding="same")(x)
+    model = tf_keras.Model(inputs, x)
+    buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
+    assert "MAX_POOL_2D" not in tflite_file.summarize(buf).ops and coverage.xnnpack_coverage(buf).whole
+    reference = model.predict(calibration_images, verbose=0)
+    assert np.abs(TFLiteModel(buf)(calibration_images) - reference).max() <= 0.05 * float(np.ptp(reference))
+
+
+def test_a_constant_too_fine_for_xnnpacks_add_is_requantized(calibration_images):
+    """A per-channel offset near zero (batch norm after a concatenation, MixNet) gets a scale under 2^-10 of
+    the ADD's output; requantized onto 2^-10 it is still far below one output step."""
+    tf_keras.utils.set_random_seed(4)
+    inputs = tf_keras.Input((RESOLUTION, RESOLUTION, 3))
+    x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = tf_keras.layers.Concatenate()([tf_keras.layers.Conv2D(4, 3, padding="same")(x),
+                                       tf_keras.layers.Conv2D(4, 5, padding="same")(x)])
+    norm = tf_keras.layers.BatchNormalization()
+    x = tf_keras.layers.Conv2D(8, 1)(norm(x))
+    model = tf_keras.Model(inputs, x)
+    norm.set_weights([np.linspace(0.5, 2.0, 8), np.linspace(-1e-6, 1e-6, 8), np.zeros(8), np.ones(8)])
+    buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
+    assert "ADD" in tflite_file.summarize(buf).ops and coverage.xnnpack_coverage(buf).whole
+    reference = model.predict(calibration_images, verbose=0)
+    assert np.abs(TFLiteModel(buf)(calibration_images) - reference).max() <= 0.05 * float(np.ptp(reference))

@@ -31,8 +31,11 @@ refuse keeps the op as the converter wrote it. The one
 new rounding is t, an 8-bit tensor on [0, 6] (step 6/255), which QAT models
 already simulate.
 
-Average pooling with VALID padding (DenseNet's transitions), which the
-delegate also leaves out in int8, becomes the depthwise convolution it equals.
+Average pooling with VALID padding (DenseNet's transitions) and strided 1x1
+max pooling (ResNet v2's shortcuts), which the delegate also leaves out in
+int8, become the depthwise convolutions they equal; a constant ADD input
+quantized finer than XNNPACK's ADD accepts is requantized onto the coarsest
+grid it does.
 """
 
 from __future__ import annotations
@@ -78,25 +81,34 @@ def lower(buf: bytes, *, hard_swish: bool = True) -> bytes:
             changed |= _lower(model, graph, op)
         elif name == "MUL" and hard_swish:
             changed |= _fold_constant_multiply(model, graph, op)
-        elif name == "AVERAGE_POOL_2D":
-            changed |= _average_pool_as_depthwise(model, graph, op)
+        elif name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            changed |= _pool_as_depthwise(model, graph, op, name)
+        elif name == "ADD":
+            changed |= _widen_small_constant(model, graph, op)
     return repair_bias_scales(tflite_file.write(model)) if changed else buf
 
 
-def _average_pool_as_depthwise(model, graph, op) -> bool:
-    """An int8 VALID average pool as the DEPTHWISE_CONV_2D it equals: every weight 1 / (kh * kw).
+def _pool_as_depthwise(model, graph, op, name: str) -> bool:
+    """An int8 pool XNNPACK leaves out as the DEPTHWISE_CONV_2D it equals.
 
-    XNNPACK's int8 average pooling is not in the delegate (DenseNet's
-    transitions cut its graph); with VALID padding every window holds kh * kw
-    values, so a depthwise convolution computes the same mean. SAME padding
-    divides by the values inside the image and is left alone.
+    - VALID average pooling (DenseNet's transitions: XNNPACK has no int8
+      average pool in the delegate): every window holds kh * kw values, so
+      weights of 1 / (kh * kw) compute the same mean. SAME padding divides by
+      the values inside the image and is left alone.
+    - 1x1 max pooling with a stride (ResNet v2's shortcuts: XNNPACK takes no
+      1x1 pool) picks every s-th value: a 1x1 depthwise of weight 1.
     """
     options = op.builtinOptions
     x, y = op.inputs[0], op.outputs[0]
-    if options.padding != schema.Padding.VALID or _fused_activation(op) or not (_int8(graph, x) and _int8(graph, y)):
+    if _fused_activation(op) or not (_int8(graph, x) and _int8(graph, y)):
+        return False
+    if name == "AVERAGE_POOL_2D" and options.padding == schema.Padding.VALID:
+        weight = 1.0 / (options.filterHeight * options.filterWidth)
+    elif name == "MAX_POOL_2D" and options.filterHeight == options.filterWidth == 1:
+        weight = 1.0
+    else:
         return False
     channels = int(graph.tensors[x].shape[-1])
-    weight = 1.0 / (options.filterHeight * options.filterWidth)
     name = tflite_file.decode(graph.tensors[y].name)
     filters = _new_tensor(model, graph, f"{name}/mean_filter", [1, options.filterHeight, options.filterWidth, channels],
                           [weight / 127.0] * channels, [0] * channels, low=0.0, high=weight,
@@ -106,13 +118,42 @@ def _average_pool_as_depthwise(model, graph, op) -> bool:
     bias = _new_tensor(model, graph, f"{name}/zero_bias", [channels], bias_scale, [0] * channels,
                        data=np.zeros(channels, dtype=np.int32), dtype=schema.TensorType.INT32)
     depthwise = schema.DepthwiseConv2DOptionsT()
-    depthwise.padding, depthwise.strideW, depthwise.strideH = schema.Padding.VALID, options.strideW, options.strideH
+    depthwise.padding, depthwise.strideW, depthwise.strideH = options.padding, options.strideW, options.strideH
     depthwise.depthMultiplier = 1
     conv = _operator(model, schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, filters, bias], [y],
                      schema.BuiltinOptions.DepthwiseConv2DOptions, depthwise, schema.ActivationFunctionType.NONE,
                      version=3)
     graph.operators[graph.operators.index(op)] = conv
     return True
+
+
+def _widen_small_constant(model, graph, op) -> bool:
+    """Requantize a constant ADD input whose scale is under XNNPACK's 2^-10 of the output's.
+
+    The converter quantizes a constant on its own range; a per-channel offset
+    near zero (a batch normalization after a concatenation, MixNet) gets a
+    scale so small that XNNPACK refuses the ADD. On 2^-10 of the output's
+    scale the constant still resolves far below one output step.
+    """
+    y = op.outputs[0]
+    if len(op.inputs) != 2 or not _int8(graph, y):
+        return False
+    changed = False
+    for slot, index in enumerate(op.inputs):
+        tensor = graph.tensors[index]
+        data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
+        if data is None or len(data) == 0 or not _int8(graph, index) or len(tensor.quantization.scale) != 1:
+            continue
+        if _scale(graph, index) / _scale(graph, y) >= _ADD_SCALE_RATIOS[0]:
+            continue
+        real = (np.frombuffer(bytes(bytearray(data)), dtype=np.int8).astype(np.float64)
+                - _zero_point(graph, index)) * _scale(graph, index)
+        scale = max(_scale(graph, y) * _ADD_SCALE_RATIOS[0] * 1.001, float(np.abs(real).max()) / 127.0)
+        values = np.clip(np.round(real / scale), -127, 127).astype(np.int8)
+        op.inputs[slot] = _new_tensor(model, graph, f"{tflite_file.decode(tensor.name)}/widened", list(tensor.shape),
+                                      scale, 0, data=values)
+        changed = True
+    return changed
 
 
 def _lower(model, graph, op) -> bool:
