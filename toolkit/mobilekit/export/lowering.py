@@ -16,20 +16,19 @@ its scale grows six-fold, so it holds the real value x * relu6(x + 3). Where
 that value passes through ops that are linear in it (MEAN, pooling, reshapes,
 a MUL such as squeeze-excite's scale) their outputs' scales grow six-fold too;
 the convolutions and fully-connected layers that finally read it take the 1/6
-into their weights' scales. A QAT model's file already holds ADD and MUL
-(training fake-quantizes relu6(x + 3) on the same grid, see
-optimize.qat.HardSwishQuantizeConfig) followed by a MUL by the constant 1/6;
-that MUL is folded the same way, as is the 1/6 of squeeze-excite's hard-sigmoid
-gate: any int8 MUL by a positive scalar constant whose readers can absorb it.
+into their weights' scales. A QAT model's file holds the ADD, a MUL by the
+constant 1/6 and the MUL by x (training fake-quantizes relu6(x + 3) on the
+same grid, see optimize.qat.HardSwishQuantizeConfig); the constant MUL is
+folded the same way, as is the 1/6 of squeeze-excite's hard-sigmoid gate: any
+int8 MUL by a positive scalar constant whose readers can absorb it.
 
 A hard-swish whose input range is so small that x^2 / 6 stays under half a
 step of its output is x / 2 there, and is folded as such (layers with almost
 no signal: random weights). Where the value reaches anything else (an ADD, a
 concatenation, a graph output) the 1/6 stays a MUL by a constant, still in
 the delegate; a hard-swish whose scales XNNPACK's int8 ADD or MUL would
-refuse keeps the op as the converter wrote it. The one
-new rounding is t, an 8-bit tensor on [0, 6] (step 6/255), which QAT models
-already simulate.
+refuse keeps the op as the converter wrote it. The one new rounding is t, an
+8-bit tensor on [0, 6] (step 6/255), which QAT models already simulate.
 
 Average pooling with VALID padding (DenseNet's transitions) and strided 1x1
 max pooling (ResNet v2's shortcuts), which the delegate also leaves out in
