@@ -39,11 +39,10 @@ from typing import Any
 
 from mobilekit import files
 from mobilekit.errors import UserError
+from mobilekit.formats import IO_TYPES, MODES
 from mobilekit.train import OPTIMIZERS, SCHEDULES  # train imports TensorFlow only inside its functions
 
 RESULTS_FILE = "results.json"
-EXPORT_MODES = ("int8", "fp16", "dynamic", "float32")
-IO_TYPES = ("uint8", "int8", "float32")
 SPLITS = ("train", "validation", "test")
 SKIP_KINDS = ("first_conv", "depthwise", "classifier")
 
@@ -148,7 +147,7 @@ class QatStage(Training):
 
 @dataclasses.dataclass(frozen=True)
 class ExportStage:
-    mode: str = _setting("int8", choices=EXPORT_MODES)
+    mode: str = _setting("int8", choices=MODES)
     io: str = _setting("uint8", choices=IO_TYPES)
     calibration_steps: int = _setting(200, low=1)
 

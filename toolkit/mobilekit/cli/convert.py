@@ -7,6 +7,7 @@ import pathlib
 import click
 
 from mobilekit.errors import UserError
+from mobilekit.formats import IO_TYPES
 
 MODE_FLAGS = {"int8": "--int8", "fp16": "--fp16", "dynamic": "--dynamic"}
 
@@ -51,7 +52,7 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option("--keep-hard-swish", is_flag=True,
               help="--int8: keep TFLite's HARD_SWISH op (for NNAPI drivers with an int8 kernel for it) instead "
                    "of the ADD/MUL form the CPU delegate runs.")
-@click.option("--io", type=click.Choice(["uint8", "int8", "float32"]), default=None,
+@click.option("--io", type=click.Choice(IO_TYPES), default=None,
               help="Input/output type of an --int8 file.  [default: uint8]")
 @click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
               help="ImageNet weights via keras.applications' cache, random init, or a .h5/.keras/.weights.h5 file.")

@@ -19,14 +19,10 @@ import numpy as np
 
 from mobilekit import progress
 from mobilekit.errors import UserError
+from mobilekit.formats import IO_TYPES, MODES, PIXEL_RANGE
 from mobilekit.export import lowering
 from mobilekit.export.int8_fixes import pin_input_quantization, repair_bias_scales
 
-MODES = ("float32", "fp16", "dynamic", "int8")
-IO_TYPES = ("uint8", "int8", "float32")
-
-# What every mobilekit model takes: raw RGB pixels, normalized inside the graph.
-PIXEL_RANGE = (0.0, 255.0)
 
 
 @dataclasses.dataclass(frozen=True)

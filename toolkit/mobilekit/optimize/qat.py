@@ -42,14 +42,13 @@ import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from mobilekit.errors import UserError
+from mobilekit.formats import PIXEL_RANGE
 from mobilekit.models import layers as zoo_layers
 from mobilekit.models.classic import LocalResponseNormalization
 from mobilekit.optimize import check_functional, prune
 
 _keras_q = tfmot.quantization.keras
 
-# What every zoo model takes: raw RGB pixels (export.convert pins its int8 input to the same range).
-PIXEL_RANGE = (0.0, 255.0)
 
 # Activations the converter folds into the convolution before them: the
 # convolution's output tensor *is* the activation's output (relu, relu6 fuse;
