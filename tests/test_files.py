@@ -39,3 +39,22 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         files.write_atomic(tmp_path / "m.tflite", b"data")
     assert os.listdir(tmp_path) == []
+
+
+def test_output_folder_check_is_shared_by_training_and_recipes(tmp_path):
+    from mobilekit import recipes, train
+
+    (tmp_path / "file").write_text("x")
+    for check, writes in ((train.check_output, "training writes a folder"), (recipes.check_output, "a recipe run")):
+        with pytest.raises(UserError, match=f"is a file; {writes}"):
+            check(tmp_path / "file")
+        with pytest.raises(UserError, match="does not exist. Create it first or choose another --output"):
+            check(tmp_path / "missing" / "run")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("someone else's")
+    assert train.check_output(taken) == taken  # no run files of training's: nothing to clobber
+    with pytest.raises(UserError, match="not a recipe run"):
+        recipes.check_output(taken)
+    assert files.check_output_folder(tmp_path / "new", writes="x", owned_by_run=lambda folder: "never asked") \
+        == tmp_path / "new"

@@ -1,4 +1,4 @@
-"""Write outputs atomically and never overwrite them by accident."""
+"""Write outputs atomically and never overwrite them by accident; check output folders before long work."""
 
 from __future__ import annotations
 
@@ -22,6 +22,29 @@ def check_writable(path: str | pathlib.Path, *, force: bool = False) -> pathlib.
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"output folder {folder} is not writable. Choose another --output.")
     return path
+
+
+def check_output_folder(output_dir: str | os.PathLike, *, writes: str, owned_by_run) -> pathlib.Path:
+    """Fail early, before any long work, if `output_dir` cannot hold a run (training, a recipe).
+
+    writes: what the run writes there, for the message ("training writes a folder (...)").
+    owned_by_run(folder) -> str | None: for an existing folder, why it is not this kind of run's
+        folder to write into (its message), or None if it is.
+    """
+    folder = pathlib.Path(output_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output {folder} is a file; {writes}. Pass a folder path, e.g. runs/my_model.")
+    parent = folder.parent if str(folder.parent) else pathlib.Path(".")
+    if not folder.exists() and not parent.is_dir():
+        raise UserError(f"the folder {parent} (where {folder.name}/ would go) does not exist. Create it first or "
+                        "choose another --output.")
+    if not os.access(folder if folder.exists() else parent, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {folder if folder.exists() else parent} is not writable. "
+                        "Choose another --output.")
+    problem = owned_by_run(folder) if folder.is_dir() else None
+    if problem:
+        raise UserError(problem)
+    return folder
 
 
 def write_atomic(path: str | pathlib.Path, data: bytes, *, force: bool = False) -> pathlib.Path:

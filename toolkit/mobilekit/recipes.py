@@ -548,18 +548,13 @@ def stage_folder(index: int, stage: Stage) -> str:
 
 def check_output(output_dir: str | os.PathLike) -> pathlib.Path:
     """Fail early if `output_dir` cannot hold a recipe run."""
-    folder = pathlib.Path(output_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"output {folder} is a file; a recipe run writes a folder. Choose a folder path.")
-    parent = folder.parent if str(folder.parent) else pathlib.Path(".")
-    if not folder.exists() and not parent.is_dir():
-        raise UserError(f"the folder {parent} (where {folder.name}/ would go) does not exist. Create it first.")
-    if not os.access(folder if folder.exists() else parent, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {folder} is not writable. Choose another --output.")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / RESULTS_FILE).is_file():
-        raise UserError(f"output folder {folder} holds other files and no {RESULTS_FILE}, so it is not a recipe "
-                        "run. Choose an empty or new folder.")
-    return folder
+    def owned_by_run(folder):
+        if not any(folder.iterdir()) or (folder / RESULTS_FILE).is_file():
+            return None
+        return (f"output folder {folder} holds other files and no {RESULTS_FILE}, so it is not a recipe run. "
+                "Choose an empty or new folder.")
+
+    return files.check_output_folder(output_dir, writes="a recipe run writes a folder", owned_by_run=owned_by_run)
 
 
 _STAGE_FOLDER = re.compile(rf"^\d+_({'|'.join(STAGES)})$")

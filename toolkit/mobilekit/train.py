@@ -206,23 +206,15 @@ class RunState:
 
 def check_output(output_dir: str | os.PathLike, *, force: bool = False) -> pathlib.Path:
     """Fail early, before any long work, if `output_dir` cannot hold a training run."""
-    folder = pathlib.Path(output_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"output {folder} is a file; training writes a folder (checkpoint, history, labels). "
-                        "Pass a folder path, e.g. runs/my_model.")
-    parent = folder.parent if str(folder.parent) else pathlib.Path(".")
-    if not folder.exists() and not parent.is_dir():
-        raise UserError(f"the folder {parent} (where {folder.name}/ would go) does not exist. Create it first or "
-                        "choose another --output.")
-    target = folder if folder.exists() else parent
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {target} is not writable. Choose another --output.")
-    if folder.is_dir() and not force and not (folder / CONFIG_FILE).is_file():
+    def owned_by_run(folder):
         ours = [name for name in RUN_FILES if (folder / name).exists()]
-        if ours:
-            raise UserError(f"output folder {folder} holds {', '.join(ours)} but no {CONFIG_FILE}, so it is not a "
-                            "run this can resume. Pass --force to start over there, or choose another --output.")
-    return folder
+        if force or (folder / CONFIG_FILE).is_file() or not ours:
+            return None
+        return (f"output folder {folder} holds {', '.join(ours)} but no {CONFIG_FILE}, so it is not a run this "
+                "can resume. Pass --force to start over there, or choose another --output.")
+
+    return files.check_output_folder(output_dir, writes="training writes a folder (checkpoint, history, labels)",
+                                     owned_by_run=owned_by_run)
 
 
 def run_state(output_dir: str | os.PathLike) -> RunState | None:
