@@ -119,6 +119,7 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     from mobilekit.models.complexity import count_params
     from mobilekit.progress import stage
     from mobilekit.runtime import evaluate
+    from mobilekit.runtime.interpreter import TFLiteModel
 
     show = not quiet
     images = calibration.load(calib, resolution, count=calib_steps, seed=seed, warn=mode == "int8")
@@ -134,9 +135,10 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     files.write_atomic(output_path, buf, force=force)
 
     reference = model.predict(images, batch_size=16, verbose=0)
-    agreement = evaluate.compare(reference, evaluate.predict(buf, images, show_progress=show))
+    tflite = TFLiteModel(buf)
+    agreement = evaluate.compare(reference, evaluate.predict(tflite, images, show_progress=show))
     print_summary(output_path, buf, agreement, count_params(model), random_weights=weights == "none")
-    print_delegate_coverage(buf)
+    print_delegate_coverage(tflite.delegate_coverage())
 
 
 def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
@@ -163,11 +165,8 @@ def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, ran
         click.echo("  (random weights give near-uniform scores, so top-1 agreement says little here)")
 
 
-def print_delegate_coverage(buf: bytes) -> None:
+def print_delegate_coverage(cpu) -> None:
     """How LiteRT's CPU delegate splits the file, with a warning when it runs in more than one piece."""
-    from mobilekit.runtime import coverage
-
-    cpu = coverage.xnnpack_coverage(buf)
     click.echo(f"  cpu delegate   {cpu.describe()}")
     if cpu.partitions > 1:
         left = ", ".join(cpu.left_out)

@@ -92,6 +92,6 @@ def _as_document(path, summary, meta, labels, problems, cpu, gpu) -> dict:
         "labels": labels,
         "metadata": meta,
         "reader_problems": problems,
-        "xnnpack": {"error": cpu} if isinstance(cpu, str) else cpu.as_dict(),
+        "xnnpack": {"error": cpu} if isinstance(cpu, str) else dataclasses.asdict(cpu),
         "gpu_refusals": gpu,
     }

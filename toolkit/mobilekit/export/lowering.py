@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit.export import tflite_file
-from mobilekit.export.int8_fixes import repair_bias_scales
+from mobilekit.export.int8_fixes import is_quantized_integer, repair_bias_scales
 
 schema = tflite_file.schema
 SIX = 6.0
@@ -139,14 +139,10 @@ def _widen_small_constant(model, graph, op) -> bool:
         return False
     changed = False
     for slot, index in enumerate(op.inputs):
+        real = _constant_values(model, graph, index)
+        if real is None or _scale(graph, index) / _scale(graph, y) >= _ADD_SCALE_RATIOS[0]:
+            continue
         tensor = graph.tensors[index]
-        data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
-        if data is None or len(data) == 0 or not _int8(graph, index) or len(tensor.quantization.scale) != 1:
-            continue
-        if _scale(graph, index) / _scale(graph, y) >= _ADD_SCALE_RATIOS[0]:
-            continue
-        real = (np.frombuffer(bytes(bytearray(data)), dtype=np.int8).astype(np.float64)
-                - _zero_point(graph, index)) * _scale(graph, index)
         scale = max(_scale(graph, y) * _ADD_SCALE_RATIOS[0] * 1.001, float(np.abs(real).max()) / 127.0)
         values = np.clip(np.round(real / scale), -127, 127).astype(np.int8)
         op.inputs[slot] = _new_tensor(model, graph, f"{tflite_file.decode(tensor.name)}/widened", list(tensor.shape),
@@ -270,8 +266,7 @@ def _relabel(model, graph, tensor: int, factor: float, *, apply: bool, readers=N
 
 def _int8(graph, index: int) -> bool:
     tensor = graph.tensors[index]
-    return tensor.type == schema.TensorType.INT8 and tensor.quantization is not None \
-        and tensor.quantization.scale is not None and len(tensor.quantization.scale) > 0
+    return tensor.type == schema.TensorType.INT8 and is_quantized_integer(tensor)
 
 
 def _scale(graph, index: int) -> float:
@@ -297,17 +292,20 @@ def _fused_activation(op) -> int:
     return getattr(op.builtinOptions, "fusedActivationFunction", schema.ActivationFunctionType.NONE)
 
 
-def _scalar_constant(model, graph, index: int) -> float | None:
-    """The real value of a constant int8 tensor whose elements are all equal, else None."""
+def _constant_values(model, graph, index: int) -> np.ndarray | None:
+    """The real values of a constant per-tensor int8 tensor, else None."""
     tensor = graph.tensors[index]
     data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
     if data is None or len(data) == 0 or not _int8(graph, index) or len(tensor.quantization.scale) != 1:
         return None
-    values = np.frombuffer(bytes(bytearray(data)), dtype=np.int8)
-    if not np.all(values == values[0]):
-        return None
-    zero_point = int(tensor.quantization.zeroPoint[0]) if tensor.quantization.zeroPoint is not None else 0
-    return (int(values[0]) - zero_point) * float(tensor.quantization.scale[0])
+    integers = np.frombuffer(bytes(bytearray(data)), dtype=np.int8).astype(np.float64)
+    return (integers - _zero_point(graph, index)) * _scale(graph, index)
+
+
+def _scalar_constant(model, graph, index: int) -> float | None:
+    """The real value of a constant int8 tensor whose elements are all equal, else None."""
+    values = _constant_values(model, graph, index)
+    return float(values[0]) if values is not None and np.all(values == values[0]) else None
 
 
 def _scale_quantization(quantization, factor: float) -> None:

@@ -326,7 +326,7 @@ class Result:
                  "mode": f.mode, "macs": f.macs, "params": f.params, "delegate": self.delegate,
                  "threads": self.threads}
         if self.coverage is not None:
-            entry["delegate_coverage"] = self.coverage.as_dict()
+            entry["delegate_coverage"] = dataclasses.asdict(self.coverage)
         if self.error is not None:
             entry["error"] = self.error
         if self.latency is not None:

@@ -38,10 +38,6 @@ class DelegateCoverage:
             text += "; on the interpreter: " + ", ".join(f"{name} {count}" for name, count in self.left_out.items())
         return text
 
-    def as_dict(self) -> dict:
-        return {"ops": self.ops, "delegated": self.delegated,
-                "partitions": self.partitions, "left_out": dict(self.left_out)}
-
 
 def xnnpack_coverage(model_bytes: bytes) -> DelegateCoverage:
     """Load `model_bytes` in the LiteRT interpreter (XNNPACK applied, as on the CPU) and read its plan."""

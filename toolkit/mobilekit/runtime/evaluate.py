@@ -11,8 +11,8 @@ from mobilekit import progress
 from mobilekit.runtime.interpreter import TFLiteModel
 
 
-def predict(model_bytes: bytes, images: np.ndarray, *, show_progress: bool = True) -> np.ndarray:
-    tflite = TFLiteModel(model_bytes)
+def predict(model: bytes | TFLiteModel, images: np.ndarray, *, show_progress: bool = True) -> np.ndarray:
+    tflite = model if isinstance(model, TFLiteModel) else TFLiteModel(model)
     rows = progress.bar(images, total=len(images), desc="running .tflite", enabled=show_progress)
     return np.stack([tflite(image) for image in rows])
 

@@ -30,6 +30,12 @@ class TFLiteModel:
             return self([batch])[0]
         return np.stack([self._run_one(sample[None]) for sample in batch])
 
+    def delegate_coverage(self):
+        """How XNNPACK split this file when the interpreter loaded it."""
+        from mobilekit.runtime.coverage import coverage_of
+
+        return coverage_of(self._interpreter._get_ops_details())
+
     def _run_one(self, sample: np.ndarray) -> np.ndarray:
         self._interpreter.set_tensor(self.input["index"], quantize(sample, self.input))
         self._interpreter.invoke()
