@@ -183,6 +183,14 @@ def test_the_runner_chains_train_export_and_evaluate(tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(json.dumps(results))
 
 
+def test_the_export_stage_keeps_hard_swish_when_asked(tmp_path):
+    recipe = parse(HEAD + "stages:\n  - export: {keep_hard_swish: true, calibration_steps: 8}\n")
+    results = recipes.run(recipe, tmp_path / "run", verbose=0, show_progress=False, log=lambda line: None)
+    buf = (tmp_path / "run" / results["stages"][0]["artifact"]).read_bytes()
+    assert results["stages"][0]["settings"]["keep_hard_swish"] is True
+    assert "HARD_SWISH" in tflite_file.summarize(buf).ops  # the lowering (the default) removes every one
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("recipe") / "run"
@@ -257,7 +265,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(quick_run, tmp_path, monkey
     def cut_off(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes._Runner, "_evaluate", cut_off)
+    monkeypatch.setitem(recipes.STAGES, "evaluate", recipes.StageKind(recipes.EvaluateStage, cut_off))
     with pytest.raises(KeyboardInterrupt):
         recipes.run(parse(SMALL), copy, verbose=0, show_progress=False, log=lambda line: None)
     state = json.loads((copy / "results.json").read_text())
@@ -289,9 +297,9 @@ def test_clearing_a_run_folder_removes_only_what_runs_write(tmp_path):
         (tmp_path / name).mkdir()
     (tmp_path / "results.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("mine")
-    recipes._clear(tmp_path, keep={"1_train", "results.json"})
+    recipes.runner._clear(tmp_path, keep={"1_train", "results.json"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "1_train", "notes", "notes.txt", "results.json"]
-    recipes._clear(tmp_path)
+    recipes.runner._clear(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1_mine", "notes", "notes.txt"]
 
 

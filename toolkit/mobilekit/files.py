@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import tempfile
@@ -62,3 +63,23 @@ def write_atomic(path: str | pathlib.Path, data: bytes, *, force: bool = False) 
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def json_text(document) -> str:
+    """`document` as indented JSON ending in a newline; NumPy scalars and paths become plain values."""
+    return json.dumps(document, indent=2, default=_plain) + "\n"
+
+
+def write_json(path: str | pathlib.Path, document, *, force: bool = False) -> pathlib.Path:
+    """`json_text(document)` written atomically (see `write_atomic`)."""
+    return write_atomic(path, json_text(document).encode("utf-8"), force=force)
+
+
+def _plain(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pathlib.Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import click
@@ -51,7 +50,6 @@ def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet
     for line in benchmark.table(report):
         click.echo(line)
     if json_path is not None:
-        document = report.to_json()
-        files.write_atomic(json_path, (json.dumps(document, indent=2) + "\n").encode(), force=force)
+        files.write_json(json_path, report.to_json(), force=force)
         if not quiet:
             click.echo(f"wrote {json_path}", err=True)
