@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from mobilekit.cli.options import data_option, force_option, quiet_option
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=pathlib.Path), metavar="FILE.tflite...")
@@ -15,13 +17,12 @@ import click
 @click.option("--runs", type=int, default=50, show_default=True, help="Timed runs per model and thread count.")
 @click.option("--xnnpack/--no-xnnpack", default=True, show_default=True,
               help="Use the XNNPACK CPU delegate, or the interpreter's own kernels only.")
-@click.option("--data", "source", default=None, metavar="SOURCE",
-              help="Feed real images: a folder of class sub-folders, an .npz file, mnist5k or digits  "
-                   "[default: random inputs].")
+@data_option(required=False, help="Feed real images: a folder of class sub-folders, an .npz file, mnist5k or digits  "
+                                 "[default: random inputs].")
 @click.option("--json", "json_path", type=click.Path(path_type=pathlib.Path), default=None, metavar="PATH",
               help="Also write the results as JSON (bench.schema.json) to PATH.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@force_option(help="Overwrite an existing --json file.")
+@quiet_option
 def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet):
     """Measure .tflite files like TFLite's benchmark_model, interleaved.
 

@@ -6,34 +6,11 @@ import pathlib
 
 import click
 
+from mobilekit.cli.options import force_option, model_options, parse_options, quiet_option, seed_option
 from mobilekit.errors import UserError
 from mobilekit.formats import IO_TYPES
 
 MODE_FLAGS = {"int8": "--int8", "fp16": "--fp16", "dynamic": "--dynamic"}
-
-
-def parse_options(pairs: tuple[str, ...]) -> dict:
-    """`--option KEY=VALUE` pairs -> {key: value}; true/false, whole numbers and decimals are typed."""
-    options = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key or not text.strip():
-            raise UserError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option lrn=true "
-                            "(`mobilekit models NAME` lists a model's options).")
-        text = text.strip()
-        if text.lower() in ("true", "false"):
-            value = text.lower() == "true"
-        else:
-            try:
-                value = int(text)
-            except ValueError:
-                try:
-                    value = float(text)
-                except ValueError:
-                    value = text  # the registry names the expected type
-        options[key] = value
-    return options
 
 
 def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
@@ -45,7 +22,7 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 
 
 @click.command()
-@click.option("--model", "model_name", required=True, metavar="NAME", help="Architecture name (see `mobilekit models`).")
+@model_options(weights="ImageNet weights via keras.applications' cache, random init, or a .h5/.keras/.weights.h5 file.")
 @click.option("--int8", is_flag=True, help="Full-integer quantization with a representative dataset.")
 @click.option("--fp16", is_flag=True, help="Float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range quantization (int8 weights, float activations).")
@@ -54,25 +31,18 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
                    "of the ADD/MUL form the CPU delegate runs.")
 @click.option("--io", type=click.Choice(IO_TYPES), default=None,
               help="Input/output type of an --int8 file.  [default: uint8]")
-@click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
-              help="ImageNet weights via keras.applications' cache, random init, or a .h5/.keras/.weights.h5 file.")
-@click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
-@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Width multiplier.")
 @click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
-@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A model's own option, e.g. lrn=true for alexnet (repeatable; see `mobilekit models NAME`).")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
               help="Text file, one label per class  [default: ImageNet names for 1000 classes].")
 @click.option("--calib", type=click.Path(path_type=pathlib.Path), default=None,
               help="Folder of calibration images, searched recursively  [default: photos bundled with scikit-image].")
 @click.option("--calib-steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of calibration images.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for calibration crops and flips.")
+@seed_option(help="Seed for calibration crops and flips.")
 @click.option("--output", "output_path", type=click.Path(path_type=pathlib.Path), default=None,
               help="Output file  [default: <model>_<mode>.tflite in the current folder].")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@force_option(help="Overwrite an existing output file.")
+@quiet_option
 def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resolution, alpha, num_classes, option_pairs,
             labels_path, calib, calib_steps, seed, output_path, force, quiet):
     """Build a zoo model and convert it to .tflite with TFLite Metadata.
@@ -86,7 +56,7 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     from mobilekit import files
     from mobilekit.data import images as image_files, labels as label_data
     from mobilekit.export.convert import output_name
-    from mobilekit.train import check_weights_file
+    from mobilekit.formats import check_weights_file
 
     # Everything that needs no TensorFlow first: a mistake there is reported at once.
     mode = pick_mode(int8, fp16, dynamic)
@@ -137,7 +107,7 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     reference = model.predict(images, batch_size=16, verbose=0)
     tflite = TFLiteModel(buf)
     agreement = evaluate.compare(reference, evaluate.predict(tflite, images, show_progress=show))
-    print_summary(output_path, buf, agreement, count_params(model), random_weights=weights == "none")
+    print_summary(output_path, buf, agreement, count_params(model), random_weights=models.weights_source(weights) is None)
     print_delegate_coverage(tflite.delegate_coverage())
 
 
@@ -147,7 +117,7 @@ def _description(info, mode: str, resolution: int, alpha: float, weights: str) -
 
 
 def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, random_weights: bool) -> None:
-    from mobilekit.cli.inspect import describe_io, format_ops
+    from mobilekit.cli.display import describe_io, format_ops
     from mobilekit.export import tflite_file
 
     summary = tflite_file.summarize(buf)

@@ -7,21 +7,18 @@ import pathlib
 
 import click
 
-SPLITS = ("train", "validation", "test")
+from mobilekit.cli.options import data_option, quiet_option, seed_option, split_options
+from mobilekit.formats import SPLITS
 
 
 @click.command(name="eval")
 @click.argument("path", type=click.Path(path_type=pathlib.Path), metavar="FILE.tflite")
-@click.option("--data", "source", required=True, metavar="SOURCE",
-              help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
+@data_option(required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Which split to evaluate.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The training run's --seed (it draws the validation split; the test split never depends on it).")
-@click.option("--validation-split", type=float, default=0.1, show_default=True, help="The training run's share.")
-@click.option("--test-split", type=float, default=None,
-              help="The training run's share  [default: mnist5k's fixed split, else 0.1].")
+@seed_option(help="The training run's --seed (it draws the validation split; the test split never depends on it).")
+@split_options(whose="give the training run's")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@quiet_option
 def evaluate(path, source, split, seed, validation_split, test_split, as_json, quiet):
     """Accuracy of a .tflite classifier on a labelled dataset.
 

@@ -8,6 +8,8 @@ import pathlib
 
 import click
 
+from mobilekit.cli.display import describe_io, format_ops
+
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=pathlib.Path))
@@ -47,27 +49,6 @@ def inspect(path, as_json):
     click.echo("  metadata       " + ("none" if meta is None else ""))
     if meta is not None:
         click.echo(json.dumps(meta, indent=2))
-
-
-def _format_quantization(tensor) -> str:
-    q = tensor.quantization
-    if q is None:
-        return ""
-    if len(q.scale) == 1:
-        return f"  scale {q.scale[0]:.6g}, zero point {q.zero_point[0]}"
-    return f"  per-axis ({len(q.scale)} scales, axis {q.axis})"
-
-
-def describe_io(summary) -> list[str]:
-    lines = []
-    for role, tensors in (("input", summary.inputs), ("output", summary.outputs)):
-        for t in tensors:
-            lines.append(f"{role:<14} {t.name} {list(t.shape)} {t.dtype}{_format_quantization(t)}")
-    return lines
-
-
-def format_ops(ops: dict[str, int]) -> str:
-    return ", ".join(f"{name} {count}" for name, count in ops.items())
 
 
 def describe_gpu(refusals: dict[str, str]) -> str:

@@ -8,15 +8,16 @@ import sys
 
 import click
 
+from mobilekit.cli.options import force_option, quiet_option
+
 
 @click.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=pathlib.Path))
 @click.option("--output", "output_dir", type=click.Path(path_type=pathlib.Path), default=None, metavar="DIR",
               help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].")
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
-@click.option("--force", is_flag=True,
-              help="Run every stage afresh: discard the stage folders and results.json in DIR.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@force_option(help="Run every stage afresh: discard the stage folders and results.json in DIR.")
+@quiet_option
 def run(recipe_path, output_dir, check, force, quiet):
     """Run a recipe; rerunning with the same --output skips the finished stages.
 

@@ -9,40 +9,31 @@ import sys
 
 import click
 
-from mobilekit.train import DEFAULT_BN_MOMENTUM, OPTIMIZERS, SCHEDULES
+from mobilekit.cli.options import (data_option, force_option, model_options, parse_options, quiet_option, seed_option,
+                                   split_options)
+from mobilekit.train import DEFAULT_BN_MOMENTUM, DEFAULT_SCHEDULE, OPTIMIZERS, SCHEDULES
 
 
 @click.command()
-@click.option("--model", "model_name", required=True, metavar="NAME", help="Architecture name (see `mobilekit models`).")
-@click.option("--data", "source", required=True, metavar="SOURCE",
-              help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
+@model_options(weights="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
+@data_option(required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
 @click.option("--epochs", type=click.IntRange(min=1), required=True,
               help="Total epochs; a resumed run trains only the missing ones.")
 @click.option("--output", "output_dir", required=True, type=click.Path(path_type=pathlib.Path), metavar="DIR",
               help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.")
-@click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH",
-              help="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
 @click.option("--freeze-base", is_flag=True, help="Train only the classifier top; the backbone stays frozen.")
-@click.option("--resolution", type=click.IntRange(min=1), default=None, help="Input size in pixels  [default: the model's].")
-@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Width multiplier.")
-@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A model's own option (repeatable; see `mobilekit models NAME`).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True, help="Optimizer.")
-@click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
-              help="Learning rate over the epochs: constant, or cosine decay towards 0 at the last epoch.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=DEFAULT_SCHEDULE, show_default=True,
+              help="Learning rate over the epochs: cosine decay towards 0 at the last epoch, or constant.")
 @click.option("--bn-momentum", type=float, default=DEFAULT_BN_MOMENTUM, show_default=True,
               help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).")
-@click.option("--validation-split", type=float, default=0.1, show_default=True,
-              help="Share of each class for validation (drawn with --seed); picks the best checkpoint.")
-@click.option("--test-split", type=float, default=None,
-              help="Share of each class held out for testing  [default: mnist5k's fixed split, else 0.1].")
+@split_options(whose="picks the best checkpoint")
 @click.option("--no-augment", is_flag=True, help="No random crops or mirrors on training images.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, validation split, order, augmentation.")
-@click.option("--force", is_flag=True, help="Discard an earlier run in DIR and start over.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@seed_option(help="Seed for init, validation split, order, augmentation.")
+@force_option(help="Discard an earlier run in DIR and start over.")
+@quiet_option
 def train(model_name, source, epochs, output_dir, weights, freeze_base, resolution, alpha, option_pairs, batch_size,
           learning_rate, optimizer, schedule, bn_momentum, validation_split, test_split, no_augment, seed, force,
           quiet):
@@ -55,7 +46,6 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
       mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
     """
     from mobilekit import train as training
-    from mobilekit.cli.convert import parse_options
     from mobilekit.data import datasets
 
     # Everything that needs no TensorFlow first: a mistake there is reported at once.

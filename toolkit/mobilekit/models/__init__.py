@@ -18,7 +18,8 @@ import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 from mobilekit.models import classic, efficient, residual  # noqa: F401  (register the models)
 from mobilekit.models.classic import strip_aux_heads
 from mobilekit.models.complexity import count_macs, count_params
-from mobilekit.models.registry import BuildSettings, ModelInfo, ReferenceCounts, build, check, info, names
+from mobilekit.models.registry import (BuildSettings, ModelInfo, ReferenceCounts, build, check, info, names,
+                                       weights_source)
 
 __all__ = ["BuildSettings", "ModelInfo", "ReferenceCounts", "build", "check", "count_macs", "count_params", "info",
-           "names", "strip_aux_heads"]
+           "names", "strip_aux_heads", "weights_source"]

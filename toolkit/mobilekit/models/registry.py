@@ -17,10 +17,10 @@ import dataclasses
 import difflib
 import math
 import numbers
-import os
 from typing import Callable
 
 from mobilekit.errors import UserError
+from mobilekit.formats import weights_source
 
 MIN_RESOLUTION = 32
 
@@ -297,7 +297,7 @@ def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout
     settings = resolve_settings(entry, alpha=alpha, resolution=resolution, num_classes=num_classes,
                                 include_top=include_top, dropout=dropout)
     chosen = resolve_options(entry, options)
-    source = _weights_source(weights)
+    source = weights_source(weights)
     imagenet = None
     if source == "imagenet":
         from mobilekit.models import weights as weight_loading
@@ -306,22 +306,3 @@ def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout
         # they are cached or can be downloaded (fails within seconds offline).
         imagenet = weight_loading.find_imagenet(entry, settings, chosen)
     return _Plan(entry, settings, chosen, imagenet, None if source in (None, "imagenet") else source)
-
-
-def _weights_source(weights):
-    """None (random), "imagenet", or a path string."""
-    if weights is None:
-        return None
-    if isinstance(weights, os.PathLike):
-        return os.fspath(weights)
-    if not isinstance(weights, str):
-        raise UserError(f"weights must be None, 'none', 'imagenet' or a file path, got {weights!r}.")
-    if weights.strip().lower() in ("", "none", "random"):
-        return None
-    if weights.strip().lower() == "imagenet":
-        return "imagenet"
-    if difflib.get_close_matches(weights.strip().lower(), ["imagenet"], n=1, cutoff=0.75) \
-            and not os.path.exists(weights):
-        raise UserError(f"weights {weights!r}: did you mean 'imagenet'? Expected None, 'none', "
-                        "'imagenet' or the path of a .h5, .weights.h5 or .keras file.")
-    return weights

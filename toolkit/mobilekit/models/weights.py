@@ -17,6 +17,7 @@ import threading
 import urllib.parse
 
 from mobilekit.errors import UserError
+from mobilekit.formats import weights_source
 
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")
 PROBE_TIMEOUT_S = 5.0  # how long to wait for the weights host before calling the download off
@@ -208,3 +209,45 @@ def load_file(model, entry, settings, path: str) -> None:
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return (text[0] if text else type(error).__name__)[:300]
+
+
+def copy_backbone(backbone, model) -> None:
+    """Copy the weights of a zoo backbone (include_top=False) into the same zoo model with a top.
+
+    The backbone's layers are the first layers of the full model, in the same
+    order (the registry builds both from one function).
+    """
+    for theirs, ours in zip(backbone.layers, model.layers):
+        if type(theirs) is not type(ours):
+            raise RuntimeError(f"backbone layer {theirs.name} ({type(theirs).__name__}) does not line up with "
+                               f"{ours.name} ({type(ours).__name__}) of {model.name}")
+        copy_weights(theirs, ours)
+
+
+def build_with_weights(name: str, num_classes: int, weights, settings: dict):
+    """The zoo model `name` with a `num_classes` top and `weights` (see `train.build_model`): ImageNet or a
+    file's backbone under a new top when the file or keras has no top for these classes."""
+    from mobilekit import models
+
+    kind = _weights_kind(weights)
+    if kind == "none" or (kind == "imagenet" and num_classes == 1000):
+        return models.build(name, weights=None if kind == "none" else "imagenet", num_classes=num_classes,
+                            **settings)
+    if kind == "imagenet":
+        backbone = models.build(name, weights="imagenet", include_top=False, **settings)
+    else:
+        try:
+            return models.build(name, weights=weights, num_classes=num_classes, **settings)
+        except UserError as whole_model_error:
+            try:
+                backbone = models.build(name, weights=weights, include_top=False, **settings)
+            except UserError:
+                raise whole_model_error from None
+    model = models.build(name, weights=None, num_classes=num_classes, **settings)
+    copy_backbone(backbone, model)
+    return model
+
+
+def _weights_kind(weights) -> str:
+    source = weights_source(weights)
+    return "none" if source is None else "imagenet" if source == "imagenet" else "file"

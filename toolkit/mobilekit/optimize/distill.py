@@ -119,7 +119,7 @@ def _build_zoo(spec: Mapping, num_classes: int, resolution: int) -> tf_keras.Mod
     if not isinstance(name, str):
         raise UserError(f"a zoo teacher needs 'model': one of models.names(), e.g. {{'model': 'resnet50', "
                         f"'weights': 'runs/resnet50/best.keras'}}; got {dict(spec)!r}.")
-    if weights is None or (isinstance(weights, str) and weights.strip().lower() in ("", "none", "random")):
+    if models.weights_source(weights) is None:
         raise UserError(f"the teacher {name} needs trained weights: add 'weights': PATH (e.g. best.keras of a "
                         "training run) or 'imagenet' for a 1000-class teacher.")
     return models.build(name, weights=weights, **{"num_classes": num_classes, "resolution": resolution, **options})

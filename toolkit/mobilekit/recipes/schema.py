@@ -9,10 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mobilekit.formats import IO_TYPES, MODES
-from mobilekit.train import OPTIMIZERS, SCHEDULES  # train imports TensorFlow only inside its functions
+from mobilekit.formats import IO_TYPES, MODES, SPLITS
+from mobilekit.train import DEFAULT_SCHEDULE, OPTIMIZERS, SCHEDULES  # TensorFlow only inside functions
 
-SPLITS = ("train", "validation", "test")
 SKIP_KINDS = ("first_conv", "depthwise", "classifier")
 
 
@@ -56,7 +55,7 @@ class Training:
     epochs: int = _setting(low=1)
     learning_rate: float = _setting(1e-3, above=0)
     optimizer: str = _setting("adam", choices=OPTIMIZERS)
-    schedule: str = _setting("cosine", choices=SCHEDULES)
+    schedule: str = _setting(DEFAULT_SCHEDULE, choices=SCHEDULES)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from mobilekit import progress
+from mobilekit.metrics import top_k_accuracy
 from mobilekit.runtime.interpreter import TFLiteModel
 
 
@@ -150,7 +151,6 @@ def accuracy(model_bytes: bytes, source, *, split: str = "test", seed: int = 0, 
     split never depends on the seed).
     """
     from mobilekit.data import datasets
-    from mobilekit.train import top_k_accuracy
 
     info = file_input(model_bytes)
     data = datasets.load(source, resolution=info.resolution, batch_size=batch_size, seed=seed,

@@ -1,0 +1,256 @@
+"""The training loop: compile, fit epoch by epoch, keep the best model and resume where a run stopped."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import time
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+
+from mobilekit import files
+from mobilekit.errors import MobilekitWarning, UserError
+from mobilekit.metrics import top_k_accuracy
+from mobilekit.train import run_folder
+from mobilekit.train.model import freeze_backbone
+from mobilekit.train.run_folder import BEST_FILE
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine")  # the learning rate over the epochs
+# Cosine by default, everywhere (`fit`, `mobilekit train`, recipes): the short schedules this
+# toolkit runs (a few epochs of fine-tuning or QAT) end at a low rate, so the last epochs settle
+# instead of bouncing at the peak rate, and the best epoch is rarely an early, lucky one.
+DEFAULT_SCHEDULE = "cosine"
+# What must not change for a run to be resumed (the rest -- learning rate, optimizer,
+# freezing, batch size -- may; a changed optimizer setting starts a fresh optimizer state).
+IDENTITY_KEYS = ("model", "input_shape", "parameters", "class_names", "build")
+TRAINING_KEYS = ("optimizer", "learning_rate", "freeze_base", "schedule")
+
+
+def make_optimizer(name: str, learning_rate: float):
+    import tf_keras
+
+    if name not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}.")
+    if name == "adam":
+        return tf_keras.optimizers.Adam(learning_rate)
+    if name == "adamw":
+        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=1e-4)
+    if name == "sgd":
+        return tf_keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    return tf_keras.optimizers.RMSprop(learning_rate)
+
+
+def learning_rate_at(epoch: int, *, base: float, epochs: int, schedule: str) -> float:
+    """The learning rate of epoch `epoch` (0-based): constant, or cosine decay from `base` towards 0 at `epochs`."""
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    return base
+
+
+def _check_arguments(model, data, epochs, learning_rate, optimizer, schedule) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown learning-rate schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}.")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise UserError(f"epochs must be a whole number >= 1, got {epochs!r}.")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
+            or not math.isfinite(learning_rate) or learning_rate <= 0:
+        raise UserError(f"learning_rate must be a number > 0, got {learning_rate!r}, e.g. 1e-3 for adam.")
+    if len(model.outputs) != 1:
+        raise UserError(f"{model.name} has {len(model.outputs)} outputs; fit trains single-output classifiers. "
+                        "Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False).")
+    classes = model.outputs[0].shape[-1]
+    if classes != data.num_classes:
+        raise UserError(f"{model.name} has {classes} outputs but the data has {data.num_classes} classes "
+                        f"({', '.join(data.class_names[:5])}{', ...' if data.num_classes > 5 else ''}). "
+                        f"Build the model with num_classes={data.num_classes}.")
+    height, width = model.input_shape[1:3]
+    if (height, width) != (data.resolution, data.resolution):
+        raise UserError(f"{model.name} takes {height}x{width} images but the data was loaded at "
+                        f"{data.resolution}x{data.resolution}. Load it with resolution={height}.")
+
+
+def _compile(model, optimizer, num_classes: int) -> None:
+    import tf_keras
+
+    metrics = ["accuracy"]
+    if num_classes > 5:
+        metrics.append(tf_keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=metrics)
+
+
+def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rate: float = 1e-3,
+        optimizer: str = "adam", schedule: str = DEFAULT_SCHEDULE, freeze_base: bool = False, seed: int = 0,
+        verbose: int | str = 1,
+        force: bool = False, run_info: dict | None = None, trainer: Callable | None = None,
+        callbacks: Sequence = (), best_file: str = BEST_FILE, best_after_epoch: int = 0) -> dict:
+    """Train `model` on `data` (a `data.Data`) up to `epochs` epochs in total; returns the history.
+
+    Args:
+      model: a single-output classifier taking data.resolution images, e.g. from `build_model`.
+      data: the pipelines; training uses data.train and, when present, data.validation.
+      epochs: the total number of epochs; a resumed run trains only the missing ones.
+      output_dir: the run's folder (created if missing; its parent must exist).
+      learning_rate, optimizer: one of OPTIMIZERS (sgd has Nesterov momentum 0.9, adamw weight decay 1e-4).
+      schedule: "cosine" (DEFAULT_SCHEDULE): the rate decays per epoch along half a cosine towards 0
+        at `epochs` (`learning_rate_at`), so more epochs on a resume stretch the curve; or "constant".
+      freeze_base: train only the classifier top (`classifier_layers`), the backbone frozen.
+      seed: seeds TensorFlow, NumPy and Python before training (data order and augmentation
+        follow the seed `data` was loaded with).
+      verbose: keras' progress display: 1 a bar per epoch, 2 a line per epoch, 0 none.
+      force: discard an earlier run in output_dir and start over.
+      run_info: JSON-ready facts to record in train_config.json (the CLI records how the model
+        was built under "build"; a resume with a different "build" is refused).
+      trainer: model -> the tf_keras.Model that is compiled and fitted in its place, e.g.
+        `lambda student: optimize.distill.Distiller(student, teacher)`; checkpoints and the best
+        file still hold `model` itself.
+      callbacks: more keras callbacks for `fit` (e.g. `optimize.prune.callbacks()`).
+      best_file: the best model's file name in output_dir; a name ending in .h5 saves HDF5, which
+        models wrapped by tfmot (QAT, pruning) need.
+      best_after_epoch: epochs up to this one are not candidates for the best file (a pruning
+        schedule that is still raising sparsity then).
+
+    Returns:
+      The history as written to history.json: {"model", "monitor", "best", "epochs": [...]}.
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    from mobilekit import __version__
+
+    _check_arguments(model, data, epochs, learning_rate, optimizer, schedule)
+    fitted = model if trainer is None else trainer(model)
+    if freeze_base and freeze_backbone(model) == 0:
+        raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
+    folder = run_folder.check_output(output_dir, force=force)
+    folder.mkdir(exist_ok=True)
+    if force:
+        run_folder.clear_run(folder)
+    tf_keras.utils.set_random_seed(seed)
+
+    training = {"optimizer": optimizer, "learning_rate": float(learning_rate), "schedule": schedule,
+                "freeze_base": bool(freeze_base), "batch_size": data.batch_size, "seed": seed}
+    config = {"mobilekit": __version__, "model": model.name, "input_shape": list(model.input_shape[1:]),
+              "parameters": int(model.count_params()), "class_names": list(data.class_names),
+              "data": {"source": data.source, "counts": data.counts}, "training": training, **(run_info or {})}
+    earlier = run_folder.run_state(folder)
+    if earlier is not None:
+        changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
+        if changed:
+            details = "; ".join(f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now"
+                                for key in changed)
+            raise UserError(f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
+                            "Pass --force to start over there, or choose another --output.")
+    monitor = "val_accuracy" if data.validation is not None else "accuracy"
+    if data.validation is None:
+        warnings.warn("no validation split: the best checkpoint is chosen by training accuracy, which rewards "
+                      "overfitting. Give the data a validation share (validation_split).", MobilekitWarning,
+                      stacklevel=2)
+
+    opt = make_optimizer(optimizer, learning_rate)
+    _compile(fitted, opt, data.num_classes)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
+    manager = tf.train.CheckpointManager(checkpoint, str(folder / run_folder.RESUME_DIR), max_to_keep=1)
+    history = run_folder.empty_history(config)
+    if earlier is not None and manager.latest_checkpoint:
+        opt.build(model.trainable_variables)  # so the optimizer state restores now, not lazily
+        same_training = all(earlier.config.get("training", {}).get(k) == training[k] for k in TRAINING_KEYS)
+        source = checkpoint if same_training else tf.train.Checkpoint(model=model, epoch=epoch)
+        source.restore(manager.latest_checkpoint).expect_partial()
+        if not same_training and verbose:
+            print(f"resuming {folder}: optimizer settings changed, so the optimizer starts afresh", flush=True)
+        history = earlier.history
+    done = int(epoch.numpy())
+    history.update(model=model.name, monitor=monitor)
+    history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
+    run_folder.write_json(folder / run_folder.CONFIG_FILE, config)
+    files.write_atomic(folder / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True)
+    if done >= epochs:
+        if verbose:
+            print(f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
+                  "train on, or --force to start over.", flush=True)
+        return history
+    if done and verbose:
+        print(f"resuming {folder} after epoch {done}", flush=True)
+
+    recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
+    fitted.fit(data.train, validation_data=data.validation, epochs=epochs, initial_epoch=done,
+               callbacks=[*callbacks, _scheduler(learning_rate, epochs, schedule), recorder], verbose=verbose)
+    return history
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _best(entries: list[dict], monitor: str, best_file: str = BEST_FILE, after_epoch: int = 0) -> dict | None:
+    scored = [entry for entry in entries if monitor in entry and entry["epoch"] > after_epoch]
+    if not scored:
+        return None
+    best = max(scored, key=lambda entry: (entry[monitor], -entry["epoch"]))
+    return {"epoch": best["epoch"], monitor: best[monitor], "file": best_file}
+
+
+def _scheduler(base: float, epochs: int, schedule: str):
+    import tf_keras
+
+    return tf_keras.callbacks.LearningRateScheduler(
+        lambda epoch, _: learning_rate_at(epoch, base=base, epochs=epochs, schedule=schedule))
+
+
+def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, best_after_epoch: int):
+    import tf_keras
+
+    class Recorder(tf_keras.callbacks.Callback):
+        """After each epoch: the best file if it improved, history.json, then the resume checkpoint.
+
+        In this order, an interruption leaves a checkpoint that is never ahead of
+        the history; a resume drops history entries past the checkpoint's epoch.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch_index, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch_index, logs=None):
+            logs = logs or {}
+            entry = {"epoch": epoch_index + 1, **{key: float(value) for key, value in logs.items()}}
+            entry["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
+            entry["seconds"] = round(time.perf_counter() - self.started, 2)
+            best = history.get("best")
+            if monitor in entry and entry["epoch"] > best_after_epoch and (best is None
+                                                                          or entry[monitor] > best[monitor]):
+                run_folder.save_model_atomic(model, folder / best_file)
+                history["best"] = {"epoch": entry["epoch"], monitor: entry[monitor], "file": best_file}
+            history["epochs"].append(entry)
+            run_folder.write_json(folder / run_folder.HISTORY_FILE, history)
+            epoch.assign(epoch_index + 1)
+            manager.save()
+
+    return Recorder()
+
+
+# ---------------------------------------------------------------------------
+# Keras-side accuracy, for comparing with the .tflite file
+# ---------------------------------------------------------------------------
+
+def evaluate(model, dataset) -> dict:
+    """Top-1 and top-5 accuracy of a Keras model over a (images, labels) pipeline."""
+    scores, labels = [], []
+    for images, batch_labels in dataset:
+        scores.append(model.predict_on_batch(images))
+        labels.append(batch_labels.numpy())
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, 5),
+            "count": int(len(labels))}
