@@ -2,8 +2,8 @@
 
 GoogLeNet's auxiliary heads and strip_aux_heads, AlexNet's LRN option and its
 int8 form, the VGG table, the size arithmetic behind min_resolution, MobileNetV1
-at narrow alphas against keras, ImageNet-file rules, and int8 conversion of
-every model here.
+at narrow alphas against keras and ImageNet-file rules. Their int8 conversion
+is tested with every registered model's in tests/test_zoo.py.
 """
 
 import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
@@ -349,26 +349,3 @@ def test_mobilenet_v1_imagenet_from_keras_cache(tmp_path, monkeypatch):
     pixels = raw_pixels(128)
     np.testing.assert_allclose(ours(pixels).numpy(), reference(pixels / 127.5 - 1).numpy(), atol=ATOL)
     release(ours, reference)
-
-
-# ---------------------------------------------------------------------------
-# Every model here converts to a fully-integer int8 file
-
-
-@pytest.mark.parametrize("name, kwargs", [
-    ("alexnet", dict(resolution=63, alpha=0.25)),
-    ("vgg11", dict(resolution=32, alpha=0.25)),
-    ("vgg13", dict(resolution=32, alpha=0.25)),
-    ("vgg16", dict(resolution=48, alpha=0.25)),
-    ("vgg19", dict(resolution=32, alpha=0.25)),
-    pytest.param("googlenet", dict(resolution=64, alpha=0.25), marks=pytest.mark.slow),
-    ("mobilenet_v1", dict(resolution=64, alpha=0.25)),
-])
-def test_int8_is_fully_integer(name, kwargs):
-    model = models.build(name, num_classes=10, **kwargs)
-    resolution = kwargs["resolution"]
-    buf = convert(model, mode="int8", calibration=[raw_pixels(resolution, batch=4)], show_progress=False)
-    summary = summarize(buf)
-    assert summary.fully_integer, [t.name for t in summary.float_tensors]
-    assert summary.outputs[0].shape == (1, 10)
-    release(model)

@@ -1,7 +1,7 @@
 """Quantization-aware training: every zoo model through qat.quantize -> one step -> fully-integer int8.
 
 The per-model test runs scripts/qat_coverage.py's `evaluate_case` (the small
-settings of tests/test_zoo.py: resolution max(min_resolution, 32), 64 px for
+settings of tests/zoo_params.py: resolution max(min_resolution, 32), 64 px for
 EfficientNet-B1..B7, alpha 0.5, 10 classes) and keeps each row it computes;
 the last test checks those rows against the committed docs/qat_coverage.md.
 tfmot's wrapping takes seconds per model, so only a representative few (and
@@ -27,6 +27,7 @@ from mobilekit.models.classic import LocalResponseNormalization
 from mobilekit.models.layers import ChannelSlice, HardSigmoid, HardSwish, InputNormalization, SqueezeExcite
 from mobilekit.optimize import qat
 from mobilekit.runtime import evaluate
+from zoo_params import CLASSES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _keras_q = tfmot.quantization.keras
@@ -86,7 +87,7 @@ def test_every_model_trains_with_qat_and_converts_fully_integer(case, computed_r
     # below checks agreement on a trained model): the file must run and give a
     # distribution per image.
     scores = evaluate.predict(outcome.tflite, outcome.images, show_progress=False)
-    assert scores.shape == (len(outcome.images), coverage.CLASSES) and np.isfinite(scores).all()
+    assert scores.shape == (len(outcome.images), CLASSES) and np.isfinite(scores).all()
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=0.05)
     del outcome
     tf_keras.backend.clear_session()
@@ -105,12 +106,6 @@ def test_coverage_table_is_current(computed_rows):
     stale = {label: (committed[label], row.markdown()) for label, row in computed_rows.items()
              if committed[label] != row.markdown()}
     assert not stale, f"rerun scripts/qat_coverage.py; committed vs computed: {stale}"
-
-
-def test_small_settings_are_the_zoo_tests():
-    zoo = _load(ROOT / "tests" / "test_zoo.py")
-    for name in models.names():
-        assert coverage.small_settings(name) == zoo.small_settings(name), name
 
 
 # --- the QuantizeConfigs ---------------------------------------------------------

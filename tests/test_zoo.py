@@ -18,17 +18,7 @@ import tf_keras
 from mobilekit import models
 from mobilekit.export import convert, tflite_file
 from mobilekit.runtime import coverage, evaluate
-from zoo_params import zoo_params
-
-CLASSES = 10
-HEAVY = {name for name in models.names() if models.info(name).default_resolution > 224}
-
-
-def small_settings(name: str) -> dict:
-    # EfficientNet-B4/B5 trained for a step at 32 px (1x1 feature maps from stage 5 on)
-    # crash TensorFlow 2.21's int8 quantizer (a segfault in mlir_quantize); at 64 px they convert.
-    smallest = 64 if name in HEAVY else 32
-    return dict(resolution=max(models.info(name).min_resolution, smallest), alpha=0.5, num_classes=CLASSES)
+from zoo_params import CLASSES, small_settings, zoo_params
 
 
 @pytest.mark.parametrize("name", zoo_params(fast=("mobilenet_v3_small",)))

@@ -12,6 +12,18 @@ import pytest
 
 from mobilekit import models
 
+CLASSES = 10  # the small settings' class count
+
+
+def small_settings(name: str) -> dict:
+    """The small settings every model is built with in the zoo-wide pipeline tests (tests/test_zoo.py) and
+    QAT coverage (scripts/qat_coverage.py, tests/test_qat.py): its smallest workable resolution, at least
+    32 px, alpha 0.5, 10 classes."""
+    # EfficientNet-B4/B5 trained for a step at 32 px (1x1 feature maps from stage 5 on)
+    # crash TensorFlow 2.21's int8 quantizer (a segfault in mlir_quantize); at 64 px they convert.
+    smallest = 64 if models.info(name).default_resolution > 224 else 32
+    return dict(resolution=max(models.info(name).min_resolution, smallest), alpha=0.5, num_classes=CLASSES)
+
 
 def first_of_each_family(names=None) -> set[str]:
     """The first name of each family among `names` (default: every registered model), in registry order."""
