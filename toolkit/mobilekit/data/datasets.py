@@ -38,6 +38,7 @@ import numpy as np
 
 from mobilekit.data.sources import MNIST5K_TEST_PER_CLASS, SOURCES, Source, check_source, read_source
 from mobilekit.errors import UserError
+from mobilekit.formats import SPLITS
 
 __all__ = ["AUGMENT_MIN_CROP", "DEFAULT_TEST_SPLIT", "MNIST5K_TEST_PER_CLASS", "SOURCES", "SPLITS", "TEST_SEED",
            "Data", "Source", "check", "load", "pipeline", "read_source", "split_indices"]
@@ -45,7 +46,6 @@ __all__ = ["AUGMENT_MIN_CROP", "DEFAULT_TEST_SPLIT", "MNIST5K_TEST_PER_CLASS", "
 TEST_SEED = 20240601  # seed of every drawn test split; deliberately not the `seed` argument
 DEFAULT_TEST_SPLIT = 0.1  # the test fraction of sources without a fixed test split
 AUGMENT_MIN_CROP = 0.8  # a training crop covers at least this fraction of each side
-SPLITS = ("train", "validation", "test")
 
 
 @dataclasses.dataclass(frozen=True)
