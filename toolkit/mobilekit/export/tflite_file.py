@@ -155,12 +155,16 @@ def _tensor_info(model: schema.ModelT, index: int) -> TensorInfo:
 
 
 def summarize(buf: bytes) -> Summary:
-    model = read(buf)
+    return summary_of(read(buf), len(buf))
+
+
+def summary_of(model: schema.ModelT, size_bytes: int) -> Summary:
+    """The Summary of a model that `read` parsed from `size_bytes` bytes."""
     graph = model.subgraphs[0]
     ops = collections.Counter(op_name(model, op.opcodeIndex) for op in graph.operators)
     tensors = tuple(_tensor_info(model, i) for i in range(len(graph.tensors)))
     return Summary(
-        size_bytes=len(buf),
+        size_bytes=size_bytes,
         ops=dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
         tensors=tensors,
         inputs=tuple(tensors[i] for i in graph.inputs),
