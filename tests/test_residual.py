@@ -249,9 +249,9 @@ def test_dropout_knob_inserts_dropout_before_the_classifier():
 def test_normalization_is_the_references_preprocessing(built):
     pixels = raw_pixels(8, batch=1)
     expected = {
-        "resnet50": residual._caffe_preprocess(pixels.copy()),
+        "resnet50": registry.REGISTRY.get("resnet50").keras.preprocess(pixels.copy()),
         "resnet50_v2": pixels / 127.5 - 1,
-        "densenet121": residual._torch_preprocess(pixels.copy()),
+        "densenet121": registry.REGISTRY.get("densenet121").keras.preprocess(pixels.copy()),
         "resnet18": (pixels / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
     }
     for name, wanted in expected.items():

@@ -48,7 +48,6 @@ def _row(name: str) -> dict:
     import tf_keras
 
     from mobilekit import models as zoo
-    from mobilekit.models.registry import REGISTRY
 
     info = zoo.info(name)
     model = zoo.build(name)
@@ -62,10 +61,10 @@ def _row(name: str) -> dict:
         "macs": zoo.count_macs(model),
         "resolution": info.default_resolution,
         "reference": info.reference,
-        "matches": ("weight-compatible" if REGISTRY.get(name).keras is not None else
+        "matches": ("weight-compatible" if info.imagenet_weights else
                     f"{info.reference_counts.params:,} parameters, "
                     f"{info.reference_counts.macs / 1e6:.1f} M MACs at 224 px"),
-        "imagenet_weights": REGISTRY.get(name).keras is not None,
+        "imagenet_weights": info.imagenet_weights,
         "options": dict(info.options),
     }
     del model
@@ -83,7 +82,7 @@ def format_card(row: dict) -> str:
         f"  parameters  {row['parameters']:,}",
         f"  MACs        {row['macs'] / 1e6:.1f} M at {row['resolution']}x{row['resolution']}",
         f"  reference   {row['reference']} ({row['matches']})",
-        f"  weights     " + ("imagenet (through keras.applications), none, or a file" if row["imagenet_weights"]
+        "  weights     " + ("imagenet (through keras.applications), none, or a file" if row["imagenet_weights"]
                              else "none or a file (no published ImageNet weights for this layout)"),
         f"  options     {options}",
     ]

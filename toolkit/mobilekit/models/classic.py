@@ -23,20 +23,17 @@ before a 'valid' convolution wherever TF's 'same' would pad differently.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
-import numpy as np
-import tensorflow as tf
 import tf_keras
 
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.blocks import BlockSettings, batch_norm
-from mobilekit.models.layers import CAFFE, TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
-from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart, ReferenceCounts
+from mobilekit.models.layers import (CAFFE, TO_MINUS_ONE_ONE, TORCH, LocalResponseNormalization, Normalization,
+                                     activation_layer)
+from mobilekit.models.registry import ReferenceCounts
 from mobilekit.models.scaling import scale_width
 
-_register_layer = tf_keras.saving.register_keras_serializable(package="mobilekit")
 
 def _normalized_input(resolution: int, normalization: Normalization):
     inputs = tf_keras.Input((resolution, resolution, 3), name="image")
@@ -82,79 +79,6 @@ def smallest_resolution(fits, start: int = 1, stop: int = 4096) -> int:
         if fits(side):
             return side
     raise ValueError("no resolution fits")
-
-
-# ---------------------------------------------------------------------------
-# Local response normalization
-
-
-@_register_layer
-class LocalResponseNormalization(tf_keras.layers.Layer):
-    """AlexNet's local response normalization across channels, from int8-capable ops.
-
-        b_c = a_c / (k + alpha * sum_{|j - c| <= depth_radius} a_j^2) ** beta
-
-    Krizhevsky et al. (2012), section 3.3: n = 5 (depth_radius 2), k = 2,
-    alpha = 1e-4, beta = 0.75; the same formula as tf.nn.local_response_normalization
-    (PyTorch's nn.LocalResponseNorm and Caffe divide alpha by n instead).
-
-    TFLite's LOCAL_RESPONSE_NORMALIZATION op has a float kernel only: the
-    converter leaves it in float between DEQUANTIZE and QUANTIZE, so an int8
-    file would not be fully integer. This layer therefore computes it as
-    MUL (a * a), a 1x1 CONV_2D with a constant banded kernel (the windowed sum,
-    alpha folded in), ADD, RSQRT and MULs -- y ** -0.75 = r * r * rsqrt(r) with
-    r = rsqrt(y) -- all of which have int8 kernels. Betas that are multiples of
-    0.25 up to 2 take this path; any other beta uses POW, which is float-only.
-    No weights: parameter counts are unchanged.
-    """
-
-    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75,
-                 **kwargs):
-        super().__init__(**kwargs)
-        if int(depth_radius) < 0 or bias <= 0 or alpha < 0 or beta <= 0:
-            raise ValueError("LocalResponseNormalization needs depth_radius >= 0, bias > 0, alpha >= 0, beta > 0")
-        self.depth_radius = int(depth_radius)
-        self.bias = float(bias)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-
-    def build(self, input_shape):
-        channels = tf.TensorShape(input_shape)[-1]
-        if channels is None:
-            raise ValueError("LocalResponseNormalization needs a known channel count")
-        index = np.arange(int(channels))
-        window = np.abs(index[:, None] - index[None, :]) <= self.depth_radius
-        # A constant, not a weight: (1, 1, C, C), alpha times the channel window.
-        self._band = (self.alpha * window).astype("float32")[None, None]
-        super().build(input_shape)
-
-    def _inverse_power(self, y):
-        """y ** -beta; RSQRT and MUL only where beta is a multiple of 1/4."""
-        quarters = 4 * self.beta
-        if quarters != round(quarters) or not 1 <= quarters <= 8:
-            return tf.pow(y, -self.beta)
-        quarters = int(round(quarters))
-        halves = (quarters + 1) // 2  # y ** -beta = r ** halves * rsqrt(r) ** (2 * halves - quarters)
-        r = tf.math.rsqrt(y)
-        result = r
-        for _ in range(halves - 1):
-            result = result * r
-        if 2 * halves - quarters:
-            result = result * tf.math.rsqrt(r)  # rsqrt(r) = y ** 0.25
-        return result
-
-    def call(self, inputs):
-        band = tf.constant(self._band, dtype=inputs.dtype)
-        window_sum = tf.nn.conv2d(inputs * inputs, band, strides=1, padding="VALID")
-        return inputs * self._inverse_power(window_sum + self.bias)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta)
-        return config
 
 
 # ---------------------------------------------------------------------------
@@ -321,35 +245,6 @@ def build_vgg(config: VGGConfig, *, name: str, alpha: float, resolution: int, nu
     return tf_keras.Model(inputs, x, name=name)
 
 
-def _vgg_counterpart(name: str) -> KerasCounterpart:
-    keras_name = name.upper()  # vgg16 -> VGG16
-
-    def build(settings: BuildSettings, weights):
-        function = getattr(tf_keras.applications, keras_name)
-        return function(include_top=settings.include_top, weights=weights, classes=settings.num_classes,
-                        input_shape=(settings.resolution, settings.resolution, 3))
-
-    def imagenet(settings: BuildSettings) -> ImagenetWeights:
-        module = importlib.import_module(f"tf_keras.src.applications.{name}")
-        registry.check_imagenet_classes(name, settings)
-        if settings.alpha != 1.0:
-            raise UserError(f"keras.applications publishes no ImageNet weights for {name} at alpha "
-                            f"{settings.alpha:g}: VGG is published at alpha 1 only. Use alpha=1.0 or weights=None.")
-        if settings.include_top and settings.resolution != 224:
-            raise UserError(
-                f"ImageNet weights for {name} with its classifier need resolution 224, got "
-                f"{settings.resolution}: fc1 takes the flattened 7x7x512 feature map of a 224 px input. "
-                "Use resolution=224, or include_top=False (any resolution >= 32), or weights=None.")
-        url = module.WEIGHTS_PATH if settings.include_top else module.WEIGHTS_PATH_NO_TOP
-        return ImagenetWeights(url.rsplit("/", 1)[-1], url, settings)
-
-    def preprocess(pixels):
-        # keras' "caffe" mode: RGB -> BGR, minus the ImageNet BGR mean (works on a copy it may modify).
-        return getattr(tf_keras.applications, name).preprocess_input(pixels)
-
-    return KerasCounterpart(build=build, imagenet=imagenet, preprocess=preprocess)
-
-
 # torchvision's VGG-11/13 pool adaptively to 7x7 before the classifier: the
 # same parameters and MACs as flattening 7x7x512 at 224 px.
 _VGG_REFERENCE_COUNTS = {
@@ -359,6 +254,7 @@ _VGG_REFERENCE_COUNTS = {
 
 
 def _register_vgg(name: str, config: VGGConfig) -> None:
+    """Register one row of VGG_CONFIGS: keras' reference where keras has it, else torchvision's counts."""
     depth = name[3:]
     counts = _VGG_REFERENCE_COUNTS.get(name)
     if counts is None:
@@ -366,21 +262,12 @@ def _register_vgg(name: str, config: VGGConfig) -> None:
         reference_text = (f"Reference: {reference} (weight-compatible; keras expects its \"caffe\" "
                           "preprocessing, RGB->BGR minus the ImageNet mean, which ours does inside on raw "
                           "pixels).")
-        keras, reference_counts = _vgg_counterpart(name), None
     else:
         reference = f"torchvision.models.{name}"
         reference_text = (f"Reference: {reference} (equal trainable parameters, {counts.params:,}, and MACs "
                           "at 224 px; torchvision pools adaptively to 7x7 before fc1, this model flattens "
                           "the last feature map as keras' VGG16 does, which is the same at 224 px).")
-        keras, reference_counts = None, counts
-
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
-                dropout: float) -> tf_keras.Model:
-        return build_vgg(config, name=name, alpha=alpha, resolution=resolution, num_classes=num_classes,
-                         include_top=include_top, dropout=dropout)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (
+    doc = (
         f"VGG-{depth}: {config.conv_layers} 3x3 convolutions in five stages "
         f"({', '.join(str(c) for _, c in config.stages)}) with 2x2 max-pools, then FC 4096, FC 4096, FC classes.\n\n"
         f"{reference_text}\n\n"
@@ -392,8 +279,8 @@ def _register_vgg(name: str, config: VGGConfig) -> None:
         idea="stacks of 3x3 convolutions",
         description=f"VGG-{depth}: {config.conv_layers} 3x3 convolutions with ReLU and max-pooling, "
                     "three fully-connected layers.",
-        keras=keras, reference_counts=reference_counts, min_resolution=VGG_MIN_RESOLUTION)(builder)
-    globals()[name] = builder
+        reference_counts=counts, min_resolution=VGG_MIN_RESOLUTION,
+    )(registry.variant(build_vgg, doc, config=config, name=name))
 
 
 for _name, _config in VGG_CONFIGS.items():
@@ -662,8 +549,6 @@ MOBILENET_V1_BLOCKS = (
 )
 MOBILENET_V1_STEM = 32
 _MOBILENET_V1_BN = BlockSettings(bn_epsilon=1e-3, bn_momentum=0.99)  # keras' BatchNormalization defaults
-_MOBILENET_V1_ALPHAS = (0.25, 0.5, 0.75, 1.0)
-_MOBILENET_V1_RESOLUTIONS = (128, 160, 192, 224)
 
 _MOBILENET_V1_PAPER = ("Howard et al., \"MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
                        "Applications\", arXiv 2017, arXiv:1704.04861")
@@ -697,37 +582,11 @@ def depthwise_separable(x, filters: int, stride: int, *, block_id: int):
     return activation_layer("relu6", f"conv_pw_{block_id}_relu")(x)
 
 
-def _mobilenet_v1_imagenet(settings: BuildSettings) -> ImagenetWeights:
-    from tf_keras.src.applications import mobilenet as keras_mobilenet
-
-    registry.check_imagenet_classes("mobilenet_v1", settings)
-    if settings.alpha not in _MOBILENET_V1_ALPHAS:
-        raise UserError(f"keras.applications publishes no ImageNet weights for mobilenet_v1 at alpha "
-                        f"{settings.alpha:g}: alpha must be one of "
-                        f"{', '.join(f'{a:g}' for a in _MOBILENET_V1_ALPHAS)}. "
-                        "Pick one of these alphas, or use weights=None.")
-    alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[settings.alpha]
-    # keras has weights trained at each of these resolutions; elsewhere it uses the 224 ones.
-    rows = settings.resolution if settings.resolution in _MOBILENET_V1_RESOLUTIONS else 224
-    file_name = f"mobilenet_{alpha_text}_{rows}_tf{'' if settings.include_top else '_no_top'}.h5"
-    return ImagenetWeights(file_name, keras_mobilenet.BASE_WEIGHT_PATH + file_name,
-                           dataclasses.replace(settings, resolution=rows))
-
-
-def _mobilenet_v1_keras(settings: BuildSettings, weights):
-    return tf_keras.applications.MobileNet(
-        input_shape=(settings.resolution, settings.resolution, 3), alpha=settings.alpha,
-        include_top=settings.include_top, weights=weights, classes=settings.num_classes,
-        dropout=settings.dropout)
-
-
 @registry.register(
     "mobilenet_v1", family="mobilenet_v1", default_resolution=224, default_dropout=1e-3,
     reference="tf_keras.applications.MobileNet", paper=_MOBILENET_V1_PAPER,
     idea="depthwise-separable convolution",
-    description="MobileNetV1: a 3x3 stem and thirteen depthwise-separable blocks, ReLU6.",
-    keras=KerasCounterpart(build=_mobilenet_v1_keras, imagenet=_mobilenet_v1_imagenet,
-                           preprocess=lambda pixels: pixels / 127.5 - 1.0))
+    description="MobileNetV1: a 3x3 stem and thirteen depthwise-separable blocks, ReLU6.")
 def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
                  dropout: float) -> tf_keras.Model:
     """MobileNetV1.
@@ -761,6 +620,5 @@ def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top
 
 __all__ = [
     "ALEXNET_FEATURES", "AUX_LOSS_WEIGHTS", "GOOGLENET_MODULES", "MOBILENET_V1_BLOCKS", "VGG_CONFIGS",
-    "LocalResponseNormalization", "alexnet", "googlenet", "mobilenet_v1", "strip_aux_heads",
-    "vgg11", "vgg13", "vgg16", "vgg19",
+    "LocalResponseNormalization", "alexnet", "build_vgg", "googlenet", "mobilenet_v1", "strip_aux_heads",
 ]

@@ -27,15 +27,15 @@ from __future__ import annotations
 import dataclasses
 import fractions
 
-import numpy as np
 import tf_keras
 
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.blocks import BlockSettings, conv_bn, initializer, inverted_residual
 from mobilekit.models.layers import TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
-from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart
-from mobilekit.models.scaling import WIDTH_MODES, make_divisible, scale_depth, scale_width
+from mobilekit.models.registry import ReferenceCounts
+from mobilekit.models.scaling import (EFFICIENTNET_SCALES, WIDTH_MODES, CompoundScale, make_divisible, scale_depth,
+                                      scale_width)
 
 # ---------------------------------------------------------------------------
 # Block strings
@@ -502,138 +502,8 @@ MIXNET_M = _check_architecture(dataclasses.replace(
 MIXNET_L = _check_architecture(dataclasses.replace(MIXNET_M, width=1.3))
 
 
-@dataclasses.dataclass(frozen=True)
-class CompoundScale:
-    """EfficientNet's compound scaling of B0 (Tan & Le, 2019, table and keras.applications)."""
-
-    width: float
-    depth: float
-    resolution: int
-    dropout: float
-
-
-EFFICIENTNET_SCALES = {
-    "b0": CompoundScale(1.0, 1.0, 224, 0.2),
-    "b1": CompoundScale(1.0, 1.1, 240, 0.2),
-    "b2": CompoundScale(1.1, 1.2, 260, 0.3),
-    "b3": CompoundScale(1.2, 1.4, 300, 0.3),
-    "b4": CompoundScale(1.4, 1.8, 380, 0.4),
-    "b5": CompoundScale(1.6, 2.2, 456, 0.4),
-    "b6": CompoundScale(1.8, 2.6, 528, 0.5),
-    "b7": CompoundScale(2.0, 3.1, 600, 0.5),
-}
-
-
 def efficientnet(scale: CompoundScale) -> Architecture:
     return _check_architecture(dataclasses.replace(EFFICIENTNET_B0, width=scale.width, depth=scale.depth))
-
-
-# ---------------------------------------------------------------------------
-# keras.applications counterparts
-
-
-def _shape(settings: BuildSettings) -> tuple[int, int, int]:
-    return (settings.resolution, settings.resolution, 3)
-
-
-_V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-_V2_RESOLUTIONS = (96, 128, 160, 192, 224)
-
-
-def _mobilenet_v2_imagenet(settings: BuildSettings) -> ImagenetWeights:
-    from tf_keras.src.applications import mobilenet_v2 as keras_v2
-
-    registry.check_imagenet_classes("mobilenet_v2", settings)
-    if settings.alpha not in _V2_ALPHAS:
-        registry.no_imagenet(f"mobilenet_v2 at alpha {settings.alpha:g}",
-                     f"alpha must be one of {', '.join(f'{a:g}' for a in _V2_ALPHAS)}",
-                     "Pick one of these alphas, or use weights=None.")
-    # keras has weights trained at each of these resolutions; elsewhere it uses the 224 ones.
-    rows = settings.resolution if settings.resolution in _V2_RESOLUTIONS else 224
-    file_name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(settings.alpha)}_{rows}"
-                 f"{'' if settings.include_top else '_no_top'}.h5")
-    return ImagenetWeights(file_name, keras_v2.BASE_WEIGHT_PATH + file_name, settings)
-
-
-def _mobilenet_v2_keras(settings: BuildSettings, weights):
-    return tf_keras.applications.MobileNetV2(
-        input_shape=_shape(settings), alpha=settings.alpha, include_top=settings.include_top,
-        weights=weights, classes=settings.num_classes)
-
-
-def _mobilenet_v3_counterpart(model_type: str, is_minimalistic: bool) -> KerasCounterpart:
-    name = f"mobilenet_v3_{model_type}{'_minimalistic' if is_minimalistic else ''}"
-    alphas = (1.0,) if is_minimalistic else (0.75, 1.0)
-
-    def build(settings: BuildSettings, weights):
-        function = tf_keras.applications.MobileNetV3Large if model_type == "large" else \
-            tf_keras.applications.MobileNetV3Small
-        return function(
-            input_shape=_shape(settings), alpha=settings.alpha, minimalistic=is_minimalistic,
-            include_top=settings.include_top, weights=weights, classes=settings.num_classes,
-            dropout_rate=settings.dropout, include_preprocessing=True)
-
-    def imagenet(settings: BuildSettings) -> ImagenetWeights:
-        from tf_keras.src.applications import mobilenet_v3 as keras_v3
-
-        registry.check_imagenet_classes(name, settings)
-        if settings.alpha not in alphas:
-            registry.no_imagenet(f"{name} at alpha {settings.alpha:g}",
-                         f"alpha must be {' or '.join(f'{a:g}' for a in alphas)}",
-                         "Pick one of these alphas, or use weights=None.")
-        stem = f"{model_type}{'_minimalistic' if is_minimalistic else ''}_224_{settings.alpha}_float"
-        file_name = f"weights_mobilenet_v3_{stem}{'.h5' if settings.include_top else '_no_top_v2.h5'}"
-        return ImagenetWeights(file_name, keras_v3.BASE_WEIGHT_PATH + file_name, settings)
-
-    return KerasCounterpart(build=build, imagenet=imagenet)
-
-
-# keras' EfficientNet ImageNet files hold the channel standard deviations where
-# the Normalization variance belongs; keras.applications corrects this with an
-# extra multiply by 1/sqrt(stddev) when weights="imagenet".
-_KERAS_EFFICIENTNET_STDDEV = (0.229, 0.224, 0.225)
-
-
-def _efficientnet_counterpart(variant: str, scale: CompoundScale) -> KerasCounterpart:
-    name = f"efficientnet_{variant}"
-    keras_name = f"efficientnet{variant}"
-
-    def build(settings: BuildSettings, weights):
-        from tf_keras.src.applications import efficientnet as keras_efficientnet
-
-        # The generic builder behind EfficientNetB0..B7, so alpha and dropout reach it too.
-        return keras_efficientnet.EfficientNet(
-            scale.width * settings.alpha, scale.depth, scale.resolution, dropout_rate=settings.dropout,
-            model_name=keras_name, include_top=settings.include_top, weights=weights,
-            input_shape=_shape(settings), classes=settings.num_classes)
-
-    def imagenet(settings: BuildSettings) -> ImagenetWeights:
-        from tf_keras.src.applications import efficientnet as keras_efficientnet
-
-        registry.check_imagenet_classes(name, settings)
-        if settings.alpha != 1.0:
-            registry.no_imagenet(f"{name} at alpha {settings.alpha:g}", "EfficientNet is published at alpha 1 only",
-                         "Use alpha=1.0, another EfficientNet size, or weights=None.")
-        file_name = f"{keras_name}{'.h5' if settings.include_top else '_notop.h5'}"
-        # keras insists on the native resolution with a top; the weights do not depend on it.
-        return ImagenetWeights(file_name, keras_efficientnet.BASE_WEIGHTS_PATH + file_name,
-                               dataclasses.replace(settings, resolution=scale.resolution))
-
-    def adopt(model, source: str) -> None:
-        """Fold keras' ImageNet 1/sqrt(stddev) correction into the normalization variance.
-
-        keras computes (x/255 - mean) / sqrt(variance) / sqrt(stddev); with
-        variance' = variance * stddev ours computes the same as one affine, and the
-        correction travels with the weights (a saved .weights.h5 reloads right).
-        For a keras weights file, applied when it holds keras' ImageNet statistics.
-        """
-        norm = model.get_layer("normalize")
-        mean, variance, count = norm.get_weights()
-        stddev = np.asarray(_KERAS_EFFICIENTNET_STDDEV, dtype=variance.dtype)
-        if source == "imagenet" or (variance.shape == stddev.shape and (variance == stddev).all()):
-            norm.set_weights([mean, variance * stddev, count])
-
-    return KerasCounterpart(build=build, imagenet=imagenet, adopt=adopt)
 
 
 # ---------------------------------------------------------------------------
@@ -650,9 +520,7 @@ _EFFICIENTNET_PAPER = ("Tan & Le, \"EfficientNet: Rethinking Model Scaling for C
     "mobilenet_v2", family="mobilenet_v2", default_resolution=224, default_dropout=0.2,
     reference="tf_keras.applications.MobileNetV2", paper=_V2_PAPER,
     idea="inverted residual with linear bottleneck",
-    description="MobileNetV2: inverted residuals with linear bottlenecks, ReLU6.",
-    keras=KerasCounterpart(build=_mobilenet_v2_keras, imagenet=_mobilenet_v2_imagenet,
-                           preprocess=lambda pixels: pixels / 127.5 - 1.0))
+    description="MobileNetV2: inverted residuals with linear bottlenecks, ReLU6.")
 def mobilenet_v2(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
                  dropout: float) -> tf_keras.Model:
     """MobileNetV2.
@@ -667,52 +535,44 @@ def mobilenet_v2(*, alpha: float, resolution: int, num_classes: int, include_top
                               num_classes=num_classes, include_top=include_top, dropout=dropout)
 
 
-def _register_mobilenet_v3(model_type: str, arch: Architecture, is_minimalistic: bool) -> None:
-    name = f"mobilenet_v3_{model_type}{'_minimalistic' if is_minimalistic else ''}"
-    keras_function = f"tf_keras.applications.MobileNetV3{model_type.capitalize()}"
-    keras_call = f"{keras_function}(minimalistic={is_minimalistic}, include_preprocessing=True)"
+# name -> (architecture, keras' model type, minimalistic)
+MOBILENET_V3_VARIANTS = {
+    "mobilenet_v3_large": (MOBILENET_V3_LARGE, "Large", False),
+    "mobilenet_v3_small": (MOBILENET_V3_SMALL, "Small", False),
+    "mobilenet_v3_large_minimalistic": (minimalistic(MOBILENET_V3_LARGE), "Large", True),
+    "mobilenet_v3_small_minimalistic": (minimalistic(MOBILENET_V3_SMALL), "Small", True),
+}
+
+
+def _register_mobilenet_v3(name: str, arch: Architecture, model_type: str, is_minimalistic: bool) -> None:
+    keras_call = (f"tf_keras.applications.MobileNetV3{model_type}(minimalistic={is_minimalistic}, "
+                  "include_preprocessing=True)")
     variant = ("minimalistic (3x3 kernels, no squeeze-excite, ReLU only)" if is_minimalistic
                else "hard-swish, squeeze-excite")
-
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
-                dropout: float) -> tf_keras.Model:
-        return build_architecture(arch, name=name, alpha=alpha, resolution=resolution,
-                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (f"MobileNetV3-{model_type.capitalize()}, {variant}.\n\n"
-                       f"Reference: {keras_call} (weight-compatible) and {_V3_PAPER}.\n")
     registry.register(
         name, family="mobilenet_v3", default_resolution=224, default_dropout=0.2,
         reference=keras_call, paper=_V3_PAPER,
         idea="squeeze-and-excite and hard-swish, found by platform-aware search and NetAdapt",
-        description=f"MobileNetV3-{model_type.capitalize()}, {variant}.",
-        keras=_mobilenet_v3_counterpart(model_type, is_minimalistic))(builder)
-    globals()[name] = builder
+        description=f"MobileNetV3-{model_type}, {variant}.",
+    )(registry.variant(build_architecture,
+                       f"MobileNetV3-{model_type}, {variant}.\n\nReference: {keras_call} (weight-compatible) "
+                       f"and {_V3_PAPER}.\n", arch=arch, name=name))
 
 
-def _register_efficientnet(variant: str, scale: CompoundScale) -> None:
-    name = f"efficientnet_{variant}"
-    arch = efficientnet(scale)
-    keras_function = f"tf_keras.applications.EfficientNet{variant.upper()}"
-
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
-                dropout: float) -> tf_keras.Model:
-        return build_architecture(arch, name=name, alpha=alpha, resolution=resolution,
-                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (
-        f"EfficientNet-{variant.upper()}: width x{scale.width}, depth x{scale.depth}, "
-        f"{scale.resolution}px, dropout {scale.dropout}, drop-connect {EFFICIENTNET_B0.drop_connect}.\n\n"
-        f"Reference: {keras_function} (weight-compatible) and {_EFFICIENTNET_PAPER}.\n")
+def _register_efficientnet(name: str, scale: CompoundScale) -> None:
+    variant = name.removeprefix("efficientnet_").upper()
+    keras_function = f"tf_keras.applications.EfficientNet{variant}"
     registry.register(
         name, family="efficientnet", default_resolution=scale.resolution, default_dropout=scale.dropout,
         reference=keras_function, paper=_EFFICIENTNET_PAPER,
         idea="compound scaling of width, depth and resolution",
-        description=f"EfficientNet-{variant.upper()}: compound-scaled MBConv network with squeeze-excite, swish.",
-        keras=_efficientnet_counterpart(variant, scale))(builder)
-    globals()[name] = builder
+        description=f"EfficientNet-{variant}: compound-scaled MBConv network with squeeze-excite, swish.",
+    )(registry.variant(
+        build_architecture,
+        f"EfficientNet-{variant}: width x{scale.width}, depth x{scale.depth}, {scale.resolution}px, dropout "
+        f"{scale.dropout}, drop-connect {EFFICIENTNET_B0.drop_connect}.\n\n"
+        f"Reference: {keras_function} (weight-compatible) and {_EFFICIENTNET_PAPER}.\n",
+        arch=efficientnet(scale), name=name))
 
 
 _MNASNET_PAPER = ("Tan et al., \"MnasNet: Platform-Aware Neural Architecture Search for Mobile\", "
@@ -721,47 +581,47 @@ _MIXNET_PAPER = ("Tan & Le, \"MixConv: Mixed Depthwise Convolutional Kernels\", 
                  "arXiv:1907.09595")
 
 
+def build_searched(arch: Architecture, *, name: str, alpha: float, resolution: int, num_classes: int,
+                   include_top: bool, dropout: float, depth_multiplier: float = 1.0) -> tf_keras.Model:
+    """build_architecture with MnasNet's depth_multiplier option (each stage's repeats scaled)."""
+    if not depth_multiplier > 0:
+        raise UserError(f"{name}: depth_multiplier must be > 0 (it scales each stage's repeats), "
+                        f"got {depth_multiplier!r}.")
+    scaled = dataclasses.replace(arch, depth=arch.depth * depth_multiplier)
+    return build_architecture(scaled, name=name, alpha=alpha, resolution=resolution,
+                              num_classes=num_classes, include_top=include_top, dropout=dropout)
+
+
 def _register_counted(name: str, arch: Architecture, *, family: str, reference: str, paper: str, idea: str,
-                      description: str, counts: registry.ReferenceCounts, depth_option: bool = False) -> None:
+                      description: str, counts: ReferenceCounts, depth_option: bool = False) -> None:
     """Register a spec table whose reference is a PyTorch implementation (its counts, not its weights)."""
-
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float,
-                depth_multiplier: float = 1.0) -> tf_keras.Model:
-        if not depth_multiplier > 0:
-            raise UserError(f"{name}: depth_multiplier must be > 0 (it scales each stage's repeats), "
-                            f"got {depth_multiplier!r}.")
-        scaled = dataclasses.replace(arch, depth=arch.depth * depth_multiplier)
-        return build_architecture(scaled, name=name, alpha=alpha, resolution=resolution,
-                                  num_classes=num_classes, include_top=include_top, dropout=dropout)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (f"{description}\n\nReference: {reference} (same trainable parameters and MACs at 224 px: "
-                       f"{counts.params:,} and {counts.macs / 1e6:.1f} M) and {paper}.\n")
     registry.register(
         name, family=family, default_resolution=224, default_dropout=0.2, reference=reference, paper=paper,
         idea=idea, description=description, reference_counts=counts,
-        options={"depth_multiplier": 1.0} if depth_option else None)(builder)
-    globals()[name] = builder
+        options={"depth_multiplier": 1.0} if depth_option else None,
+    )(registry.variant(
+        build_searched,
+        f"{description}\n\nReference: {reference} (same trainable parameters and MACs at 224 px: "
+        f"{counts.params:,} and {counts.macs / 1e6:.1f} M) and {paper}.\n",
+        arch=arch, name=name))
 
 
-_register_mobilenet_v3("large", MOBILENET_V3_LARGE, False)
-_register_mobilenet_v3("small", MOBILENET_V3_SMALL, False)
-_register_mobilenet_v3("large", minimalistic(MOBILENET_V3_LARGE), True)
-_register_mobilenet_v3("small", minimalistic(MOBILENET_V3_SMALL), True)
-for _variant, _scale in EFFICIENTNET_SCALES.items():
-    _register_efficientnet(_variant, _scale)
-del _variant, _scale
+for _name, (_arch, _model_type, _minimalistic) in MOBILENET_V3_VARIANTS.items():
+    _register_mobilenet_v3(_name, _arch, _model_type, _minimalistic)
+for _name, _scale in EFFICIENTNET_SCALES.items():
+    _register_efficientnet(_name, _scale)
+del _name, _arch, _model_type, _minimalistic, _scale
 
 _register_counted(
     "mnasnet_a1", MNASNET_A1, family="mnasnet", reference="timm.models.semnasnet_100", paper=_MNASNET_PAPER,
     idea="platform-aware architecture search under a measured latency target",
     description="MnasNet-A1: searched inverted-residual blocks with squeeze-excite, ReLU.",
-    counts=registry.ReferenceCounts(params=3_887_038, macs=311_600_000), depth_option=True)
+    counts=ReferenceCounts(params=3_887_038, macs=311_600_000), depth_option=True)
 _register_counted(
     "mnasnet_b1", MNASNET_B1, family="mnasnet", reference="torchvision.models.mnasnet1_0",
     paper=_MNASNET_PAPER, idea="platform-aware architecture search under a measured latency target",
     description="MnasNet-B1: searched inverted-residual blocks without squeeze-excite, ReLU.",
-    counts=registry.ReferenceCounts(params=4_383_312, macs=314_400_000), depth_option=True)
+    counts=ReferenceCounts(params=4_383_312, macs=314_400_000), depth_option=True)
 for _name, _arch, _params, _macs in (("mixnet_s", MIXNET_S, 4_134_606, 239_200_000),
                                      ("mixnet_m", MIXNET_M, 5_014_382, 339_200_000),
                                      ("mixnet_l", MIXNET_L, 7_329_252, 555_300_000)):
@@ -770,5 +630,5 @@ for _name, _arch, _params, _macs in (("mixnet_s", MIXNET_S, 4_134_606, 239_200_0
         idea="mixed depthwise kernel sizes in one convolution (MixConv)",
         description=f"MixNet-{_name[-1].upper()}: mixed-kernel depthwise and grouped pointwise convolutions, "
                     "squeeze-excite, ReLU then swish.",
-        counts=registry.ReferenceCounts(params=_params, macs=_macs))
+        counts=ReferenceCounts(params=_params, macs=_macs))
 del _name, _arch, _params, _macs

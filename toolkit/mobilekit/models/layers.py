@@ -8,6 +8,7 @@ tensorflow-model-optimization can wrap and TFLiteConverter can fuse:
 - `HardSwish`:    x * relu6(x + 3) / 6, in the form the converter fuses into one HARD_SWISH op.
 - `SqueezeExcite`: pool -> reduce conv -> act -> expand conv -> gate -> scale the input.
 - `ChannelSlice`: a contiguous group of channels, for MixNet's per-group convolutions.
+- `LocalResponseNormalization`: AlexNet's LRN from int8-capable ops (no float-only LRN op).
 - `InputNormalization`: raw RGB pixels in [0, 255] -> the network's input range, as one
   affine x * a + b (MUL, ADD), optionally holding the statistics of a keras
   `Normalization` layer (mean, variance, count) so that its weights copy over.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -195,6 +197,75 @@ class ChannelSlice(tf_keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(start=self.start, size=self.size)
+        return config
+
+
+@_register
+class LocalResponseNormalization(tf_keras.layers.Layer):
+    """AlexNet's local response normalization across channels, from int8-capable ops.
+
+        b_c = a_c / (k + alpha * sum_{|j - c| <= depth_radius} a_j^2) ** beta
+
+    Krizhevsky et al. (2012), section 3.3: n = 5 (depth_radius 2), k = 2,
+    alpha = 1e-4, beta = 0.75; the same formula as tf.nn.local_response_normalization
+    (PyTorch's nn.LocalResponseNorm and Caffe divide alpha by n instead).
+
+    TFLite's LOCAL_RESPONSE_NORMALIZATION op has a float kernel only: the
+    converter leaves it in float between DEQUANTIZE and QUANTIZE, so an int8
+    file would not be fully integer. This layer therefore computes it as
+    MUL (a * a), a 1x1 CONV_2D with a constant banded kernel (the windowed sum,
+    alpha folded in), ADD, RSQRT and MULs -- y ** -0.75 = r * r * rsqrt(r) with
+    r = rsqrt(y) -- all of which have int8 kernels. Betas that are multiples of
+    0.25 up to 2 take this path; any other beta uses POW, which is float-only.
+    No weights: parameter counts are unchanged.
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(depth_radius) < 0 or bias <= 0 or alpha < 0 or beta <= 0:
+            raise ValueError("LocalResponseNormalization needs depth_radius >= 0, bias > 0, alpha >= 0, beta > 0")
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def build(self, input_shape):
+        channels = tf.TensorShape(input_shape)[-1]
+        if channels is None:
+            raise ValueError("LocalResponseNormalization needs a known channel count")
+        index = np.arange(int(channels))
+        window = np.abs(index[:, None] - index[None, :]) <= self.depth_radius
+        # A constant, not a weight: (1, 1, C, C), alpha times the channel window.
+        self._band = (self.alpha * window).astype("float32")[None, None]
+        super().build(input_shape)
+
+    def _inverse_power(self, y):
+        """y ** -beta; RSQRT and MUL only where beta is a multiple of 1/4."""
+        quarters = 4 * self.beta
+        if quarters != round(quarters) or not 1 <= quarters <= 8:
+            return tf.pow(y, -self.beta)
+        quarters = int(round(quarters))
+        halves = (quarters + 1) // 2  # y ** -beta = r ** halves * rsqrt(r) ** (2 * halves - quarters)
+        r = tf.math.rsqrt(y)
+        result = r
+        for _ in range(halves - 1):
+            result = result * r
+        if 2 * halves - quarters:
+            result = result * tf.math.rsqrt(r)  # rsqrt(r) = y ** 0.25
+        return result
+
+    def call(self, inputs):
+        band = tf.constant(self._band, dtype=inputs.dtype)
+        window_sum = tf.nn.conv2d(inputs * inputs, band, strides=1, padding="VALID")
+        return inputs * self._inverse_power(window_sum + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta)
         return config
 
 

@@ -5,22 +5,26 @@ the defaults (an argument left at None never overrides a model default),
 validates the arguments, builds the model and loads the requested weights.
 
 Every model matches a named reference: either a tf_keras.applications model
-it is weight-compatible with (`keras=`), or a public implementation whose
-trainable-parameter and MAC counts at 224 px it equals (`reference_counts=`).
-Model-specific knobs (AlexNet's `lrn`, DenseNet's `growth_rate`, ...) are
-declared with their defaults in `options=` and reach the builder as keywords.
+it is weight-compatible with (its row in keras_counterparts.KERAS_COUNTERPARTS),
+or a public implementation whose trainable-parameter and MAC counts at 224 px it
+equals (`reference_counts=`). Model-specific knobs (AlexNet's `lrn`, DenseNet's
+`growth_rate`, ...) are declared with their defaults in `options=` and reach the
+builder as keywords. A table of variants of one builder registers each row with
+`variant(...)`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import numbers
 from typing import Callable
 
 from mobilekit.errors import UserError
 from mobilekit.formats import weights_source
+from mobilekit.models.keras_counterparts import KERAS_COUNTERPARTS, ImagenetWeights, KerasCounterpart
 
 MIN_RESOLUTION = 32
 
@@ -48,6 +52,8 @@ class ModelInfo:
     idea: the one idea it introduced, in a few words.
     options: model-specific knobs and their defaults, as (name, default) pairs.
     min_resolution: the smallest input its stride pattern allows.
+    imagenet_weights: keras.applications publishes ImageNet weights for it
+        (weights="imagenet"); exactly the models without reference_counts.
     """
 
     name: str
@@ -60,6 +66,7 @@ class ModelInfo:
     options: tuple[tuple[str, object], ...] = ()
     min_resolution: int = MIN_RESOLUTION
     reference_counts: ReferenceCounts | None = None
+    imagenet_weights: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,56 +78,6 @@ class BuildSettings:
     num_classes: int
     include_top: bool
     dropout: float
-
-
-@dataclasses.dataclass(frozen=True)
-class ImagenetWeights:
-    """Where keras.applications keeps the ImageNet weights for some settings.
-
-    file_name: the file keras expects in its cache folder (~/.keras/models).
-    url: where keras downloads it from.
-    settings: the settings to build the keras counterpart with, to load them
-        (weights do not depend on resolution; keras insists on its own default
-        resolution for some models).
-    """
-
-    file_name: str
-    url: str
-    settings: BuildSettings
-
-
-def no_imagenet(what: str, why: str, fix: str):
-    """Raise the UserError for settings keras.applications publishes no ImageNet weights for."""
-    raise UserError(f"keras.applications publishes no ImageNet weights for {what}: {why}. {fix}")
-
-
-def check_imagenet_classes(name: str, settings: BuildSettings) -> None:
-    """ImageNet weights with a classifier have 1000 classes."""
-    if settings.include_top and settings.num_classes != 1000:
-        no_imagenet(
-            f"{name} with a {settings.num_classes}-class top", "its classifier has 1000 ImageNet classes",
-            "Use num_classes=1000 (--num-classes 1000), or include_top=False to fine-tune a new "
-            "classifier, or weights=None.")
-
-
-@dataclasses.dataclass(frozen=True)
-class KerasCounterpart:
-    """The tf_keras.applications model a zoo model is weight-compatible with.
-
-    build(settings, weights): that model for the same settings; `weights` is
-        passed through to keras (None, "imagenet" or a file path).
-    imagenet(settings): the ImageNet weights file for these settings; raises
-        UserError where keras has none.
-    adopt(model, source): fixes up our model after weights were copied over from
-        a keras model ("imagenet") or a keras weights file ("file"); None = nothing to do.
-    preprocess(pixels): raw RGB pixels (a float numpy array) -> what the keras
-        model takes (its `preprocess_input`); None = keras takes raw pixels.
-    """
-
-    build: Callable[[BuildSettings, object], object]
-    imagenet: Callable[[BuildSettings], ImagenetWeights]
-    adopt: Callable[[object, str], None] | None = None
-    preprocess: Callable[[object], object] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +96,12 @@ class Registry:
 
     def register(self, name: str, *, family: str, default_resolution: int, default_dropout: float,
                  reference: str, description: str, paper: str, idea: str,
-                 keras: KerasCounterpart | None = None, reference_counts: ReferenceCounts | None = None,
+                 reference_counts: ReferenceCounts | None = None,
                  options: dict | None = None, min_resolution: int = MIN_RESOLUTION):
         """Decorator: register `builder(*, alpha, resolution, num_classes, include_top, dropout, **options)`."""
+        keras = KERAS_COUNTERPARTS.get(name)
         if (keras is None) == (reference_counts is None):
-            raise ValueError(f"model {name!r}: give exactly one of keras= (a weight-compatible "
+            raise ValueError(f"model {name!r}: needs exactly one of a row in KERAS_COUNTERPARTS (a weight-compatible "
                              "keras.applications model) or reference_counts= (a reference's figures)")
 
         def decorator(builder):
@@ -153,7 +111,7 @@ class Registry:
                 info=ModelInfo(name=name, family=family, default_resolution=int(default_resolution),
                                reference=reference, description=description, paper=paper, idea=idea,
                                options=tuple((options or {}).items()), min_resolution=int(min_resolution),
-                               reference_counts=reference_counts),
+                               reference_counts=reference_counts, imagenet_weights=keras is not None),
                 builder=builder, default_dropout=float(default_dropout), keras=keras)
             return builder
         return decorator
@@ -176,6 +134,16 @@ REGISTRY = Registry()
 register = REGISTRY.register
 
 
+def variant(build: Callable[..., object], doc: str, **fixed) -> Callable[..., object]:
+    """The builder of one row of a table of variants: `build` with that row's arguments `fixed`.
+
+    `doc` is its docstring (it names the model's reference, as every builder's does).
+    """
+    builder = functools.partial(build, **fixed)
+    builder.__doc__ = doc
+    return builder
+
+
 def names() -> list[str]:
     """Every registered model name, in registration order."""
     return REGISTRY.names()
@@ -184,6 +152,14 @@ def names() -> list[str]:
 def info(name: str) -> ModelInfo:
     """Name, family, default resolution, reference and description of one model."""
     return REGISTRY.get(name).info
+
+
+def check_options(name: str, options: dict) -> dict:
+    """A model's own options (`info(name).options`) checked without building anything: the
+    options with defaults filled in. UserError for an unknown model, an unknown option, or a
+    value whose type differs from the default's (a recipe's `options:` map, say); `build` and
+    `check` take the same options as keywords."""
+    return resolve_options(REGISTRY.get(name), options)
 
 
 def resolve_settings(entry: Entry, *, alpha=1.0, resolution=None, num_classes=1000,

@@ -44,7 +44,6 @@ expects happens inside, in the first layer (layers.InputNormalization, named
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import numbers
 
 import tf_keras
@@ -52,7 +51,7 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.layers import CAFFE, TO_MINUS_ONE_ONE, TORCH, Normalization, activation_layer
-from mobilekit.models.registry import BuildSettings, ImagenetWeights, KerasCounterpart, ReferenceCounts
+from mobilekit.models.registry import ReferenceCounts
 from mobilekit.models.scaling import scale_width
 
 # ---------------------------------------------------------------------------
@@ -371,59 +370,6 @@ def build_densenet(blocks: tuple[int, ...], *, name: str, alpha: float, resoluti
 
 
 # ---------------------------------------------------------------------------
-# keras.applications counterparts
-
-
-def _caffe_preprocess(pixels):
-    from tf_keras.applications import resnet as keras_resnet
-
-    return keras_resnet.preprocess_input(pixels)
-
-
-def _tf_preprocess(pixels):
-    from tf_keras.applications import resnet_v2 as keras_resnet_v2
-
-    return keras_resnet_v2.preprocess_input(pixels)
-
-
-def _torch_preprocess(pixels):
-    from tf_keras.applications import densenet as keras_densenet
-
-    return keras_densenet.preprocess_input(pixels)
-
-
-def _keras_counterpart(name: str, function: str, file_stem: str, keras_module: str, preprocess) -> KerasCounterpart:
-    """`tf_keras.applications.{function}` at alpha 1.
-
-    Its ImageNet file is `{file_stem}_weights_tf_dim_ordering_tf_kernels[_notop].h5`
-    under `BASE_WEIGHTS_PATH` of tf_keras' module `keras_module`.
-    """
-
-    def check_alpha(settings: BuildSettings) -> None:
-        if settings.alpha != 1.0:
-            raise UserError(
-                f"keras.applications has {name} at alpha 1 only (its published width), got alpha "
-                f"{settings.alpha:g}: there are no keras weights for it. Use alpha=1.0, or weights=None.")
-
-    def build(settings: BuildSettings, weights):
-        check_alpha(settings)
-        return getattr(tf_keras.applications, function)(
-            include_top=settings.include_top, weights=weights,
-            input_shape=(settings.resolution, settings.resolution, 3), classes=settings.num_classes)
-
-    def imagenet(settings: BuildSettings) -> ImagenetWeights:
-        registry.check_imagenet_classes(name, settings)
-        check_alpha(settings)
-        module = importlib.import_module(f"tf_keras.src.applications.{keras_module}")
-        file_name = f"{file_stem}_weights_tf_dim_ordering_tf_kernels{'' if settings.include_top else '_notop'}.h5"
-        # keras insists on 224 px with a top; the weights do not depend on the resolution.
-        return ImagenetWeights(file_name, module.BASE_WEIGHTS_PATH + file_name,
-                               dataclasses.replace(settings, resolution=224))
-
-    return KerasCounterpart(build=build, imagenet=imagenet, preprocess=preprocess)
-
-
-# ---------------------------------------------------------------------------
 # Registered models
 
 _RESNET_PAPER = ("He et al., \"Deep Residual Learning for Image Recognition\", CVPR 2016, "
@@ -446,7 +392,7 @@ def _register_resnet(name: str, depth: int, style: ResNetStyle) -> None:
     """Register one ResNet: a row of RESNET_DEPTHS built in one style (keras v1, keras v2, torchvision)."""
     table = RESNET_DEPTHS[depth]
     kind = "bottleneck" if table.kind == "bottleneck" else "basic (two 3x3)"
-    counterpart, counts, idea = None, None, "residual learning"
+    counts, idea = None, "residual learning"
     if style is TORCHVISION:
         paper = _RESNET_PAPER
         reference = f"torchvision.models.resnet{depth}"
@@ -461,7 +407,6 @@ def _register_resnet(name: str, depth: int, style: ResNetStyle) -> None:
                 f"blocks {table.blocks}.")
         notes = ("weight-compatible; that model expects x/127.5 - 1, ours takes raw pixels and normalizes "
                  "inside")
-        counterpart = _keras_counterpart(name, f"ResNet{depth}V2", f"resnet{depth}v2", "resnet", _tf_preprocess)
         idea = "residual learning with pre-activation residual units (identity mappings)"
     elif style is KERAS_V1:
         paper = _RESNET_PAPER
@@ -469,40 +414,24 @@ def _register_resnet(name: str, depth: int, style: ResNetStyle) -> None:
         what = f"ResNet-{depth}: {kind} residual units, blocks {table.blocks}."
         notes = ("weight-compatible; that model expects keras' \"caffe\" preprocessing, RGB -> BGR minus the "
                  "ImageNet mean; ours takes raw RGB pixels and does it inside")
-        counterpart = _keras_counterpart(name, f"ResNet{depth}", f"resnet{depth}", "resnet", _caffe_preprocess)
     else:
         raise ValueError(f"{name}: no reference for this style")
 
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
-                dropout: float) -> tf_keras.Model:
-        return build_resnet(table, style, name=name, alpha=alpha, resolution=resolution,
-                            num_classes=num_classes, include_top=include_top, dropout=dropout)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"{what}\n\nReference: {reference} ({notes}) and {paper}.\n"
     registry.register(
         name, family="resnet_v2" if style.preact else "resnet", default_resolution=224, default_dropout=0.0,
-        reference=reference, paper=paper, idea=idea, description=what,
-        keras=counterpart, reference_counts=counts, min_resolution=32)(builder)
-    globals()[name] = builder
+        reference=reference, paper=paper, idea=idea, description=what, reference_counts=counts, min_resolution=32,
+    )(registry.variant(build_resnet, f"{what}\n\nReference: {reference} ({notes}) and {paper}.\n",
+                       depth=table, style=style, name=name))
 
 
-def _register_densenet(depth: int) -> None:
-    blocks = DENSENET_BLOCKS[depth]
-    name, function = f"densenet{depth}", f"DenseNet{depth}"
-    reference = f"tf_keras.applications.{function}"
+def _register_densenet(name: str, blocks: tuple[int, ...]) -> None:
+    """Register one row of DENSENET_BLOCKS at keras' layers (growth rate 32, compression 0.5 by default)."""
+    depth = name.removeprefix("densenet")
+    reference = f"tf_keras.applications.DenseNet{depth}"
     what = (f"DenseNet-{depth} (BC): dense blocks {blocks} of BN-ReLU-1x1-BN-ReLU-3x3 layers, each "
             "concatenated to all before it, joined by compressing transitions.")
 
-    def builder(*, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float,
-                growth_rate: int = DENSENET_GROWTH_RATE,
-                compression: float = DENSENET_COMPRESSION) -> tf_keras.Model:
-        return build_densenet(blocks, name=name, alpha=alpha, resolution=resolution, num_classes=num_classes,
-                              include_top=include_top, dropout=dropout, growth_rate=growth_rate,
-                              compression=compression)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (
+    doc = (
         f"{what}\n\nOptions: growth_rate (k, default {DENSENET_GROWTH_RATE}) and compression (theta, default "
         f"{DENSENET_COMPRESSION}); at the defaults the layers are keras'.\n\n"
         f"Reference: {reference} (weight-compatible; that model expects keras' \"torch\" preprocessing, "
@@ -511,10 +440,8 @@ def _register_densenet(depth: int) -> None:
     registry.register(
         name, family="densenet", default_resolution=224, default_dropout=0.0, reference=reference,
         paper=_DENSENET_PAPER, idea="dense connectivity", description=what,
-        keras=_keras_counterpart(name, function, name, "densenet", _torch_preprocess),
         options={"growth_rate": DENSENET_GROWTH_RATE, "compression": DENSENET_COMPRESSION},
-        min_resolution=32)(builder)
-    globals()[name] = builder
+        min_resolution=32)(registry.variant(build_densenet, doc, blocks=blocks, name=name))
 
 
 _register_resnet("resnet18", 18, TORCHVISION)
@@ -525,6 +452,6 @@ _register_resnet("resnet152", 152, KERAS_V1)
 _register_resnet("resnet50_v2", 50, KERAS_V2)
 _register_resnet("resnet101_v2", 101, KERAS_V2)
 _register_resnet("resnet152_v2", 152, KERAS_V2)
-for _depth in DENSENET_BLOCKS:
-    _register_densenet(_depth)
-del _depth
+_register_densenet("densenet121", DENSENET_BLOCKS[121])
+_register_densenet("densenet169", DENSENET_BLOCKS[169])
+_register_densenet("densenet201", DENSENET_BLOCKS[201])

@@ -1,12 +1,14 @@
-"""Channel rounding and the width / depth multipliers: the one place they live.
+"""Channel rounding and the width / depth / resolution multipliers: the one place they live.
 
 Every channel count in the depthwise family goes through `scale_width`, every
 repeat count through `scale_depth`. The modes name the rounding each reference
 implementation uses, so that layer widths match keras.applications exactly.
+EfficientNet's compound scaling of B0 is the table `EFFICIENTNET_SCALES`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 WIDTH_MODES = ("divisible", "floor_divisible", "fixed", "grow_only")
@@ -57,3 +59,25 @@ def scale_depth(repeats: int, multiplier: float, mode: str = "ceil") -> int:
     if mode == "round":
         return max(1, int(round(multiplier * repeats)))
     raise ValueError(f"unknown depth mode {mode!r}; expected one of {', '.join(DEPTH_MODES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompoundScale:
+    """EfficientNet's compound scaling of B0 (Tan & Le, 2019, table and keras.applications)."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+EFFICIENTNET_SCALES = {
+    "efficientnet_b0": CompoundScale(1.0, 1.0, 224, 0.2),
+    "efficientnet_b1": CompoundScale(1.0, 1.1, 240, 0.2),
+    "efficientnet_b2": CompoundScale(1.1, 1.2, 260, 0.3),
+    "efficientnet_b3": CompoundScale(1.2, 1.4, 300, 0.3),
+    "efficientnet_b4": CompoundScale(1.4, 1.8, 380, 0.4),
+    "efficientnet_b5": CompoundScale(1.6, 2.2, 456, 0.4),
+    "efficientnet_b6": CompoundScale(1.8, 2.6, 528, 0.5),
+    "efficientnet_b7": CompoundScale(2.0, 3.1, 600, 0.5),
+}

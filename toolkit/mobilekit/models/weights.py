@@ -1,8 +1,9 @@
 """Loading weights into zoo models: keras.applications' ImageNet files, or a file path.
 
-ImageNet weights come from the keras.applications counterpart: it is built
-with weights="imagenet" (keras finds the file in its cache folder or downloads
-it) and its weights are copied into ours in order. Without a cached file and
+ImageNet weights come from the keras.applications counterpart (its row in
+keras_counterparts.KERAS_COUNTERPARTS): it is built with weights="imagenet"
+(keras finds the file in its cache folder or downloads it) and its weights are
+copied into ours in order. Without a cached file and
 without a connection this fails within seconds with a UserError that names the
 folder, the file and the alternatives -- it never waits on a download.
 """
@@ -18,6 +19,7 @@ import urllib.parse
 
 from mobilekit.errors import UserError
 from mobilekit.formats import weights_source
+from mobilekit.models.keras_counterparts import no_imagenet
 
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")
 PROBE_TIMEOUT_S = 5.0  # how long to wait for the weights host before calling the download off
@@ -113,17 +115,13 @@ def find_imagenet(entry, settings, options=None):
     """
     name = entry.info.name
     if entry.keras is None:
-        raise UserError(
-            f"keras.applications publishes no ImageNet weights for {name} (its reference is "
-            f"{entry.info.reference}, whose weights mobilekit does not convert). Use weights=None "
-            "(--weights none) to train it yourself, or weights=PATH with a file saved from a mobilekit "
-            f"{name}.")
-    changed = {k: v for k, v in (options or {}).items() if v != dict(entry.info.options)[k]}
+        no_imagenet(name, f"its reference is {entry.info.reference}, whose weights mobilekit does not convert",
+                    "Use weights=None (--weights none) to train it yourself, or weights=PATH with a file saved "
+                    f"from a mobilekit {name}.")
+    changed = ", ".join(f"{k}={v!r}" for k, v in (options or {}).items() if v != dict(entry.info.options)[k])
     if changed:
-        raise UserError(
-            f"ImageNet weights for {name} exist only at its default options; "
-            f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changes the layers. "
-            "Leave these options at their defaults, or use weights=None.")
+        no_imagenet(f"{name} with {changed}", "its weights exist at the default options only, and these change "
+                    "the layers", "Leave these options at their defaults, or use weights=None.")
     weights = entry.keras.imagenet(settings)  # UserError where keras publishes none
     folder = keras_cache_dir()
     cached = folder / weights.file_name

@@ -44,7 +44,7 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.formats import PIXEL_RANGE
 from mobilekit.models import layers as zoo_layers
-from mobilekit.models.classic import LocalResponseNormalization
+from mobilekit.models.layers import LocalResponseNormalization
 from mobilekit.optimize import check_functional, prune
 from mobilekit.optimize.qat_configs import (HardSwishQuantizeConfig, InputNormalizationQuantizeConfig,
                                             OutputQuantizeConfig, SparsityPreservingQuantizeConfig,

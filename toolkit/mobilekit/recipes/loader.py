@@ -269,7 +269,6 @@ def _check_value(node, where: str, value, checks) -> None:
 def _check_zoo_model(section, nodes: dict, where: str) -> None:
     """The model name is in the zoo and its options are the model's own (UserError's text, with the line)."""
     from mobilekit import models
-    from mobilekit.models.registry import REGISTRY, resolve_options
 
     key = "name" if isinstance(section, ModelSpec) else "model"
     try:
@@ -277,7 +276,7 @@ def _check_zoo_model(section, nodes: dict, where: str) -> None:
     except UserError as error:
         raise _Invalid(nodes[key], f"{where}: {str(error).rstrip('.')}") from None
     try:
-        resolve_options(REGISTRY.get(getattr(section, key)), dict(section.options))
+        models.check_options(getattr(section, key), dict(section.options))
     except UserError as error:
         raise _Invalid(nodes["options"], f"{where}: 'options': {str(error).rstrip('.')}") from None
 
