@@ -11,8 +11,11 @@ import dataclasses
 from typing import Any, Collection, Iterable
 
 from mobilekit.errors import UserError
-from mobilekit.export import integrity, metadata_checks, metadata_labels, metadata_vision, tflite_file
-from mobilekit.export.metadata_labels import LABELS_FILE
+from mobilekit.export import integrity, tflite_file
+from mobilekit.export.metadata import checks as metadata_checks
+from mobilekit.export.metadata import labels as metadata_labels
+from mobilekit.export.metadata import vision as metadata_vision
+from mobilekit.export.metadata.labels import LABELS_FILE
 
 
 @dataclasses.dataclass(frozen=True)

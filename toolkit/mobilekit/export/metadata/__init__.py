@@ -15,18 +15,18 @@ MediaPipe Tasks, the TFLite Task Library and Android Studio's model binding read
 this. tflite-support cannot be installed beside TensorFlow 2.21, so mobilekit is
 its own writer and reader, built on the ``flatbuffers`` runtime alone.
 
-This module is the public face: `attach` writes the metadata a spec describes
+This package's front module is the public face: `attach` writes the metadata a spec describes
 (`ModelMetadataSpec`: an image classifier); `read`, `labels`, `associated_files`
 and `read_spec` read it back; `reader_problems` lists what would stop MediaPipe's
 or the Task Library's ImageClassifier from loading a file; `encode` and `decode`
 are the lower-level tree <-> flatbuffer converters. The work is done in:
 
-- `metadata_schema`: the schema as data, the encoder, decoder and `min_parser_version`;
-- `metadata_vision`: what every one-image vision spec shares (model fields, image input);
-- `metadata_classifier`: `ModelMetadataSpec`, the classifier's outputs and labels;
-- `metadata_labels`: the labels file, written and read;
-- `metadata_checks`: what the readers on phones accept;
-- `metadata_reader`: the readers, over one parse of the file.
+- `schema`: the schema as data, the encoder, decoder and `min_parser_version`;
+- `vision`: what every one-image vision spec shares (model fields, image input);
+- `classifier`: `ModelMetadataSpec`, the classifier's outputs and labels;
+- `labels`: the labels file, written and read;
+- `checks`: what the readers on phones accept;
+- `reader`: the readers, over one parse of the file.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import zipfile
 from typing import Any, Collection, Protocol
 
 from mobilekit.export import tflite_file
-from mobilekit.export.metadata_classifier import ModelMetadataSpec
-from mobilekit.export.metadata_labels import LABELS_FILE, labels_text
-from mobilekit.export.metadata_reader import (
+from mobilekit.export.metadata.classifier import ModelMetadataSpec
+from mobilekit.export.metadata.labels import LABELS_FILE, labels_text
+from mobilekit.export.metadata.reader import (
     associated_files,
     labels,
     metadata_tree,
@@ -47,14 +47,14 @@ from mobilekit.export.metadata_reader import (
     read_spec,
     reader_problems,
 )
-from mobilekit.export.metadata_schema import (
+from mobilekit.export.metadata.schema import (
     FILE_IDENTIFIER,
     METADATA_NAME,
     decode,
     encode,
     min_parser_version,
 )
-from mobilekit.export.metadata_vision import MODEL_FIELDS
+from mobilekit.export.metadata.vision import MODEL_FIELDS
 
 __all__ = [
     "FILE_IDENTIFIER", "LABELS_FILE", "METADATA_NAME", "MetadataSpec", "ModelMetadataSpec",

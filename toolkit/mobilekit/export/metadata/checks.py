@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Collection, Iterable
 
-from mobilekit.export import metadata_labels, metadata_schema, metadata_vision, tflite_file
+from mobilekit.export import tflite_file
+from mobilekit.export.metadata import labels as metadata_labels
+from mobilekit.export.metadata import schema as metadata_schema
+from mobilekit.export.metadata import vision as metadata_vision
 
 _READER_VERSION = (1, 5, 0)  # newest metadata schema MediaPipe's parser knows
 

@@ -15,9 +15,11 @@ import zipfile
 import zlib
 from typing import Any
 
-from mobilekit.export import integrity, metadata_checks, metadata_labels, tflite_file
-from mobilekit.export.metadata_classifier import ModelMetadataSpec
-from mobilekit.export.metadata_schema import METADATA_NAME, decode
+from mobilekit.export import integrity, tflite_file
+from mobilekit.export.metadata import checks as metadata_checks
+from mobilekit.export.metadata import labels as metadata_labels
+from mobilekit.export.metadata.classifier import ModelMetadataSpec
+from mobilekit.export.metadata.schema import METADATA_NAME, decode
 
 # What zipfile raises for a packed archive that was cut short or corrupted.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, struct.error)
