@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import gc
 import hashlib
 import os
 import pathlib
@@ -44,6 +43,9 @@ import numpy as np
 from mobilekit import progress
 from mobilekit.errors import UserError
 from mobilekit.runtime.coverage import DelegateCoverage, coverage_of
+from mobilekit.runtime.measure import Stats, latency_stats, peak_memory_added, release_free_heap, run_interleaved
+
+__all__ = ["Stats", "latency_stats", "peak_memory_added", "run_interleaved"]  # measure's, also read from here
 
 SCHEMA = "mobilekit.bench/1"
 SCHEMA_FILE = pathlib.Path(__file__).resolve().parent.parent / "report" / "bench.schema.json"
@@ -72,9 +74,13 @@ class Settings:
         return "xnnpack" if self.xnnpack else "cpu"
 
     def to_json(self) -> dict:
-        return {"warmup": self.warmup, "runs": self.runs, "interleaved": True,
-                "inputs": "random" if self.data is None else "data",
-                "data": None if self.data is None else str(self.data)}
+        return {
+            "warmup": self.warmup,
+            "runs": self.runs,
+            "interleaved": True,
+            "inputs": "random" if self.data is None else "data",
+            "data": None if self.data is None else str(self.data),
+        }
 
 
 def parse_threads(text: str) -> tuple[int, ...]:
@@ -90,105 +96,9 @@ def parse_threads(text: str) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------------
-# Statistics and the interleaved loop
-# ---------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Stats:
-    """Latency over the timed runs, milliseconds. std is the population standard deviation."""
-
-    median: float
-    p90: float
-    mean: float
-    std: float
-    min: float
-    max: float
-    runs: int
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def latency_stats(times_ms: Sequence[float]) -> Stats:
-    times = np.asarray(times_ms, dtype=np.float64)
-    if times.size == 0:
-        raise ValueError("no timed runs")
-    return Stats(median=float(np.median(times)), p90=float(np.percentile(times, 90)), mean=float(times.mean()),
-                 std=float(times.std()), min=float(times.min()), max=float(times.max()), runs=int(times.size))
-
-
-def run_interleaved(sessions: Sequence, *, warmup: int, runs: int, clock: Callable[[], float] = time.perf_counter,
-                    show_progress: bool = False, desc: str = "benchmark") -> list[list[float]]:
-    """Per session, the milliseconds of its `runs` timed invokes, run in rounds A B A B ...
-
-    A session has `feed(k)` (set the inputs of run k, untimed) and `invoke()`.
-    The first `warmup` rounds are run but not recorded.
-    """
-    times = [[] for _ in sessions]
-    for k in progress.bar(range(warmup + runs), total=warmup + runs, desc=desc, enabled=show_progress):
-        for session, recorded in zip(sessions, times):
-            session.feed(k)
-            start = clock()
-            session.invoke()
-            elapsed = clock() - start
-            if k >= warmup:
-                recorded.append(elapsed * 1000.0)
-    return times
-
-
-# ---------------------------------------------------------------------------
-# Peak native memory
-# ---------------------------------------------------------------------------
-
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _release_free_heap() -> None:
-    gc.collect()
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")  # 5: reset the peak resident set size (VmHWM) to the current one
-        return True
-    except OSError:
-        return False
-
-
-@dataclasses.dataclass
-class PeakMemory:
-    mb: float | None = None
-
-
-@contextlib.contextmanager
-def peak_memory_added():
-    """Measure the peak resident memory the block adds, in MiB (None where Linux's VmHWM is unavailable)."""
-    _release_free_heap()
-    result = PeakMemory()
-    reset = _reset_peak()
-    before = _status_kb("VmRSS")
-    yield result
-    peak = _status_kb("VmHWM")
-    if reset and before is not None and peak is not None:
-        result.mb = max(0, peak - before) / 1024.0
-
-
-# ---------------------------------------------------------------------------
 # Files, inputs and interpreters
 # ---------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelFile:
@@ -218,9 +128,16 @@ def describe(path) -> ModelFile:
         except trial.Unrunnable as error:
             problem = str(error)
     counts = tflite_file.complexity(buf)
-    return ModelFile(path=path, name=path.stem, sha256=hashlib.sha256(buf).hexdigest(), size_bytes=len(buf),
-                     mode=tflite_file.quantization_mode(tflite_file.summarize(buf)), macs=counts.macs,
-                     params=counts.params, problem=problem)
+    return ModelFile(
+        path=path,
+        name=path.stem,
+        sha256=hashlib.sha256(buf).hexdigest(),
+        size_bytes=len(buf),
+        mode=tflite_file.quantization_mode(tflite_file.summarize(buf)),
+        macs=counts.macs,
+        params=counts.params,
+        problem=problem,
+    )
 
 
 def random_inputs(details: Sequence[dict], rng: np.random.Generator) -> list[np.ndarray]:
@@ -273,8 +190,7 @@ class Session:
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         start = time.perf_counter()
         buf = pathlib.Path(path).read_bytes()
-        self.interpreter = Interpreter(model_content=buf, num_threads=threads,
-                                       experimental_op_resolver_type=resolver)
+        self.interpreter = Interpreter(model_content=buf, num_threads=threads, experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
         self.init_ms = (time.perf_counter() - start) * 1000.0
         self.details = self.interpreter.get_input_details()
@@ -299,6 +215,7 @@ class Session:
 # The run
 # ---------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Result:
     """One file at one delegate and thread count; to_json() is a schema `result`."""
@@ -322,17 +239,30 @@ class Result:
 
     def to_json(self) -> dict:
         f = self.file
-        entry = {"model": f.name, "file": str(f.path), "sha256": f.sha256, "size_bytes": f.size_bytes,
-                 "mode": f.mode, "macs": f.macs, "params": f.params, "delegate": self.delegate,
-                 "threads": self.threads}
+        entry = {
+            "model": f.name,
+            "file": str(f.path),
+            "sha256": f.sha256,
+            "size_bytes": f.size_bytes,
+            "mode": f.mode,
+            "macs": f.macs,
+            "params": f.params,
+            "delegate": self.delegate,
+            "threads": self.threads,
+        }
         if self.coverage is not None:
             entry["delegate_coverage"] = dataclasses.asdict(self.coverage)
         if self.error is not None:
             entry["error"] = self.error
         if self.latency is not None:
-            entry.update(init_ms=self.init_ms, first_inference_ms=self.first_inference_ms,
-                         latency_ms=self.latency.to_json(), peak_memory_mb=self.peak_memory_mb,
-                         gmacs_per_s=self.gmacs_per_s, ratio_to_first=self.ratio_to_first)
+            entry.update(
+                init_ms=self.init_ms,
+                first_inference_ms=self.first_inference_ms,
+                latency_ms=self.latency.to_json(),
+                peak_memory_mb=self.peak_memory_mb,
+                gmacs_per_s=self.gmacs_per_s,
+                ratio_to_first=self.ratio_to_first,
+            )
         # The schema has no null times: a time not measured is left out.
         return {k: v for k, v in entry.items() if v is not None or k not in ("init_ms", "first_inference_ms")}
 
@@ -347,9 +277,14 @@ class Report:
     def to_json(self) -> dict:
         from mobilekit import __version__
 
-        return {"schema": SCHEMA, "created": self.created, "tool": f"mobilekit {__version__}",
-                "device": self.device, "settings": self.settings.to_json(),
-                "results": [r.to_json() for r in self.results]}
+        return {
+            "schema": SCHEMA,
+            "created": self.created,
+            "tool": f"mobilekit {__version__}",
+            "device": self.device,
+            "settings": self.settings.to_json(),
+            "results": [r.to_json() for r in self.results],
+        }
 
 
 def set_ratios(results: Sequence[Result]) -> None:
@@ -377,8 +312,14 @@ def host_device() -> dict:
         runtime = f"ai-edge-litert {metadata.version('ai-edge-litert')}"
     except metadata.PackageNotFoundError:
         runtime = "ai-edge-litert"
-    return {"name": name, "kind": "host", "os": f"{platform.system()} {platform.release()}", "cpu": name,
-            "cores": os.cpu_count() or 1, "runtime": runtime}
+    return {
+        "name": name,
+        "kind": "host",
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": name,
+        "cores": os.cpu_count() or 1,
+        "runtime": runtime,
+    }
 
 
 def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress: bool = True) -> Report:
@@ -397,8 +338,10 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
         if settings.data is None:
             return [random_inputs(details, np.random.default_rng(settings.seed))]
         if len(details) != 1:
-            raise UserError(f"--data feeds one image input; the file has {len(details)} inputs. "
-                            "Benchmark it with random inputs (no --data).")
+            raise UserError(
+                f"--data feeds one image input; the file has {len(details)} inputs. "
+                "Benchmark it with random inputs (no --data)."
+            )
         return data_inputs(buf, details[0], pixels_for)
 
     def open_session(f, threads):
@@ -433,13 +376,17 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
             sessions.append(session)
             measured.append(result)
         if sessions:
-            times = run_interleaved(sessions, warmup=settings.warmup, runs=settings.runs,
-                                    show_progress=show_progress,
-                                    desc=f"{settings.delegate}, {threads} thread{'s' if threads > 1 else ''}")
+            times = run_interleaved(
+                sessions,
+                warmup=settings.warmup,
+                runs=settings.runs,
+                show_progress=show_progress,
+                desc=f"{settings.delegate}, {threads} thread{'s' if threads > 1 else ''}",
+            )
             for result, recorded in zip(measured, times):
                 result.latency = latency_stats(recorded)
         sessions = session = None  # free this phase's interpreters before the next one is measured
-        _release_free_heap()
+        release_free_heap()
     set_ratios(results)
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return Report(device=host_device(), settings=settings, results=results, created=created)
@@ -449,30 +396,60 @@ def benchmark(paths: Sequence, settings: Settings = Settings(), *, show_progress
 # Output
 # ---------------------------------------------------------------------------
 
+
 def _number(value, fmt: str, missing: str = "-") -> str:
     return missing if value is None else format(value, fmt)
 
 
 def table(report: Report) -> list[str]:
     """The terminal table: one row per file and thread count, ratios to the first file."""
-    header = ("model", "mode", "thr", "init ms", "first ms", "median ms", "p90 ms", "std ms", "ratio",
-              "MMACs", "GMAC/s", "peak MB", "size MB")
+    header = (
+        "model",
+        "mode",
+        "thr",
+        "init ms",
+        "first ms",
+        "median ms",
+        "p90 ms",
+        "std ms",
+        "ratio",
+        "MMACs",
+        "GMAC/s",
+        "peak MB",
+        "size MB",
+    )
     rows = []
     for r in report.results:
         s = r.latency
-        rows.append((r.file.name, r.file.mode, str(r.threads), _number(r.init_ms, ".1f"),
-                     _number(r.first_inference_ms, ".2f"), _number(s and s.median, ".3f"),
-                     _number(s and s.p90, ".3f"), _number(s and s.std, ".3f"), _number(r.ratio_to_first, ".2f"),
-                     f"{r.file.macs / 1e6:.1f}", _number(r.gmacs_per_s, ".2f"), _number(r.peak_memory_mb, ".1f"),
-                     f"{r.file.size_bytes / 1e6:.2f}"))
+        rows.append(
+            (
+                r.file.name,
+                r.file.mode,
+                str(r.threads),
+                _number(r.init_ms, ".1f"),
+                _number(r.first_inference_ms, ".2f"),
+                _number(s and s.median, ".3f"),
+                _number(s and s.p90, ".3f"),
+                _number(s and s.std, ".3f"),
+                _number(r.ratio_to_first, ".2f"),
+                f"{r.file.macs / 1e6:.1f}",
+                _number(r.gmacs_per_s, ".2f"),
+                _number(r.peak_memory_mb, ".1f"),
+                f"{r.file.size_bytes / 1e6:.2f}",
+            )
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    line = lambda cells: "  ".join(
+        c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
+        for i, (c, w) in enumerate(zip(cells, widths))
+    ).rstrip()
     lines = [line(header)] + [line(row) for row in rows]
     s = report.settings
-    lines.append(f"{report.device['name']}, {s.delegate}, {s.warmup} warm-up + {s.runs} timed runs per model, "
-                 f"interleaved; inputs: {'random' if s.data is None else s.data}; ratio: median over the first "
-                 "file's at the same threads.")
+    lines.append(
+        f"{report.device['name']}, {s.delegate}, {s.warmup} warm-up + {s.runs} timed runs per model, "
+        f"interleaved; inputs: {'random' if s.data is None else s.data}; ratio: median over the first "
+        "file's at the same threads."
+    )
     for r in report.results:
         if r.error:
             lines.append(f"{r.file.name} ({r.threads} threads): {r.error}")
@@ -480,4 +457,3 @@ def table(report: Report) -> list[str]:
     for name, coverage in split.items():
         lines.append(f"{name}: {coverage.describe()}")
     return lines
-
