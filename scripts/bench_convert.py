@@ -59,8 +59,9 @@ print(model.count_params(), sum(int(tf.size(w)) for w in model.trainable_weights
 
 def timed(command: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"command failed: {' '.join(command)}\n{done.stderr[-3000:]}")
@@ -84,11 +85,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ours, plain = pathlib.Path(tmp, "mobilekit.tflite"), pathlib.Path(tmp, "plain.tflite")
         for repeat in range(args.repeats):
-            seconds, _ = timed([mobilekit_cli, "convert", "--model", args.model, "--int8", "--weights", "none",
-                                "--output", str(ours), "--force", "--quiet"])
+            seconds, _ = timed(
+                [
+                    mobilekit_cli,
+                    "convert",
+                    "--model",
+                    args.model,
+                    "--int8",
+                    "--weights",
+                    "none",
+                    "--output",
+                    str(ours),
+                    "--force",
+                    "--quiet",
+                ]
+            )
             times["mobilekit"].append(seconds)
-            seconds, out = timed([sys.executable, "-c", PLAIN_ROUTE, PLAIN_CONSTRUCTORS[args.model],
-                                  str(resolution), str(plain)])
+            seconds, out = timed(
+                [sys.executable, "-c", PLAIN_ROUTE, PLAIN_CONSTRUCTORS[args.model], str(resolution), str(plain)]
+            )
             times["plain"].append(seconds)
             print(f"run {repeat + 1}: mobilekit {times['mobilekit'][-1]:.1f} s, plain {seconds:.1f} s", flush=True)
         _, trainable = (int(v) for v in out.split())
@@ -98,8 +113,10 @@ def main() -> int:
     print(f"{'route':<10} {'wall s':>8} {'size MB':>8} {'bytes/param':>12} {'fully int':>10}  ops")
     for route, buf in files.items():
         summary = tflite_file.summarize(buf)
-        print(f"{route:<10} {statistics.median(times[route]):>8.1f} {len(buf) / 1e6:>8.2f} "
-              f"{len(buf) / trainable:>12.3f} {str(summary.fully_integer):>10}  {sum(summary.ops.values())}")
+        print(
+            f"{route:<10} {statistics.median(times[route]):>8.1f} {len(buf) / 1e6:>8.2f} "
+            f"{len(buf) / trainable:>12.3f} {str(summary.fully_integer):>10}  {sum(summary.ops.values())}"
+        )
     ratio = statistics.median(times["mobilekit"]) / statistics.median(times["plain"])
     print(f"wall-time ratio mobilekit / plain: {ratio:.2f}  ({trainable:,} trainable parameters)")
     return 0

@@ -27,8 +27,18 @@ import time
 import mobilekit  # noqa: F401  (selects tf_keras before TensorFlow loads)
 from mobilekit import recipes
 from mobilekit.errors import UserError
-from mobilekit.recipes import (DataSpec, DistillStage, EvaluateStage, ExportStage, ModelSpec, PruneStage, QatStage,
-                               Recipe, Stage, TrainStage)
+from mobilekit.recipes import (
+    DataSpec,
+    DistillStage,
+    EvaluateStage,
+    ExportStage,
+    ModelSpec,
+    PruneStage,
+    QatStage,
+    Recipe,
+    Stage,
+    TrainStage,
+)
 
 
 def _arguments(argv):
@@ -49,10 +59,17 @@ def _arguments(argv):
 
 
 def _recipe(name: str, model: ModelSpec, data: DataSpec, *stages, seed: int) -> Recipe:
-    settings = {TrainStage: "train", PruneStage: "prune", DistillStage: "distill", QatStage: "qat",
-                ExportStage: "export", EvaluateStage: "evaluate"}
-    return Recipe(name=name, model=model, data=data, seed=seed,
-                  stages=tuple(Stage(settings[type(s)], s, line=0) for s in stages))
+    settings = {
+        TrainStage: "train",
+        PruneStage: "prune",
+        DistillStage: "distill",
+        QatStage: "qat",
+        ExportStage: "export",
+        EvaluateStage: "evaluate",
+    }
+    return Recipe(
+        name=name, model=model, data=data, seed=seed, stages=tuple(Stage(settings[type(s)], s, line=0) for s in stages)
+    )
 
 
 def _run(recipe: Recipe, folder: pathlib.Path, quiet: bool) -> dict:
@@ -69,27 +86,86 @@ def main(argv=None) -> int:
     export, evaluate = ExportStage(mode="int8", calibration_steps=200), EvaluateStage(split="test")
     model = ModelSpec(args.model, resolution=args.resolution, alpha=args.alpha)
 
-    base = _run(_recipe("float_ptq", model, data, TrainStage(epochs=args.epochs, learning_rate=2e-3), export,
-                        evaluate, seed=args.seed), args.output / "float_ptq", args.quiet)
+    base = _run(
+        _recipe(
+            "float_ptq",
+            model,
+            data,
+            TrainStage(epochs=args.epochs, learning_rate=2e-3),
+            export,
+            evaluate,
+            seed=args.seed,
+        ),
+        args.output / "float_ptq",
+        args.quiet,
+    )
     trained = str(args.output / "float_ptq" / base["stages"][0]["artifact"])
     from_float = ModelSpec(args.model, resolution=args.resolution, alpha=args.alpha, weights=trained)
-    qat = _run(_recipe("qat", from_float, data, QatStage(epochs=args.qat_epochs, learning_rate=1e-4), export,
-                       evaluate, seed=args.seed), args.output / "qat", args.quiet)
-    pruned = _run(_recipe("prune_qat", from_float, data,
-                          PruneStage(epochs=args.prune_epochs, target_sparsity=0.75, learning_rate=5e-4),
-                          QatStage(epochs=args.qat_epochs, learning_rate=1e-4), export, evaluate, seed=args.seed),
-                  args.output / "prune_qat", args.quiet)
+    qat = _run(
+        _recipe(
+            "qat",
+            from_float,
+            data,
+            QatStage(epochs=args.qat_epochs, learning_rate=1e-4),
+            export,
+            evaluate,
+            seed=args.seed,
+        ),
+        args.output / "qat",
+        args.quiet,
+    )
+    pruned = _run(
+        _recipe(
+            "prune_qat",
+            from_float,
+            data,
+            PruneStage(epochs=args.prune_epochs, target_sparsity=0.75, learning_rate=5e-4),
+            QatStage(epochs=args.qat_epochs, learning_rate=1e-4),
+            export,
+            evaluate,
+            seed=args.seed,
+        ),
+        args.output / "prune_qat",
+        args.quiet,
+    )
     student = ModelSpec(args.student, resolution=args.resolution, alpha=args.student_alpha)
-    alone = _run(_recipe("student_alone", student, few, TrainStage(epochs=args.student_epochs, learning_rate=2e-3),
-                         export, evaluate, seed=args.seed), args.output / "student_alone", args.quiet)
-    distilled = _run(_recipe("student_distilled", student, few,
-                             DistillStage(teacher=trained, epochs=args.student_epochs, learning_rate=2e-3,
-                                          alpha=0.1, temperature=4.0),
-                             export, evaluate, seed=args.seed), args.output / "student_distilled", args.quiet)
+    alone = _run(
+        _recipe(
+            "student_alone",
+            student,
+            few,
+            TrainStage(epochs=args.student_epochs, learning_rate=2e-3),
+            export,
+            evaluate,
+            seed=args.seed,
+        ),
+        args.output / "student_alone",
+        args.quiet,
+    )
+    distilled = _run(
+        _recipe(
+            "student_distilled",
+            student,
+            few,
+            DistillStage(teacher=trained, epochs=args.student_epochs, learning_rate=2e-3, alpha=0.1, temperature=4.0),
+            export,
+            evaluate,
+            seed=args.seed,
+        ),
+        args.output / "student_distilled",
+        args.quiet,
+    )
 
-    figures = {name: run["summary"] for name, run in
-               (("float_ptq", base), ("qat", qat), ("prune_qat", pruned), ("student_alone", alone),
-                ("student_distilled", distilled))}
+    figures = {
+        name: run["summary"]
+        for name, run in (
+            ("float_ptq", base),
+            ("qat", qat),
+            ("prune_qat", pruned),
+            ("student_alone", alone),
+            ("student_distilled", distilled),
+        )
+    }
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     _report(figures, args, time.perf_counter() - started)
     return 0
@@ -104,15 +180,29 @@ def _report(figures: dict, args, seconds: float) -> None:
         ("float (Keras)", f"{float_top1:.2%}", ">= 98%", float_top1 >= 0.98),
         ("post-training int8", f"{ptq:.2%} ({_points(ptq - float_top1)})", "within 1 pt", ptq >= float_top1 - 0.01),
         ("QAT int8", f"{qat:.2%} ({_points(qat - float_top1)})", "within 0.3 pt", qat >= float_top1 - 0.003),
-        (f"75% sparse + QAT int8 (sparsity {figures['prune_qat'].get('sparsity', 0):.1%})",
-         f"{pruned:.2%} ({_points(pruned - float_top1)})", "within 1 pt", pruned >= float_top1 - 0.01),
-        ("  gzipped file vs dense QAT int8", f"{sparse_gzip / 1e3:.1f} kB / {dense_gzip / 1e3:.1f} kB = "
-         f"{sparse_gzip / dense_gzip:.1%}", "<= 45%", sparse_gzip <= 0.45 * dense_gzip),
-        ("distilled student int8 vs alone (10% data)", f"{distilled:.2%} vs {alone:.2%} ({_points(distilled - alone)})",
-         "distilled ahead", distilled > alone),
+        (
+            f"75% sparse + QAT int8 (sparsity {figures['prune_qat'].get('sparsity', 0):.1%})",
+            f"{pruned:.2%} ({_points(pruned - float_top1)})",
+            "within 1 pt",
+            pruned >= float_top1 - 0.01,
+        ),
+        (
+            "  gzipped file vs dense QAT int8",
+            f"{sparse_gzip / 1e3:.1f} kB / {dense_gzip / 1e3:.1f} kB = {sparse_gzip / dense_gzip:.1%}",
+            "<= 45%",
+            sparse_gzip <= 0.45 * dense_gzip,
+        ),
+        (
+            "distilled student int8 vs alone (10% data)",
+            f"{distilled:.2%} vs {alone:.2%} ({_points(distilled - alone)})",
+            "distilled ahead",
+            distilled > alone,
+        ),
     ]
-    print(f"mnist5k test split (1,000 images); float model {args.model} alpha {args.alpha} at {args.resolution} px, "
-          f"student {args.student} alpha {args.student_alpha}; {seconds / 60:.1f} min this run")
+    print(
+        f"mnist5k test split (1,000 images); float model {args.model} alpha {args.alpha} at {args.resolution} px, "
+        f"student {args.student} alpha {args.student_alpha}; {seconds / 60:.1f} min this run"
+    )
     width = max(len(row[0]) for row in rows)
     for label, value, target, met in rows:
         print(f"  {label:<{width}}  {value:<32} target {target:<16} {'met' if met else 'MISSED'}")

@@ -52,8 +52,12 @@ import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 import numpy as np
 
 MODELS = ("efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
-APPLICATIONS = {"efficientnet_b0": "EfficientNetB0", "mobilenet_v2": "MobileNetV2",
-                "mobilenet_v3_large": "MobileNetV3Large", "mobilenet_v3_small": "MobileNetV3Small"}
+APPLICATIONS = {
+    "efficientnet_b0": "EfficientNetB0",
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v3_large": "MobileNetV3Large",
+    "mobilenet_v3_small": "MobileNetV3Small",
+}
 MINUS_ONE_TO_ONE = {"mobilenet_v2"}  # applications models that take [-1, 1] rather than raw pixels
 THREADS = (1, 2)
 
@@ -76,13 +80,21 @@ def cpu_peaks(cpuinfo: str | None = None, cores: int | None = None) -> dict:
     int8 = units * width // 8 if vnni else width // 8
     cores = cores or os.cpu_count() or 1
     ghz = (mhz or 0) / 1000
-    how = (f"{width}-bit vectors ({'avx512f' if width == 512 else 'avx2+fma' if width == 256 else 'sse'}), "
-           f"{units} FMA units assumed: fp32 {units} x {width // 32} lanes = {fp32} MAC/cycle/core; int8 "
-           + (f"VNNI vpdpbusd {units} x {width // 8} = {int8}" if vnni
-              else f"no VNNI, vpmaddubsw + vpmaddwd ~ {width} / 8 = {int8}")
-           + f" MAC/cycle/core; clock {mhz} MHz (cpuinfo, nominal); {cores} cores")
-    return {"fp32": {t: fp32 * ghz * min(t, cores) for t in THREADS},
-            "int8": {t: int8 * ghz * min(t, cores) for t in THREADS}, "derivation": how}
+    how = (
+        f"{width}-bit vectors ({'avx512f' if width == 512 else 'avx2+fma' if width == 256 else 'sse'}), "
+        f"{units} FMA units assumed: fp32 {units} x {width // 32} lanes = {fp32} MAC/cycle/core; int8 "
+        + (
+            f"VNNI vpdpbusd {units} x {width // 8} = {int8}"
+            if vnni
+            else f"no VNNI, vpmaddubsw + vpmaddwd ~ {width} / 8 = {int8}"
+        )
+        + f" MAC/cycle/core; clock {mhz} MHz (cpuinfo, nominal); {cores} cores"
+    )
+    return {
+        "fp32": {t: fp32 * ghz * min(t, cores) for t in THREADS},
+        "int8": {t: int8 * ghz * min(t, cores) for t in THREADS},
+        "derivation": how,
+    }
 
 
 def plain_int8(name: str, resolution: int, calibration) -> tuple[bytes, str]:
@@ -145,16 +157,25 @@ def float_ops(buf: bytes) -> list[str]:
     summary = tflite_file.summarize(buf)
     floats = {t.index for t in summary.float_tensors}
     model = tflite_file.read(buf)
-    return sorted({tflite_file.op_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators
-                   if any(o in floats for o in op.outputs)})
+    return sorted(
+        {
+            tflite_file.op_name(model, op.opcodeIndex)
+            for op in model.subgraphs[0].operators
+            if any(o in floats for o in op.outputs)
+        }
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--calib-steps", type=int, default=32, help="calibration images, the same for both routes")
-    parser.add_argument("--runs", type=int, default=150,
-                        help="timed runs per file and thread count (with 50, ratios move by 1-2%% between passes)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=150,
+        help="timed runs per file and thread count (with 50, ratios move by 1-2%% between passes)",
+    )
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--keep", type=pathlib.Path, default=None, help="folder to keep the .tflite files in")
@@ -173,10 +194,19 @@ def main(argv=None) -> int:
             model = models.build(name, weights=None, resolution=args.resolution)
             calibration = convert.calibration_batches(model, None, args.calib_steps, 0)
             batch_norm_from_images(model, np.concatenate(calibration.batches))
-            int8 = functools.partial(convert.convert, model, mode="int8", calibration=calibration.batches,
-                                     calibration_steps=args.calib_steps, show_progress=False)
-            files = {"mk_int8": int8(), "mk_int8_stock": int8(keep_hard_swish=True),
-                     "mk_float32": convert.convert(model, mode="float32", show_progress=False)}
+            int8 = functools.partial(
+                convert.convert,
+                model,
+                mode="int8",
+                calibration=calibration.batches,
+                calibration_steps=args.calib_steps,
+                show_progress=False,
+            )
+            files = {
+                "mk_int8": int8(),
+                "mk_int8_stock": int8(keep_hard_swish=True),
+                "mk_float32": convert.convert(model, mode="float32", show_progress=False),
+            }
             files["plain_int8"], notes[name] = plain_int8(name, args.resolution, calibration)
         for kind, buf in files.items():
             path = folder / f"{name}_{kind}.tflite"
@@ -190,45 +220,94 @@ def main(argv=None) -> int:
     partitions = {r.file.path: r.coverage.partitions for r in report.results if r.coverage is not None}
     peaks = cpu_peaks()
 
-    header = ("model", "thr", "mk int8 ms", "plain int8 ms", "mk/plain", "mk int8/fp32", "stock hswish int8 ms",
-              "mk/stock", "int8 GMAC/s (% peak)", "fp32 GMAC/s (% peak)")
+    header = (
+        "model",
+        "thr",
+        "mk int8 ms",
+        "plain int8 ms",
+        "mk/plain",
+        "mk int8/fp32",
+        "stock hswish int8 ms",
+        "mk/stock",
+        "int8 GMAC/s (% peak)",
+        "fp32 GMAC/s (% peak)",
+    )
     rows = []
     for name in names:
         mk, plain, fp = paths[name, "mk_int8"], paths[name, "plain_int8"], paths[name, "mk_float32"]
         stock = paths[name, "mk_int8_stock"]
         for t in THREADS:
-            rows.append((name, str(t), f"{median[mk, t]:.2f}", f"{median[plain, t]:.2f}",
-                         f"{median[mk, t] / median[plain, t]:.2f}", f"{median[mk, t] / median[fp, t]:.2f}",
-                         f"{median[stock, t]:.2f}", f"{median[mk, t] / median[stock, t]:.2f}",
-                         f"{gmacs[mk, t]:.1f} ({gmacs[mk, t] / peaks['int8'][t]:.1%})",
-                         f"{gmacs[fp, t]:.1f} ({gmacs[fp, t] / peaks['fp32'][t]:.1%})"))
+            rows.append(
+                (
+                    name,
+                    str(t),
+                    f"{median[mk, t]:.2f}",
+                    f"{median[plain, t]:.2f}",
+                    f"{median[mk, t] / median[plain, t]:.2f}",
+                    f"{median[mk, t] / median[fp, t]:.2f}",
+                    f"{median[stock, t]:.2f}",
+                    f"{median[mk, t] / median[stock, t]:.2f}",
+                    f"{gmacs[mk, t]:.1f} ({gmacs[mk, t] / peaks['int8'][t]:.1%})",
+                    f"{gmacs[fp, t]:.1f} ({gmacs[fp, t] / peaks['fp32'][t]:.1%})",
+                )
+            )
     print_table(header, rows)
     print()
     header = ("model", "XNNPACK partitions: mk int8", "stock hswish int8", "plain int8", "mk float32")
-    print_table(header, [(name, *(str(partitions.get(paths[name, kind], "-"))
-                                  for kind in ("mk_int8", "mk_int8_stock", "plain_int8", "mk_float32")))
-                         for name in names])
+    print_table(
+        header,
+        [
+            (
+                name,
+                *(
+                    str(partitions.get(paths[name, kind], "-"))
+                    for kind in ("mk_int8", "mk_int8_stock", "plain_int8", "mk_float32")
+                ),
+            )
+            for name in names
+        ],
+    )
     print()
-    header = ("model", "MMACs", "size MB mk/plain", "ops mk/plain", "fully int mk/plain", "plain route", "float ops left")
+    header = (
+        "model",
+        "MMACs",
+        "size MB mk/plain",
+        "ops mk/plain",
+        "fully int mk/plain",
+        "plain route",
+        "float ops left",
+    )
     rows = []
     for name in names:
         mk, plain = paths[name, "mk_int8"].read_bytes(), paths[name, "plain_int8"].read_bytes()
         smk, spl = tflite_file.summarize(mk), tflite_file.summarize(plain)
         left = float_ops(plain)
-        rows.append((name, f"{tflite_file.complexity(mk).macs / 1e6:.1f}",
-                     f"{len(mk) / 1e6:.2f}/{len(plain) / 1e6:.2f}",
-                     f"{sum(smk.ops.values())}/{sum(spl.ops.values())}",
-                     f"{'yes' if smk.fully_integer else 'no'}/{'yes' if spl.fully_integer else 'no'}",
-                     notes[name], ", ".join(left) or "none"))
+        rows.append(
+            (
+                name,
+                f"{tflite_file.complexity(mk).macs / 1e6:.1f}",
+                f"{len(mk) / 1e6:.2f}/{len(plain) / 1e6:.2f}",
+                f"{sum(smk.ops.values())}/{sum(spl.ops.values())}",
+                f"{'yes' if smk.fully_integer else 'no'}/{'yes' if spl.fully_integer else 'no'}",
+                notes[name],
+                ", ".join(left) or "none",
+            )
+        )
     print_table(header, rows)
     print()
-    print(f"{report.device['name']}, {report.device['runtime']}, XNNPACK, {args.warmup} warm-up + {args.runs} timed "
-          f"runs, all {len(paths)} files interleaved; {args.resolution} px, random weights with batch-norm "
-          "statistics from the calibration images, "
-          f"{args.calib_steps} calibration images shared by both routes.")
+    print(
+        f"{report.device['name']}, {report.device['runtime']}, XNNPACK, {args.warmup} warm-up + {args.runs} timed "
+        f"runs, all {len(paths)} files interleaved; {args.resolution} px, random weights with batch-norm "
+        "statistics from the calibration images, "
+        f"{args.calib_steps} calibration images shared by both routes."
+    )
     print(f"peaks: {peaks['derivation']}")
-    print("       fp32 " + ", ".join(f"{t} thr {peaks['fp32'][t]:.0f} GMAC/s" for t in THREADS)
-          + "; int8 " + ", ".join(f"{t} thr {peaks['int8'][t]:.0f} GMAC/s" for t in THREADS))
+    print(
+        "       fp32 "
+        + ", ".join(f"{t} thr {peaks['fp32'][t]:.0f} GMAC/s" for t in THREADS)
+        + "; int8 "
+        + ", ".join(f"{t} thr {peaks['int8'][t]:.0f} GMAC/s" for t in THREADS)
+    )
     for name in names:
         left = float_ops(paths[name, "plain_int8"].read_bytes())
         if left:

@@ -43,9 +43,26 @@ def main() -> int:
             output = folder / f"{name}_int8_{args.resolution}.tflite"
             start = time.perf_counter()
             done = subprocess.run(
-                [cli, "convert", "--model", name, "--int8", "--weights", "none", "--resolution",
-                 str(args.resolution), "--calib-steps", str(args.calib_steps), "--output", str(output),
-                 "--force", "--quiet"], capture_output=True, text=True)
+                [
+                    cli,
+                    "convert",
+                    "--model",
+                    name,
+                    "--int8",
+                    "--weights",
+                    "none",
+                    "--resolution",
+                    str(args.resolution),
+                    "--calib-steps",
+                    str(args.calib_steps),
+                    "--output",
+                    str(output),
+                    "--force",
+                    "--quiet",
+                ],
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - start
             if done.returncode != 0:
                 failures += 1
@@ -53,8 +70,11 @@ def main() -> int:
                 print(f"{name:<34} {'FAIL':>6} {seconds:>7.1f}  {last[:120]}", flush=True)
                 continue
             summary = tflite_file.summarize(output.read_bytes())
-            print(f"{name:<34} {'ok':>6} {seconds:>7.1f} {summary.size_bytes / 1e6:>8.2f} "
-                  f"{str(summary.fully_integer):>9} {sum(summary.ops.values()):>5}", flush=True)
+            print(
+                f"{name:<34} {'ok':>6} {seconds:>7.1f} {summary.size_bytes / 1e6:>8.2f} "
+                f"{str(summary.fully_integer):>9} {sum(summary.ops.values()):>5}",
+                flush=True,
+            )
     print(f"{len(names) - failures} of {len(names)} converted")
     return 1 if failures else 0
 

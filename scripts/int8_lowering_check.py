@@ -43,9 +43,17 @@ def main(argv=None) -> int:
     model = load_model(args.run / qat["artifact"])
     spec = results["recipe"]["data"]
     resolution = model.input_shape[1]
-    data = datasets.load(spec["source"], resolution=resolution, batch_size=64, seed=spec["seed"],
-                         validation_split=spec["validation_split"], test_split=spec["test_split"], augment=False,
-                         shuffle=False, show_progress=False)
+    data = datasets.load(
+        spec["source"],
+        resolution=resolution,
+        batch_size=64,
+        seed=spec["seed"],
+        validation_split=spec["validation_split"],
+        test_split=spec["test_split"],
+        augment=False,
+        shuffle=False,
+        show_progress=False,
+    )
 
     def arrays(split):
         pairs = [(images.numpy(), labels.numpy()) for images, labels in data.split(split)]
@@ -53,16 +61,21 @@ def main(argv=None) -> int:
 
     calibration, _ = arrays("validation" if data.validation is not None else "train")
     images, truth = arrays("test")
-    calibration = calibration[:args.calibration_steps]
+    calibration = calibration[: args.calibration_steps]
     keras_classes = model.predict(images, batch_size=64, verbose=0).argmax(1)
-    print(f"{args.run}: QAT Keras model, test split ({len(images)} images): top-1 {np.mean(keras_classes == truth):.1%}")
+    print(
+        f"{args.run}: QAT Keras model, test split ({len(images)} images): top-1 {np.mean(keras_classes == truth):.1%}"
+    )
     for label, keep in (("lowered (default)", False), ("stock HARD_SWISH", True)):
-        buf = convert.convert(model, mode="int8", calibration=[calibration], io="uint8", keep_hard_swish=keep,
-                              show_progress=False)
+        buf = convert.convert(
+            model, mode="int8", calibration=[calibration], io="uint8", keep_hard_swish=keep, show_progress=False
+        )
         file = TFLiteModel(buf)
         classes = np.array([file(image).argmax() for image in images])
-        print(f"  int8 {label:<18} top-1 {np.mean(classes == truth):.1%}, same class as the QAT model on "
-              f"{np.mean(classes == keras_classes):.1%}; {coverage.xnnpack_coverage(buf).describe()}")
+        print(
+            f"  int8 {label:<18} top-1 {np.mean(classes == truth):.1%}, same class as the QAT model on "
+            f"{np.mean(classes == keras_classes):.1%}; {coverage.xnnpack_coverage(buf).describe()}"
+        )
     return 0
 
 

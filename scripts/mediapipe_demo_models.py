@@ -49,9 +49,7 @@ def crops(images: list[np.ndarray], per_image: int, seed: int) -> tuple[np.ndarr
             else:
                 ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
                 top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-            crop = Image.fromarray(img[top : top + ch, left : left + cw]).resize(
-                (SIZE, SIZE), Image.BILINEAR
-            )
+            crop = Image.fromarray(img[top : top + ch, left : left + cw]).resize((SIZE, SIZE), Image.BILINEAR)
             arr = np.asarray(crop, dtype=np.float32)
             xs.append(arr[:, ::-1] if rng.random() < 0.5 else arr)
             ys.append(label)

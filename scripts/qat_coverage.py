@@ -71,8 +71,14 @@ class Row:
     note: str = ""
 
     def markdown(self) -> str:
-        cells = (self.label, _yes(self.wraps), _yes(self.fully_integer),
-                 "" if self.ops is None else str(self.ops), self.configs, self.note)
+        cells = (
+            self.label,
+            _yes(self.wraps),
+            _yes(self.fully_integer),
+            "" if self.ops is None else str(self.ops),
+            self.configs,
+            self.note,
+        )
         return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
 
@@ -117,8 +123,7 @@ def train_one_step(model, images) -> float:
     import numpy as np
     import tf_keras
 
-    model.compile(optimizer=tf_keras.optimizers.SGD(1e-5), loss="sparse_categorical_crossentropy",
-                  run_eagerly=True)
+    model.compile(optimizer=tf_keras.optimizers.SGD(1e-5), loss="sparse_categorical_crossentropy", run_eagerly=True)
     labels = np.arange(len(images)) % model.output_shape[-1]
     history = model.fit(images, labels, batch_size=len(images), epochs=1, verbose=0)
     return float(history.history["loss"][0])
@@ -129,8 +134,10 @@ def configured_layers(qat_model) -> str:
     from mobilekit.optimize import qat
 
     counts = collections.Counter(
-        type(layer.layer).__name__ for layer in qat_model.layers
-        if isinstance(getattr(layer, "quantize_config", None), qat.OutputQuantizeConfig))
+        type(layer.layer).__name__
+        for layer in qat_model.layers
+        if isinstance(getattr(layer, "quantize_config", None), qat.OutputQuantizeConfig)
+    )
     return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in counts.items())
 
 
@@ -161,12 +168,14 @@ def evaluate_case(case: Case) -> Outcome:
     try:
         buf = convert.convert(wrapped, mode="int8", calibration=[images], show_progress=False)
     except (RuntimeError, UserError) as error:
-        return Outcome(Row(case.label, True, False, None, configs, f"conversion failed: {_first_line(error)}"),
-                       wrapped, images)
+        return Outcome(
+            Row(case.label, True, False, None, configs, f"conversion failed: {_first_line(error)}"), wrapped, images
+        )
     summary = tflite_file.summarize(buf)
     note = "" if loss == loss else "training step gave a NaN loss"
-    return Outcome(Row(case.label, True, summary.fully_integer, sum(summary.ops.values()), configs, note),
-                   wrapped, images, buf)
+    return Outcome(
+        Row(case.label, True, summary.fully_integer, sum(summary.ops.values()), configs, note), wrapped, images, buf
+    )
 
 
 def render(rows: list[Row]) -> str:
@@ -175,8 +184,11 @@ def render(rows: list[Row]) -> str:
 
 def table_lines(text: str) -> dict[str, str]:
     """The committed table's rows by model label."""
-    lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| model ")
-             and not line.startswith("| ---")]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| model ") and not line.startswith("| ---")
+    ]
     return {line.split(" | ")[0][2:]: line for line in lines}
 
 
@@ -190,8 +202,12 @@ def _write_atomically(path: pathlib.Path, text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed file, write nothing")
-    parser.add_argument("--name", action="append", default=None,
-                        help="only the rows of this model (repeatable): rewrites or checks just those rows")
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=None,
+        help="only the rows of this model (repeatable): rewrites or checks just those rows",
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "toolkit"))

@@ -72,8 +72,7 @@ def classify_task_library(model_path: str, images: list[str], top: int) -> list[
                 "image": path,
                 "head": head.head_name,
                 "categories": [
-                    {"index": c.index, "name": c.category_name, "score": round(c.score, 4)}
-                    for c in head.categories
+                    {"index": c.index, "name": c.category_name, "score": round(c.score, 4)} for c in head.categories
                 ],
             }
         )
@@ -87,9 +86,7 @@ def classify(model_path: str, images: list[str], top: int) -> list[dict]:
 
     with open(model_path, "rb") as f:
         model = f.read()
-    options = vision.ImageClassifierOptions(
-        base_options=BaseOptions(model_asset_buffer=model), max_results=top
-    )
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_buffer=model), max_results=top)
     results = []
     with vision.ImageClassifier.create_from_options(options) as classifier:
         for path in images:
@@ -100,8 +97,7 @@ def classify(model_path: str, images: list[str], top: int) -> list[dict]:
                     "image": path,
                     "head": head.head_name,
                     "categories": [
-                        {"index": c.index, "name": c.category_name, "score": round(c.score, 4)}
-                        for c in head.categories
+                        {"index": c.index, "name": c.category_name, "score": round(c.score, 4)} for c in head.categories
                     ],
                 }
             )
@@ -114,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
     parser.add_argument("--top", type=int, default=3, help="categories to show per image")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument(
-        "--task-library", action="store_true", help="use tflite-support's Task Library instead"
-    )
+    parser.add_argument("--task-library", action="store_true", help="use tflite-support's Task Library instead")
     args = parser.parse_args(argv)
 
     if args.task_library:
@@ -135,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ok = True
     for r in results:
-        cats = ", ".join(
-            f"{c['name'] or '<no name>'} ({c['index']}) {c['score']:.3f}" for c in r["categories"]
-        )
+        cats = ", ".join(f"{c['name'] or '<no name>'} ({c['index']}) {c['score']:.3f}" for c in r["categories"])
         print(f"  {r['image']}  [head {r['head']!r}]  {cats}")
         ok &= bool(r["categories"]) and all(c["name"] for c in r["categories"])
     if args.json:

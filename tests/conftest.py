@@ -57,8 +57,13 @@ def tiny_int8_file(tiny_classifier, calibration_images, tmp_path_factory):
     from mobilekit.export import convert, metadata
 
     flat = convert.convert(tiny_classifier, mode="int8", calibration=[calibration_images], show_progress=False)
-    spec = metadata.ModelMetadataSpec(name="tiny", labels=[str(digit) for digit in range(10)],
-                                      description="A tiny test classifier.", version="1", author="mobilekit tests")
+    spec = metadata.ModelMetadataSpec(
+        name="tiny",
+        labels=[str(digit) for digit in range(10)],
+        description="A tiny test classifier.",
+        version="1",
+        author="mobilekit tests",
+    )
     path = tmp_path_factory.mktemp("tiny_int8") / "tiny_int8.tflite"
     path.write_bytes(metadata.attach(flat, spec))
     return path

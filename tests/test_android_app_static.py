@@ -307,23 +307,28 @@ def test_clean_fixture_passes(tmp_path, check):
 
 
 def test_kotlin_syntax_errors_reported_with_lines(tmp_path, syntax_tool):
-    root = write_project(tmp_path, {
-        "app/src/main/kotlin/dev/example/demo/Broken.kt": """
+    root = write_project(
+        tmp_path,
+        {
+            "app/src/main/kotlin/dev/example/demo/Broken.kt": """
             package dev.example.demo
 
             fun f( {
             }
         """,
-        "core/build.gradle.kts": ("plugins {", "plugins {\n    id(\"x\""),
-    })
+            "core/build.gradle.kts": ("plugins {", 'plugins {\n    id("x"'),
+        },
+    )
     problems = app_checks.kotlin_syntax(root, syntax_tool)
     broken = [p for p in problems if p.startswith("app/src/main/kotlin/dev/example/demo/Broken.kt:3:")]
     script = [p for p in problems if p.startswith("core/build.gradle.kts:3:")]  # `id("x"` goes on to line 3
     assert broken and "Expecting" in broken[0], problems
     assert script and "Expecting ')'" in script[0], problems
     # Android imports, unresolved here, and Gradle scripts (parsed as scripts) are syntactically fine.
-    assert {p.split(":")[0] for p in problems} == {"app/src/main/kotlin/dev/example/demo/Broken.kt",
-                                                  "core/build.gradle.kts"}, problems
+    assert {p.split(":")[0] for p in problems} == {
+        "app/src/main/kotlin/dev/example/demo/Broken.kt",
+        "core/build.gradle.kts",
+    }, problems
 
 
 def test_kotlin_clean_fixture_parses(tmp_path, syntax_tool):
@@ -336,90 +341,202 @@ def test_kotlin_clean_fixture_parses(tmp_path, syntax_tool):
 
 DEFECTS = [
     # (check, edits, expected problems: the start of each reported line)
-    ("xml", {"app/src/main/res/layout/activity_main.xml": ("android:src=\"@drawable/ic_model\" />",
-                                                           "android:src=\"@drawable/ic_model\">")},
-     "app/src/main/res/layout/activity_main.xml:25:3: not well-formed XML: mismatched tag"),
-    ("xml", {"app/src/main/res/values/colors.xml": ("#FF3366CC</color>", "#FF3366CC</colour>")},
-     "app/src/main/res/values/colors.xml:3:36: not well-formed XML: mismatched tag"),
-    ("xml", {"app/src/main/res/drawable/ic_model.xml": ('xmlns:android="http://schemas.android.com/apk/res/android"',
-                                                        "")},
-     "app/src/main/res/drawable/ic_model.xml:1:1: not well-formed XML: unbound prefix"),
-    ("resources", {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.string.model", "R.string.modle")},
-     "app/src/main/kotlin/dev/example/demo/MainActivity.kt:18: R.string.modle: no string resource 'modle'"),
-    ("resources", {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.layout.activity_main",
-                                                                           "R.layout.activity_home")},
-     "app/src/main/kotlin/dev/example/demo/MainActivity.kt:12: R.layout.activity_home: no layout resource"),
-    ("resources", {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.id.run", "R.id.start")},
-     "app/src/main/kotlin/dev/example/demo/MainActivity.kt:14: R.id.start: no id resource 'start'"),
-    ("resources", {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.style.Theme_Demo_Result",
-                                                                           "R.style.Theme_Material3_Dark")},
-     "app/src/main/kotlin/dev/example/demo/MainActivity.kt:20: R.style.Theme_Material3_Dark: no style"),
-    ("resources", {"app/src/main/res/values/strings.xml": ('<string name="run">Run</string>', "")},
-     ("app/src/main/res/layout/activity_main.xml:19: @string/run: no string resource 'run'",
-      "app/src/main/res/values/strings.xml:10: @string/run: no string resource 'run'")),
-    ("resources", {"app/src/main/res/drawable/ic_model.xml": None},
-     ("app/src/main/kotlin/dev/example/demo/MainActivity.kt:23: R.drawable.ic_model: no drawable resource",
-      "app/src/main/res/layout/activity_main.xml:24: @drawable/ic_model: no drawable resource",
-      "app/src/main/res/mipmap-anydpi-v26/ic_launcher.xml:4: @drawable/ic_model: no drawable resource")),
-    ("resources", {"app/src/main/res/mipmap-anydpi-v26/ic_launcher.xml": None,
-                   "app/src/main/AndroidManifest.xml": ("@mipmap/ic_launcher", "@mipmap/ic_launcher_round")},
-     "app/src/main/AndroidManifest.xml:7: @mipmap/ic_launcher_round: no mipmap resource"),
-    ("resources", {"app/src/main/res/values/themes.xml": ("@color/brand", "@color/accent")},
-     "app/src/main/res/values/themes.xml:4: @color/accent: no color resource 'accent'"),
-    ("resources", {"app/src/main/res/values/themes.xml": ('parent="Theme.Material3.DayNight.NoActionBar"',
-                                                          'parent="Theme.Material4.DayNight"')},
-     "app/src/main/res/values/themes.xml:3: style parent 'Theme.Material4.DayNight' is neither"),
-    ("manifest", {"app/src/main/AndroidManifest.xml": (".MainActivity", ".HomeActivity")},
-     'app/src/main/AndroidManifest.xml:11: <activity android:name=".HomeActivity">: no class '
-     "dev.example.demo.HomeActivity"),
-    ("manifest", {"app/src/main/AndroidManifest.xml": ("demo.bench.BenchActivity", "demo.BenchActivity")},
-     "app/src/main/AndroidManifest.xml:17: <activity android:name=\"dev.example.demo.BenchActivity\">"),
-    ("manifest", {"app/src/main/AndroidManifest.xml": (' android:exported="true">', ">")},
-     "app/src/main/AndroidManifest.xml:11: <activity> has an <intent-filter> but no android:exported"),
-    ("manifest", {"app/src/main/AndroidManifest.xml": ("<manifest ", '<manifest package="dev.example.demo" ')},
-     'app/src/main/AndroidManifest.xml:2: package="dev.example.demo" on <manifest>'),
-    ("manifest", {"app/build.gradle.kts": ('namespace = "dev.example.demo"', "")},
-     "app/build.gradle.kts: no `namespace"),
-    ("formats", {"app/src/main/res/values/strings.xml": ("%1$.2f ms on %2$d threads", "%.2f ms on %d threads")},
-     "app/src/main/res/values/strings.xml:5: '%.2f ms on %d threads' has 2 substitutions, not all positional"),
-    ("formats", {"app/src/main/res/values/strings.xml": (">Run<", ">Run %s on %1$s<")},
-     "app/src/main/res/values/strings.xml:4: 'Run %s on %1$s' has 2 substitutions"),
-    ("formats", {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.string.latency, 1.25, ",
-                                                                         "R.string.latency, ")},
-     "app/src/main/kotlin/dev/example/demo/MainActivity.kt:15: getString(R.string.latency, ...) passes 1 format "
-     "arguments, the string (app/src/main/res/values/strings.xml:5) takes 2"),
-    ("gradle", {"app/build.gradle.kts": ("libs.androidx.core.ktx", "libs.androidx.core.ktz")},
-     "app/build.gradle.kts:13: libs.androidx.core.ktz: no such alias in [libraries]"),
-    ("gradle", {"core/build.gradle.kts": ("libs.plugins.kotlin.jvm", "libs.plugins.kotlin.android")},
-     "core/build.gradle.kts:2: libs.plugins.kotlin.android: no such alias in [plugins]"),
-    ("gradle", {"app/build.gradle.kts": ("libs.versions.compileSdk.get()", "libs.versions.targetSdk.get()")},
-     "app/build.gradle.kts:7: libs.versions.targetSdk: no such alias in [versions]"),
-    ("gradle", {"gradle/libs.versions.toml": ('version.ref = "agp"', 'version.ref = "android-gradle"')},
-     "gradle/libs.versions.toml:16: [plugins] android-application: version.ref 'android-gradle' is not in"),
-    ("gradle", {"gradle/libs.versions.toml": ('"material"]', '"material", "appcompat"]')},
-     "gradle/libs.versions.toml:13: [bundles] ui: 'appcompat' is not in [libraries]"),
-    ("gradle", {"settings.gradle.kts": ('include(":app", ":core")', 'include(":app")')},
-     "settings.gradle.kts: core/ has a build script but is not included"),
-    ("gradle", {"settings.gradle.kts": ('include(":app", ":core")', 'include(":app", ":core", ":bench")')},
-     "settings.gradle.kts:5: includes :bench, but there is no bench/build.gradle.kts"),
-    ("gradle", {"gradle/wrapper/gradle-wrapper.properties": ("gradle-8.13-bin.zip", "gradle-latest.zip")},
-     "gradle/wrapper/gradle-wrapper.properties:2: distributionUrl "
-     "'https://services.gradle.org/distributions/gradle-latest.zip' is not"),
-    ("gradle", {"README.md": ("`androidx.core:core-ktx:1.16.0`", "`androidx.core:core-ktx:1.15.0`")},
-     "README.md: library androidx-core-ktx (gradle/libs.versions.toml:8) is not named as "
-     "`androidx.core:core-ktx:1.16.0`"),
-    ("gradle", {"README.md": ("| JUnit | `junit:junit:4.13.2` |\n", "")},
-     "README.md: library junit (gradle/libs.versions.toml:10) is not named as `junit:junit:4.13.2`"),
-    ("gradle", {"README.md": ("`org.jetbrains.kotlin.jvm` 2.2.0", "`org.jetbrains.kotlin.jvm` 2.1.0")},
-     "README.md: plugin kotlin-jvm (gradle/libs.versions.toml:17) is not named as `org.jetbrains.kotlin.jvm` "
-     "with its version 2.2.0"),
-    ("gradle", {"gradle.properties": ("android.useAndroidX=true", "")},
-     "gradle.properties: android.useAndroidX=true is missing; AGP 8.12.0 fails on AndroidX dependencies"),
+    (
+        "xml",
+        {
+            "app/src/main/res/layout/activity_main.xml": (
+                'android:src="@drawable/ic_model" />',
+                'android:src="@drawable/ic_model">',
+            )
+        },
+        "app/src/main/res/layout/activity_main.xml:25:3: not well-formed XML: mismatched tag",
+    ),
+    (
+        "xml",
+        {"app/src/main/res/values/colors.xml": ("#FF3366CC</color>", "#FF3366CC</colour>")},
+        "app/src/main/res/values/colors.xml:3:36: not well-formed XML: mismatched tag",
+    ),
+    (
+        "xml",
+        {"app/src/main/res/drawable/ic_model.xml": ('xmlns:android="http://schemas.android.com/apk/res/android"', "")},
+        "app/src/main/res/drawable/ic_model.xml:1:1: not well-formed XML: unbound prefix",
+    ),
+    (
+        "resources",
+        {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.string.model", "R.string.modle")},
+        "app/src/main/kotlin/dev/example/demo/MainActivity.kt:18: R.string.modle: no string resource 'modle'",
+    ),
+    (
+        "resources",
+        {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.layout.activity_main", "R.layout.activity_home")},
+        "app/src/main/kotlin/dev/example/demo/MainActivity.kt:12: R.layout.activity_home: no layout resource",
+    ),
+    (
+        "resources",
+        {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.id.run", "R.id.start")},
+        "app/src/main/kotlin/dev/example/demo/MainActivity.kt:14: R.id.start: no id resource 'start'",
+    ),
+    (
+        "resources",
+        {
+            "app/src/main/kotlin/dev/example/demo/MainActivity.kt": (
+                "R.style.Theme_Demo_Result",
+                "R.style.Theme_Material3_Dark",
+            )
+        },
+        "app/src/main/kotlin/dev/example/demo/MainActivity.kt:20: R.style.Theme_Material3_Dark: no style",
+    ),
+    (
+        "resources",
+        {"app/src/main/res/values/strings.xml": ('<string name="run">Run</string>', "")},
+        (
+            "app/src/main/res/layout/activity_main.xml:19: @string/run: no string resource 'run'",
+            "app/src/main/res/values/strings.xml:10: @string/run: no string resource 'run'",
+        ),
+    ),
+    (
+        "resources",
+        {"app/src/main/res/drawable/ic_model.xml": None},
+        (
+            "app/src/main/kotlin/dev/example/demo/MainActivity.kt:23: R.drawable.ic_model: no drawable resource",
+            "app/src/main/res/layout/activity_main.xml:24: @drawable/ic_model: no drawable resource",
+            "app/src/main/res/mipmap-anydpi-v26/ic_launcher.xml:4: @drawable/ic_model: no drawable resource",
+        ),
+    ),
+    (
+        "resources",
+        {
+            "app/src/main/res/mipmap-anydpi-v26/ic_launcher.xml": None,
+            "app/src/main/AndroidManifest.xml": ("@mipmap/ic_launcher", "@mipmap/ic_launcher_round"),
+        },
+        "app/src/main/AndroidManifest.xml:7: @mipmap/ic_launcher_round: no mipmap resource",
+    ),
+    (
+        "resources",
+        {"app/src/main/res/values/themes.xml": ("@color/brand", "@color/accent")},
+        "app/src/main/res/values/themes.xml:4: @color/accent: no color resource 'accent'",
+    ),
+    (
+        "resources",
+        {
+            "app/src/main/res/values/themes.xml": (
+                'parent="Theme.Material3.DayNight.NoActionBar"',
+                'parent="Theme.Material4.DayNight"',
+            )
+        },
+        "app/src/main/res/values/themes.xml:3: style parent 'Theme.Material4.DayNight' is neither",
+    ),
+    (
+        "manifest",
+        {"app/src/main/AndroidManifest.xml": (".MainActivity", ".HomeActivity")},
+        'app/src/main/AndroidManifest.xml:11: <activity android:name=".HomeActivity">: no class '
+        "dev.example.demo.HomeActivity",
+    ),
+    (
+        "manifest",
+        {"app/src/main/AndroidManifest.xml": ("demo.bench.BenchActivity", "demo.BenchActivity")},
+        'app/src/main/AndroidManifest.xml:17: <activity android:name="dev.example.demo.BenchActivity">',
+    ),
+    (
+        "manifest",
+        {"app/src/main/AndroidManifest.xml": (' android:exported="true">', ">")},
+        "app/src/main/AndroidManifest.xml:11: <activity> has an <intent-filter> but no android:exported",
+    ),
+    (
+        "manifest",
+        {"app/src/main/AndroidManifest.xml": ("<manifest ", '<manifest package="dev.example.demo" ')},
+        'app/src/main/AndroidManifest.xml:2: package="dev.example.demo" on <manifest>',
+    ),
+    (
+        "manifest",
+        {"app/build.gradle.kts": ('namespace = "dev.example.demo"', "")},
+        "app/build.gradle.kts: no `namespace",
+    ),
+    (
+        "formats",
+        {"app/src/main/res/values/strings.xml": ("%1$.2f ms on %2$d threads", "%.2f ms on %d threads")},
+        "app/src/main/res/values/strings.xml:5: '%.2f ms on %d threads' has 2 substitutions, not all positional",
+    ),
+    (
+        "formats",
+        {"app/src/main/res/values/strings.xml": (">Run<", ">Run %s on %1$s<")},
+        "app/src/main/res/values/strings.xml:4: 'Run %s on %1$s' has 2 substitutions",
+    ),
+    (
+        "formats",
+        {"app/src/main/kotlin/dev/example/demo/MainActivity.kt": ("R.string.latency, 1.25, ", "R.string.latency, ")},
+        "app/src/main/kotlin/dev/example/demo/MainActivity.kt:15: getString(R.string.latency, ...) passes 1 format "
+        "arguments, the string (app/src/main/res/values/strings.xml:5) takes 2",
+    ),
+    (
+        "gradle",
+        {"app/build.gradle.kts": ("libs.androidx.core.ktx", "libs.androidx.core.ktz")},
+        "app/build.gradle.kts:13: libs.androidx.core.ktz: no such alias in [libraries]",
+    ),
+    (
+        "gradle",
+        {"core/build.gradle.kts": ("libs.plugins.kotlin.jvm", "libs.plugins.kotlin.android")},
+        "core/build.gradle.kts:2: libs.plugins.kotlin.android: no such alias in [plugins]",
+    ),
+    (
+        "gradle",
+        {"app/build.gradle.kts": ("libs.versions.compileSdk.get()", "libs.versions.targetSdk.get()")},
+        "app/build.gradle.kts:7: libs.versions.targetSdk: no such alias in [versions]",
+    ),
+    (
+        "gradle",
+        {"gradle/libs.versions.toml": ('version.ref = "agp"', 'version.ref = "android-gradle"')},
+        "gradle/libs.versions.toml:16: [plugins] android-application: version.ref 'android-gradle' is not in",
+    ),
+    (
+        "gradle",
+        {"gradle/libs.versions.toml": ('"material"]', '"material", "appcompat"]')},
+        "gradle/libs.versions.toml:13: [bundles] ui: 'appcompat' is not in [libraries]",
+    ),
+    (
+        "gradle",
+        {"settings.gradle.kts": ('include(":app", ":core")', 'include(":app")')},
+        "settings.gradle.kts: core/ has a build script but is not included",
+    ),
+    (
+        "gradle",
+        {"settings.gradle.kts": ('include(":app", ":core")', 'include(":app", ":core", ":bench")')},
+        "settings.gradle.kts:5: includes :bench, but there is no bench/build.gradle.kts",
+    ),
+    (
+        "gradle",
+        {"gradle/wrapper/gradle-wrapper.properties": ("gradle-8.13-bin.zip", "gradle-latest.zip")},
+        "gradle/wrapper/gradle-wrapper.properties:2: distributionUrl "
+        "'https://services.gradle.org/distributions/gradle-latest.zip' is not",
+    ),
+    (
+        "gradle",
+        {"README.md": ("`androidx.core:core-ktx:1.16.0`", "`androidx.core:core-ktx:1.15.0`")},
+        "README.md: library androidx-core-ktx (gradle/libs.versions.toml:8) is not named as "
+        "`androidx.core:core-ktx:1.16.0`",
+    ),
+    (
+        "gradle",
+        {"README.md": ("| JUnit | `junit:junit:4.13.2` |\n", "")},
+        "README.md: library junit (gradle/libs.versions.toml:10) is not named as `junit:junit:4.13.2`",
+    ),
+    (
+        "gradle",
+        {"README.md": ("`org.jetbrains.kotlin.jvm` 2.2.0", "`org.jetbrains.kotlin.jvm` 2.1.0")},
+        "README.md: plugin kotlin-jvm (gradle/libs.versions.toml:17) is not named as `org.jetbrains.kotlin.jvm` "
+        "with its version 2.2.0",
+    ),
+    (
+        "gradle",
+        {"gradle.properties": ("android.useAndroidX=true", "")},
+        "gradle.properties: android.useAndroidX=true is missing; AGP 8.12.0 fails on AndroidX dependencies",
+    ),
 ]
 
 
-@pytest.mark.parametrize("check, edits, expected", DEFECTS,
-                         ids=[f"{check}-{i}" for i, (check, _, _) in enumerate(DEFECTS)])
+@pytest.mark.parametrize(
+    "check, edits, expected", DEFECTS, ids=[f"{check}-{i}" for i, (check, _, _) in enumerate(DEFECTS)]
+)
 def test_defect_is_reported(tmp_path, check, edits, expected):
     problems = CHECKS[check](write_project(tmp_path, edits))
     expected = (expected,) if isinstance(expected, str) else expected
@@ -436,14 +553,25 @@ def test_mask_kotlin_keeps_code_and_templates():
     assert "R.id.q" not in masked and masked.endswith("val c = ' '")
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("%1$s and %2$d", (2, False, False)), ("%s", (1, True, False)), ("100%% sure", (0, False, False)),
-    ("%s and %d", (2, True, False)), ("%1$s %<s", (2, True, False)), ("50 % and 20 % off", (2, True, False)),
-    ("%5d items%n", (1, True, False)), ("%H:%M", (2, True, True)), ("trailing %", (0, False, False)),
-    # aapt2's own cases: %09.34f and "%9$.34f %8$" pass, "%09$f %f" and "%09f %08s" fail.
-    ("%09.34f", (1, True, False)), ("%9$.34f %8$", (2, False, False)), ("%09$f %f", (2, True, False)),
-    ("%09f %08s", (2, True, False)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("%1$s and %2$d", (2, False, False)),
+        ("%s", (1, True, False)),
+        ("100%% sure", (0, False, False)),
+        ("%s and %d", (2, True, False)),
+        ("%1$s %<s", (2, True, False)),
+        ("50 % and 20 % off", (2, True, False)),
+        ("%5d items%n", (1, True, False)),
+        ("%H:%M", (2, True, True)),
+        ("trailing %", (0, False, False)),
+        # aapt2's own cases: %09.34f and "%9$.34f %8$" pass, "%09$f %f" and "%09f %08s" fail.
+        ("%09.34f", (1, True, False)),
+        ("%9$.34f %8$", (2, False, False)),
+        ("%09$f %f", (2, True, False)),
+        ("%09f %08s", (2, True, False)),
+    ],
+)
 def test_format_arguments_follow_aapt2(value, expected):
     assert app_checks.format_arguments(value) == expected
 

@@ -58,12 +58,23 @@ class Phone:
 
     def run(self, *args, env: dict | None = None, models=None) -> subprocess.CompletedProcess:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_ADB_", "ANDROID_"))}
-        environment.update(ADB=str(FAKE_ADB), FAKE_ADB_ROOT=str(self.storage), FAKE_ADB_LOG=str(self.log),
-                           ANDROID_BENCH_POLL_SECONDS="0.05", PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        environment.update(
+            ADB=str(FAKE_ADB),
+            FAKE_ADB_ROOT=str(self.storage),
+            FAKE_ADB_LOG=str(self.log),
+            ANDROID_BENCH_POLL_SECONDS="0.05",
+            PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+        )
         environment.update(env or {})
         models = self.models if models is None else models
-        return subprocess.run(["bash", str(SCRIPT), *map(str, args), *map(str, models)], env=environment,
-                              cwd=self.folder, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["bash", str(SCRIPT), *map(str, args), *map(str, models)],
+            env=environment,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def calls(self) -> list[list[str]]:
         if not self.log.exists():
@@ -79,17 +90,46 @@ def phone(tmp_path):
     return Phone(tmp_path)
 
 
-def expected_run_calls(model: str, accelerator: str, threads: int, warmup: int, runs: int, *,
-                       pulled_to: str | None) -> list[list[str]]:
+def expected_run_calls(
+    model: str, accelerator: str, threads: int, warmup: int, runs: int, *, pulled_to: str | None
+) -> list[list[str]]:
     """What the script sends for one run whose results file is there at the first check."""
     output = f"{model.removesuffix('.tflite')}_{accelerator}_t{threads}.json"
     remote = f"{APP_DIR}/bench/{output}"
-    calls = [["shell", "rm", "-f", remote, f"{remote}.error"],
-             ["shell", "am", "start", "-W", "-S", "-n", COMPONENT, "--es", "model", f"models/{model}",
-              "--es", "accelerator", accelerator, "--ei", "threads", str(threads), "--ei", "warmup", str(warmup),
-              "--ei", "runs", str(runs), "--es", "output", output],
-             ["shell", f"if [ -e {remote} ]; then echo result; elif [ -e {remote}.error ]; then echo error; "
-                       f"else echo waiting; fi"]]
+    calls = [
+        ["shell", "rm", "-f", remote, f"{remote}.error"],
+        [
+            "shell",
+            "am",
+            "start",
+            "-W",
+            "-S",
+            "-n",
+            COMPONENT,
+            "--es",
+            "model",
+            f"models/{model}",
+            "--es",
+            "accelerator",
+            accelerator,
+            "--ei",
+            "threads",
+            str(threads),
+            "--ei",
+            "warmup",
+            str(warmup),
+            "--ei",
+            "runs",
+            str(runs),
+            "--es",
+            "output",
+            output,
+        ],
+        [
+            "shell",
+            f"if [ -e {remote} ]; then echo result; elif [ -e {remote}.error ]; then echo error; else echo waiting; fi",
+        ],
+    ]
     if pulled_to is not None:
         calls.append(["pull", remote, pulled_to])
     return calls
@@ -99,14 +139,38 @@ def test_help_documents_usage():
     done = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0
     assert done.stdout.startswith("Usage: android_bench.sh [options] MODEL.tflite")
-    for option in ["--apk", "--no-install", "--accelerators", "--threads", "--warmup", "--runs", "--output",
-                   "--serial", "--timeout", "--help", "xnnpack,gpu,nnapi", "mobilekit report"]:
+    for option in [
+        "--apk",
+        "--no-install",
+        "--accelerators",
+        "--threads",
+        "--warmup",
+        "--runs",
+        "--output",
+        "--serial",
+        "--timeout",
+        "--help",
+        "xnnpack,gpu,nnapi",
+        "mobilekit report",
+    ]:
         assert option in done.stdout
 
 
 def test_runs_every_model_accelerator_and_thread_count(phone):
-    done = phone.run("--apk", phone.apk, "--output", phone.output, "--accelerators", "xnnpack,gpu",
-                     "--threads", "1,4", "--warmup", 2, "--runs", 5)
+    done = phone.run(
+        "--apk",
+        phone.apk,
+        "--output",
+        phone.output,
+        "--accelerators",
+        "xnnpack,gpu",
+        "--threads",
+        "1,4",
+        "--warmup",
+        2,
+        "--runs",
+        5,
+    )
     assert done.returncode == 0, done.stderr
 
     calls = phone.calls()
@@ -155,8 +219,9 @@ def test_runs_every_model_accelerator_and_thread_count(phone):
         assert f"done {result['latency_ms']['median']} ms median" in done.stdout
 
     report_dir = phone.folder / "report"
-    outcome = CliRunner().invoke(cli, ["report", *map(str, sorted(phone.output.glob("*.json"))),
-                                       "--output", str(report_dir)])
+    outcome = CliRunner().invoke(
+        cli, ["report", *map(str, sorted(phone.output.glob("*.json"))), "--output", str(report_dir)]
+    )
     assert outcome.exit_code == 0, outcome.output
     report = (report_dir / "report.md").read_text()
     assert "android 'Fake Phone FP1', 1 entries" in report
@@ -164,8 +229,20 @@ def test_runs_every_model_accelerator_and_thread_count(phone):
 
 
 def test_a_refused_gpu_delegate_is_collected_with_its_error(phone):
-    done = phone.run("--apk", phone.apk, "--output", phone.output, "--accelerators", "xnnpack,gpu",
-                     "--threads", 1, "--runs", 3, env={"FAKE_ADB_FAIL_GPU": "1"}, models=phone.models[:1])
+    done = phone.run(
+        "--apk",
+        phone.apk,
+        "--output",
+        phone.output,
+        "--accelerators",
+        "xnnpack,gpu",
+        "--threads",
+        1,
+        "--runs",
+        3,
+        env={"FAKE_ADB_FAIL_GPU": "1"},
+        models=phone.models[:1],
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in phone.output.iterdir()) == ["small_int8_gpu_t1.json", "small_int8_xnnpack_t1.json"]
     [result] = schema.load_bench(phone.output / "small_int8_gpu_t1.json")["results"]
@@ -176,8 +253,16 @@ def test_a_refused_gpu_delegate_is_collected_with_its_error(phone):
 
 
 def test_an_error_file_from_the_app_is_a_warning_and_nothing_is_collected(phone):
-    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "xnnpack", "--threads", 1,
-                     env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_UNREADABLE": "1"})
+    done = phone.run(
+        "--no-install",
+        "--output",
+        phone.output,
+        "--accelerators",
+        "xnnpack",
+        "--threads",
+        1,
+        env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_UNREADABLE": "1"},
+    )
     assert done.returncode == 1
     assert "[1/2] small_int8.tflite xnnpack 1 thread ... failed" in done.stdout
     assert f"the app could not run it: cannot read {APP_DIR}/models/small_int8.tflite: Permission denied" in done.stderr
@@ -192,8 +277,19 @@ def test_a_run_that_never_finishes_times_out_and_stale_results_are_not_taken(pho
     stale = phone.device_file(f"{APP_DIR}/bench/small_int8_xnnpack_t1.json")
     stale.parent.mkdir(parents=True)
     stale.write_text("{}")
-    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "xnnpack", "--threads", 1,
-                     "--timeout", 1, env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_HANG": "1"}, models=phone.models[:1])
+    done = phone.run(
+        "--no-install",
+        "--output",
+        phone.output,
+        "--accelerators",
+        "xnnpack",
+        "--threads",
+        1,
+        "--timeout",
+        1,
+        env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_HANG": "1"},
+        models=phone.models[:1],
+    )
     assert done.returncode == 1
     assert "no results file after 1s" in done.stderr
     assert not stale.exists()
@@ -211,24 +307,48 @@ def test_no_device(phone):
 
 
 def test_no_install_uses_the_app_on_the_phone(phone):
-    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "nnapi", "--threads", 2,
-                     "--runs", 1, env={"FAKE_ADB_INSTALLED": "1"})
+    done = phone.run(
+        "--no-install",
+        "--output",
+        phone.output,
+        "--accelerators",
+        "nnapi",
+        "--threads",
+        2,
+        "--runs",
+        1,
+        env={"FAKE_ADB_INSTALLED": "1"},
+    )
     assert done.returncode == 0, done.stderr
     assert not any(call[0] == "install" for call in phone.calls())
     assert sorted(p.name for p in phone.output.iterdir()) == ["big_int8_nnapi_t2.json", "small_int8_nnapi_t2.json"]
 
 
 def test_no_install_without_the_app_reports_what_am_said(phone):
-    done = phone.run("--no-install", "--output", phone.output, "--accelerators", "gpu", "--threads", 1,
-                     models=phone.models[:1])
+    done = phone.run(
+        "--no-install", "--output", phone.output, "--accelerators", "gpu", "--threads", 1, models=phone.models[:1]
+    )
     assert done.returncode == 1
     assert f"am start did not start {COMPONENT}: Error" in done.stderr
     assert not any(call[0] == "pull" for call in phone.calls())
 
 
 def test_serial_is_passed_to_every_adb_call(phone):
-    done = phone.run("--serial", "R5CT123ABC", "--apk", phone.apk, "--output", phone.output,
-                     "--accelerators", "cpu", "--threads", 1, "--runs", 1, models=phone.models[:1])
+    done = phone.run(
+        "--serial",
+        "R5CT123ABC",
+        "--apk",
+        phone.apk,
+        "--output",
+        phone.output,
+        "--accelerators",
+        "cpu",
+        "--threads",
+        1,
+        "--runs",
+        1,
+        models=phone.models[:1],
+    )
     assert done.returncode == 0, done.stderr
     calls = phone.calls()
     assert len(calls) == 8
@@ -247,16 +367,19 @@ def test_a_second_run_replaces_the_same_file(phone):
     assert second["settings"]["runs"] == 3 and json.loads(first)["settings"]["runs"] == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--accelerators", "xnnpack,tpu"], "unknown accelerator 'tpu'; pick from: xnnpack cpu gpu nnapi"),
-    (["--threads", "1,0"], "--threads needs a whole number >= 1, got '0'"),
-    (["--runs", "0"], "--runs needs a whole number >= 1, got '0'"),
-    (["--warmup", "-1"], "--warmup needs a whole number >= 0, got '-1'"),
-    (["--timeout", "soon"], "--timeout needs a whole number >= 1, got 'soon'"),
-    (["--apk", "missing.apk"], "APK not found: missing.apk"),
-    (["--frobnicate"], "unknown option '--frobnicate'"),
-    (["--runs"], "--runs needs a value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--accelerators", "xnnpack,tpu"], "unknown accelerator 'tpu'; pick from: xnnpack cpu gpu nnapi"),
+        (["--threads", "1,0"], "--threads needs a whole number >= 1, got '0'"),
+        (["--runs", "0"], "--runs needs a whole number >= 1, got '0'"),
+        (["--warmup", "-1"], "--warmup needs a whole number >= 0, got '-1'"),
+        (["--timeout", "soon"], "--timeout needs a whole number >= 1, got 'soon'"),
+        (["--apk", "missing.apk"], "APK not found: missing.apk"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--runs"], "--runs needs a value"),
+    ],
+)
 def test_bad_options_stop_before_adb(phone, args, message):
     done = phone.run(*args, models=[] if args == ["--runs"] else None)
     assert done.returncode == 2
@@ -271,11 +394,13 @@ def test_bad_model_files_stop_before_adb(phone):
     (folder / "fake.tflite").write_bytes(b"\x00" * 16)
     (folder / "other").mkdir()
     (folder / "other" / "small_int8.tflite").write_bytes(tflite_bytes(b"other"))
-    cases = [([folder / "missing.tflite"], "model file not found: "),
-             ([folder / "notes.txt"], "is not a .tflite file"),
-             ([folder / "fake.tflite"], "is not a TFLite model (no 'TFL3' identifier at byte 4)"),
-             ([phone.models[0], folder / "other" / "small_int8.tflite"], "have the same file name small_int8.tflite"),
-             ([], "no model given")]
+    cases = [
+        ([folder / "missing.tflite"], "model file not found: "),
+        ([folder / "notes.txt"], "is not a .tflite file"),
+        ([folder / "fake.tflite"], "is not a TFLite model (no 'TFL3' identifier at byte 4)"),
+        ([phone.models[0], folder / "other" / "small_int8.tflite"], "have the same file name small_int8.tflite"),
+        ([], "no model given"),
+    ]
     for models, message in cases:
         done = phone.run("--apk", phone.apk, models=models)
         assert done.returncode == 2, models
@@ -295,8 +420,11 @@ def find_shellcheck() -> str | None:
     return shutil.which("shellcheck") or (str(beside) if beside.exists() else None)
 
 
-@pytest.mark.parametrize("script", [SCRIPT, ROOT / "scripts" / "build_demo_model.sh",
-                                    ROOT / "android_demo" / "core" / "build.sh"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "script",
+    [SCRIPT, ROOT / "scripts" / "build_demo_model.sh", ROOT / "android_demo" / "core" / "build.sh"],
+    ids=lambda p: p.name,
+)
 def test_shellcheck_is_clean(script):
     shellcheck = find_shellcheck()
     if shellcheck is None:

@@ -35,19 +35,25 @@ def core_jar() -> pathlib.Path:
     kotlinc = require_kotlinc("the Kotlin core")
 
     def build(out: pathlib.Path) -> None:
-        done = subprocess.run(["bash", str(CORE / "build.sh"), str(out)], capture_output=True, text=True,
-                              env={**os.environ, "KOTLINC": kotlinc, "SKIP_TESTS": "1"}, timeout=300)
+        done = subprocess.run(
+            ["bash", str(CORE / "build.sh"), str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KOTLINC": kotlinc, "SKIP_TESTS": "1"},
+            timeout=300,
+        )
         assert done.returncode == 0, f"kotlinc failed:\n{done.stdout}\n{done.stderr}"
 
-    sources = [(str(path.relative_to(CORE)), path.read_bytes())
-               for path in sorted(CORE.glob("src/**/*.kt")) + [CORE / "build.sh"]]
+    sources = [
+        (str(path.relative_to(CORE)), path.read_bytes())
+        for path in sorted(CORE.glob("src/**/*.kt")) + [CORE / "build.sh"]
+    ]
     return cached_build(CORE / "build", sources, "core-tests.jar", build)
 
 
 def run_java(jar: pathlib.Path, main: str, *args, status: int = 0) -> subprocess.CompletedProcess:
     """Runs a main class; its exit status must be `status`."""
-    done = subprocess.run(["java", "-cp", str(jar), main, *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(["java", "-cp", str(jar), main, *map(str, args)], capture_output=True, text=True, timeout=120)
     assert done.returncode == status, f"{main} exited {done.returncode}, not {status}:\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -77,30 +83,48 @@ def photo() -> np.ndarray:
     return np.ascontiguousarray(data.chelsea()[7:251, 13:388])  # 244 x 375
 
 
-@pytest.mark.parametrize("size, mean, std, dtype, scale, zero_point", [
-    (96, [0.0], [1.0], "uint8", 1.0, 0),                              # raw pixels, uint8 input
-    (96, [127.5], [127.5], "int8", 0.0078125, 0),                     # [-1, 1] inputs, int8 (halves to round)
-    (96, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], "int8", 0.018658, -14),  # ImageNet mean/std
-    (224, [0.0], [255.0], "uint8", 1 / 255, 0),                       # upsampling, [0, 1] inputs
-    (96, [0.0], [1.0], "int8", 2.0, -64),                             # odd pixels / 2: exact halves, to even
-    (61, [0.0], [1.0], "float32", 1.0, 0),                            # float32 input, odd size
-], ids=["uint8-raw", "int8-pm1", "int8-imagenet", "uint8-up224", "int8-halves", "float32"])
+@pytest.mark.parametrize(
+    "size, mean, std, dtype, scale, zero_point",
+    [
+        (96, [0.0], [1.0], "uint8", 1.0, 0),  # raw pixels, uint8 input
+        (96, [127.5], [127.5], "int8", 0.0078125, 0),  # [-1, 1] inputs, int8 (halves to round)
+        (96, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], "int8", 0.018658, -14),  # ImageNet mean/std
+        (224, [0.0], [255.0], "uint8", 1 / 255, 0),  # upsampling, [0, 1] inputs
+        (96, [0.0], [1.0], "int8", 2.0, -64),  # odd pixels / 2: exact halves, to even
+        (61, [0.0], [1.0], "float32", 1.0, 0),  # float32 input, odd size
+    ],
+    ids=["uint8-raw", "int8-pm1", "int8-imagenet", "uint8-up224", "int8-halves", "float32"],
+)
 def test_preprocessing_matches_mobilekit(core_jar, tmp_path, size, mean, std, dtype, scale, zero_point):
     rgb = photo()
     scale32 = float(np.float32(scale))  # a file stores its scale as float32
     raw = tmp_path / "image.rgb"
     raw.write_bytes(rgb.tobytes())
     out = tmp_path / "tensor.bin"
-    run_java(core_jar, "dev.mobilekit.core.PreprocessCli", raw, rgb.shape[1], rgb.shape[0], size,
-             ",".join(map(repr, mean)), ",".join(map(repr, std)), repr(scale32), zero_point, dtype, out)
+    run_java(
+        core_jar,
+        "dev.mobilekit.core.PreprocessCli",
+        raw,
+        rgb.shape[1],
+        rgb.shape[0],
+        size,
+        ",".join(map(repr, mean)),
+        ",".join(map(repr, std)),
+        repr(scale32),
+        zero_point,
+        dtype,
+        out,
+    )
     np_dtype = {"uint8": np.uint8, "int8": np.int8, "float32": np.dtype("<f4")}[dtype]
     kotlin = np.frombuffer(out.read_bytes(), np_dtype).reshape(size, size, 3)
     reference = python_preprocess(rgb, size, mean, std, np_dtype, scale32, zero_point)
     assert reference.dtype == kotlin.dtype
     # Exact: both sides compute the resize in float64 and the rest in float32 with the same operations.
     mismatch = np.argwhere(kotlin != reference)
-    assert mismatch.size == 0, (f"{len(mismatch)} values differ, first at {mismatch[0].tolist()}: "
-                                f"kotlin {kotlin[tuple(mismatch[0])]} vs mobilekit {reference[tuple(mismatch[0])]}")
+    assert mismatch.size == 0, (
+        f"{len(mismatch)} values differ, first at {mismatch[0].tolist()}: "
+        f"kotlin {kotlin[tuple(mismatch[0])]} vs mobilekit {reference[tuple(mismatch[0])]}"
+    )
     if dtype != "float32":
         assert len(np.unique(kotlin)) > 50  # a real photo, not a degenerate tensor
 
@@ -154,16 +178,26 @@ def tflite_files(tiny_classifier, tmp_path_factory) -> dict[str, pathlib.Path]:
     from mobilekit.export import convert, metadata
 
     calibration = [np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)]
-    spec = metadata.ModelMetadataSpec(name="tiny", labels=MODEL_LABELS, description="A tiny test classifier.",
-                                      version="2.1", author="mobilekit tests", license="Apache-2.0",
-                                      mean=[123.675], std=[58.395])  # neither exact in float32
+    spec = metadata.ModelMetadataSpec(
+        name="tiny",
+        labels=MODEL_LABELS,
+        description="A tiny test classifier.",
+        version="2.1",
+        author="mobilekit tests",
+        license="Apache-2.0",
+        mean=[123.675],
+        std=[58.395],
+    )  # neither exact in float32
     folder = tmp_path_factory.mktemp("tflite")
     files = {}
-    for kind, mode, io, input_range in [("int8-uint8io", "int8", "uint8", convert.PIXEL_RANGE),
-                                        ("int8-int8io", "int8", "int8", None),  # the calibrated, odd scale
-                                        ("float32", "float32", "float32", None)]:
-        flat = convert.convert(tiny_classifier, mode=mode, io=io, calibration=calibration, input_range=input_range,
-                               show_progress=False)
+    for kind, mode, io, input_range in [
+        ("int8-uint8io", "int8", "uint8", convert.PIXEL_RANGE),
+        ("int8-int8io", "int8", "int8", None),  # the calibrated, odd scale
+        ("float32", "float32", "float32", None),
+    ]:
+        flat = convert.convert(
+            tiny_classifier, mode=mode, io=io, calibration=calibration, input_range=input_range, show_progress=False
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # int8 I/O: what MediaPipe would refuse, not our concern here
             files[kind] = folder / f"{kind}.tflite"
@@ -189,42 +223,63 @@ def python_model_info(data: bytes) -> dict:
 
     def tensor(details: dict) -> dict:
         scale, zero_point = details["quantization"]  # (0.0, 0) for float tensors
-        return {"name": details["name"], "shape": [int(d) for d in details["shape"]],
-                "type": np.dtype(details["dtype"]).name,
-                "scale": float(scale) if scale else None, "zero_point": int(zero_point) if scale else None}
+        return {
+            "name": details["name"],
+            "shape": [int(d) for d in details["shape"]],
+            "type": np.dtype(details["dtype"]).name,
+            "scale": float(scale) if scale else None,
+            "zero_point": int(zero_point) if scale else None,
+        }
 
     def associated_file(entry: dict) -> dict:
         return {key: entry.get(key) for key in ("name", "type", "description", "locale")}
 
     def tensor_metadata(entry: dict) -> dict:
         content = entry.get("content") or {}
-        image = (content.get("content_properties")
-                 if content.get("content_properties_type") == "ImageProperties" else None)
-        norm = next((unit["options"] for unit in entry.get("process_units") or []
-                     if unit.get("options_type") == "NormalizationOptions"), None)
-        return {"name": entry.get("name"), "description": entry.get("description"),
-                "color_space": image["color_space"] if image else None,
-                "mean": float32s(norm["mean"]) if norm else None, "std": float32s(norm["std"]) if norm else None,
-                "associated_files": [associated_file(f) for f in entry.get("associated_files") or []]}
+        image = (
+            content.get("content_properties") if content.get("content_properties_type") == "ImageProperties" else None
+        )
+        norm = next(
+            (
+                unit["options"]
+                for unit in entry.get("process_units") or []
+                if unit.get("options_type") == "NormalizationOptions"
+            ),
+            None,
+        )
+        return {
+            "name": entry.get("name"),
+            "description": entry.get("description"),
+            "color_space": image["color_space"] if image else None,
+            "mean": float32s(norm["mean"]) if norm else None,
+            "std": float32s(norm["std"]) if norm else None,
+            "associated_files": [associated_file(f) for f in entry.get("associated_files") or []],
+        }
 
     read = metadata.read(data)
     tree = None
     if read is not None:
         tree = read["metadata"]
         sub = tree["subgraph_metadata"][0]
-        tree = {**{key: tree.get(key) for key in ("name", "description", "version", "author", "license",
-                                                   "min_parser_version")},
-                "inputs": [tensor_metadata(t) for t in sub.get("input_tensor_metadata") or []],
-                "outputs": [tensor_metadata(t) for t in sub.get("output_tensor_metadata") or []],
-                "associated_files": [associated_file(f) for f in tree.get("associated_files") or []],
-                "labels_file": metadata.read_spec(data).labels_file}
+        tree = {
+            **{
+                key: tree.get(key)
+                for key in ("name", "description", "version", "author", "license", "min_parser_version")
+            },
+            "inputs": [tensor_metadata(t) for t in sub.get("input_tensor_metadata") or []],
+            "outputs": [tensor_metadata(t) for t in sub.get("output_tensor_metadata") or []],
+            "associated_files": [associated_file(f) for f in tree.get("associated_files") or []],
+            "labels_file": metadata.read_spec(data).labels_file,
+        }
     return {
         "inputs": [tensor(d) for d in interpreter.get_input_details()],
         "outputs": [tensor(d) for d in interpreter.get_output_details()],
         "metadata": tree,
         "labels": metadata.labels(data),
-        "associated_files": {name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-                             for name, content in metadata.associated_files(data).items()},
+        "associated_files": {
+            name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+            for name, content in metadata.associated_files(data).items()
+        },
     }
 
 
@@ -258,12 +313,12 @@ def test_model_info_errors_say_what_is_wrong(core_jar, tflite_files, tmp_path):
     data = tflite_files["int8-uint8io"].read_bytes()
     cases = {}
     cases["text.tflite"] = (b"not a model, just some text", "not a .tflite file")
-    cases["truncated.tflite"] = (data[:len(data) // 3], "the model is corrupt")
+    cases["truncated.tflite"] = (data[: len(data) // 3], "the model is corrupt")
     model = tflite_file.read(data)
     entry = model.metadata[tflite_file.summarize(data).metadata_names.index(metadata.METADATA_NAME)]
     entry.buffer = len(model.buffers) + 5
     cases["bad-buffer.tflite"] = (tflite_file.write(model), "metadata buffer out of range")
-    no_zip = data[:data.rindex(b"PK\x03\x04")]  # metadata names labels.txt, the appended ZIP is cut off
+    no_zip = data[: data.rindex(b"PK\x03\x04")]  # metadata names labels.txt, the appended ZIP is cut off
     cases["no-zip.tflite"] = (no_zip, "names the labels file 'labels.txt' but the model carries no such file")
     for name, (content, message) in cases.items():
         path = tmp_path / name
@@ -280,8 +335,12 @@ def test_model_info_reads_damaged_files_without_crashing(core_jar, tflite_files,
     for index, data in enumerate(copies.values()):
         paths.append(tmp_path / f"copy{index}.tflite")
         paths[-1].write_bytes(data)
-    done = subprocess.run(["java", "-cp", str(core_jar), "dev.mobilekit.core.ModelInfoCli", *map(str, paths)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["java", "-cp", str(core_jar), "dev.mobilekit.core.ModelInfoCli", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr[-2000:]  # some copies are unreadable, and nothing crashed
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == len(copies)

@@ -20,6 +20,7 @@ from mobilekit.runtime import benchmark
 # Statistics, interleaving and ratios, from recorded times
 # ---------------------------------------------------------------------------
 
+
 def test_latency_stats_from_recorded_times():
     stats = benchmark.latency_stats([4.0, 1.0, 3.0, 2.0, 10.0])
     assert (stats.median, stats.mean, stats.min, stats.max, stats.runs) == (3.0, 4.0, 1.0, 10.0, 5)
@@ -62,22 +63,35 @@ def test_runs_interleave_a_b_a_b_and_skip_warmup():
 
 
 def _file(name, macs=2_000_000):
-    return benchmark.ModelFile(path=benchmark.pathlib.Path(f"{name}.tflite"), name=name, sha256="0" * 64,
-                               size_bytes=10, mode="int8", macs=macs, params=5)
+    return benchmark.ModelFile(
+        path=benchmark.pathlib.Path(f"{name}.tflite"),
+        name=name,
+        sha256="0" * 64,
+        size_bytes=10,
+        mode="int8",
+        macs=macs,
+        params=5,
+    )
 
 
 def test_ratios_are_to_the_first_file_at_the_same_threads():
     stats = lambda median: benchmark.latency_stats([median])  # noqa: E731
-    results = [benchmark.Result(_file("a"), "xnnpack", 1, latency=stats(2.0)),
-               benchmark.Result(_file("b"), "xnnpack", 1, latency=stats(3.0)),
-               benchmark.Result(_file("a"), "xnnpack", 2, latency=stats(1.0)),
-               benchmark.Result(_file("b"), "xnnpack", 2, latency=stats(4.0)),
-               benchmark.Result(_file("c"), "xnnpack", 2, error="refused")]
+    results = [
+        benchmark.Result(_file("a"), "xnnpack", 1, latency=stats(2.0)),
+        benchmark.Result(_file("b"), "xnnpack", 1, latency=stats(3.0)),
+        benchmark.Result(_file("a"), "xnnpack", 2, latency=stats(1.0)),
+        benchmark.Result(_file("b"), "xnnpack", 2, latency=stats(4.0)),
+        benchmark.Result(_file("c"), "xnnpack", 2, error="refused"),
+    ]
     benchmark.set_ratios(results)
     assert [r.ratio_to_first for r in results] == [1.0, 1.5, 1.0, 4.0, None]
     assert results[0].gmacs_per_s == pytest.approx(2e6 / 2e-3 / 1e9)
-    report = benchmark.Report(device=benchmark.host_device(), settings=benchmark.Settings(threads=(1, 2)),
-                              results=results, created="2025-01-01T00:00:00+00:00")
+    report = benchmark.Report(
+        device=benchmark.host_device(),
+        settings=benchmark.Settings(threads=(1, 2)),
+        results=results,
+        created="2025-01-01T00:00:00+00:00",
+    )
     schema.validate_bench(report.to_json(), "bench.json")  # an error-only entry is valid too
 
 
@@ -110,6 +124,7 @@ def test_peak_memory_counts_native_allocations():
 # Real files
 # ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_files(tiny_classifier, tmp_path_factory):
     from mobilekit.export import convert
@@ -118,8 +133,7 @@ def tiny_files(tiny_classifier, tmp_path_factory):
     paths = {}
     for mode in ("float32", "int8"):
         paths[mode] = folder / f"tiny_{mode}.tflite"
-        paths[mode].write_bytes(convert.convert(tiny_classifier, mode=mode, calibration_steps=4,
-                                                show_progress=False))
+        paths[mode].write_bytes(convert.convert(tiny_classifier, mode=mode, calibration_steps=4, show_progress=False))
     return paths
 
 
@@ -129,7 +143,11 @@ def test_benchmark_two_files(tiny_files, tiny_classifier):
     settings = benchmark.Settings(threads=(1, 2), warmup=1, runs=5)
     report = benchmark.benchmark([tiny_files["float32"], tiny_files["int8"]], settings, show_progress=False)
     assert [(r.file.name, r.threads) for r in report.results] == [
-        ("tiny_float32", 1), ("tiny_int8", 1), ("tiny_float32", 2), ("tiny_int8", 2)]
+        ("tiny_float32", 1),
+        ("tiny_int8", 1),
+        ("tiny_float32", 2),
+        ("tiny_int8", 2),
+    ]
     for r in report.results:
         assert r.error is None and r.latency.runs == 5
         assert 0 < r.latency.min <= r.latency.median <= r.latency.p90 <= r.latency.max
@@ -139,7 +157,8 @@ def test_benchmark_two_files(tiny_files, tiny_classifier):
     assert [r.file.mode for r in report.results[:2]] == ["float32", "int8"]
     assert report.results[0].ratio_to_first == 1.0
     assert report.results[1].ratio_to_first == pytest.approx(
-        report.results[1].latency.median / report.results[0].latency.median)
+        report.results[1].latency.median / report.results[0].latency.median
+    )
     document = report.to_json()
     schema.validate_bench(document, "bench.json")
     assert document["settings"] == {"warmup": 1, "runs": 5, "interleaved": True, "inputs": "random", "data": None}
@@ -168,6 +187,7 @@ def test_data_pixels_are_rgb_at_the_file_size():
 # The CLI
 # ---------------------------------------------------------------------------
 
+
 def _cli(*args):
     from mobilekit.cli.main import cli
 
@@ -176,14 +196,30 @@ def _cli(*args):
 
 def test_cli_bench_prints_both_files_with_ratios_and_writes_valid_json(tiny_files, tmp_path):
     out = tmp_path / "bench.json"
-    result = _cli("bench", str(tiny_files["float32"]), str(tiny_files["int8"]), "--runs", "3", "--warmup", "1",
-                  "--threads", "1,2", "--json", str(out), "--quiet")
+    result = _cli(
+        "bench",
+        str(tiny_files["float32"]),
+        str(tiny_files["int8"]),
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1,2",
+        "--json",
+        str(out),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "ratio" in lines[0] and "median ms" in lines[0]
     rows = [line.split() for line in lines[1:5]]
-    assert [(row[0], row[2]) for row in rows] == [("tiny_float32", "1"), ("tiny_int8", "1"),
-                                                  ("tiny_float32", "2"), ("tiny_int8", "2")]
+    assert [(row[0], row[2]) for row in rows] == [
+        ("tiny_float32", "1"),
+        ("tiny_int8", "1"),
+        ("tiny_float32", "2"),
+        ("tiny_int8", "2"),
+    ]
     assert rows[0][8] == "1.00" and rows[2][8] == "1.00" and float(rows[1][8]) > 0
     document = json.loads(out.read_text())
     schema.validate_bench(document, "bench.json")
@@ -193,11 +229,14 @@ def test_cli_bench_prints_both_files_with_ratios_and_writes_valid_json(tiny_file
     assert again.exit_code != 0 and "already exists" in again.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.tflite"], "does not exist"),
-    (["--runs", "0"], "at least one timed run"),
-    (["--threads", "1,zero"], "--threads"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.tflite"], "does not exist"),
+        (["--runs", "0"], "at least one timed run"),
+        (["--threads", "1,zero"], "--threads"),
+    ],
+)
 def test_cli_errors(tiny_files, args, message):
     paths = [] if args[0] == "missing.tflite" else [str(tiny_files["int8"])]
     result = _cli("bench", *paths, *args)
@@ -213,20 +252,27 @@ def test_cli_rejects_a_file_that_is_not_tflite(tmp_path):
 
 
 def test_cli_help_without_tensorflow():
-    code = ("import sys; from mobilekit.cli.main import cli\n"
-            "try:\n    cli(['bench', '--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'tensorflow' not in sys.modules, 'bench --help imported TensorFlow'\n")
+    code = (
+        "import sys; from mobilekit.cli.main import cli\n"
+        "try:\n    cli(['bench', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'bench --help imported TensorFlow'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--threads" in done.stdout and "--xnnpack / --no-xnnpack" in done.stdout
-    listing = subprocess.run([sys.executable, "-c", "from mobilekit.cli.main import cli; cli(['--help'])"],
-                             capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [sys.executable, "-c", "from mobilekit.cli.main import cli; cli(['--help'])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "bench" in listing.stdout
 
 
 # ---------------------------------------------------------------------------
 # MACs and parameters of .tflite files agree with the Keras counts
 # ---------------------------------------------------------------------------
+
 
 def _keras_counts(model):
     """Kernel elements, and what conversion folds away: batch-norm channels, zero Dense biases."""
@@ -276,7 +322,10 @@ def test_tiny_file_counts_by_op(tiny_files, tiny_classifier):
 
     counts = tflite_file.complexity(tiny_files["int8"].read_bytes())
     # 32 px, stride 2: 16x16 positions; conv 3x3x3x8, depthwise 3x3x8, conv 3x3x8x48, dense 48x10.
-    assert counts.ops == {"CONV_2D": 256 * 27 * 8 + 256 * 72 * 48, "DEPTHWISE_CONV_2D": 256 * 72,
-                          "FULLY_CONNECTED": 480}
+    assert counts.ops == {
+        "CONV_2D": 256 * 27 * 8 + 256 * 72 * 48,
+        "DEPTHWISE_CONV_2D": 256 * 72,
+        "FULLY_CONNECTED": 480,
+    }
     assert counts.params == models.count_params(tiny_classifier) - _keras_counts(tiny_classifier)[1]
     assert counts.params == counts.weights + 8 + 8 + 48  # the untrained Dense's zero bias is dropped

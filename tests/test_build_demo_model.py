@@ -41,8 +41,9 @@ def fake(tmp_path):
     env = {**os.environ, "MOBILEKIT": str(exe), "FAKE_LOG": str(log)}
 
     def run(*args, **extra_env):
-        done = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
-                              env={**env, **extra_env}, timeout=60)
+        done = subprocess.run(
+            ["bash", str(SCRIPT), *args], capture_output=True, text=True, env={**env, **extra_env}, timeout=60
+        )
         calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         return done, calls
 

@@ -24,8 +24,6 @@ from test_models import randomize, raw_pixels, release  # shared with the fideli
 ATOL = 1e-5
 
 
-
-
 def layer_names(model) -> list[str]:
     return [layer.name for layer in model.layers]
 
@@ -45,8 +43,11 @@ def googlenet_aux():
 def test_googlenet_aux_has_three_outputs_and_torchvision_params(googlenet_aux):
     assert len(googlenet_aux.outputs) == 3
     assert [tuple(output.shape) for output in googlenet_aux.outputs] == [(None, 1000)] * 3
-    assert [name.split("/")[0] for name in googlenet_aux.output_names] == \
-        ["predictions", "aux1_predictions", "aux2_predictions"]
+    assert [name.split("/")[0] for name in googlenet_aux.output_names] == [
+        "predictions",
+        "aux1_predictions",
+        "aux2_predictions",
+    ]
     assert count_params(googlenet_aux) == 13_004_888
     names = layer_names(googlenet_aux)
     assert names.index("aux1_pool") > names.index("inception4a_concat")
@@ -77,8 +78,7 @@ def test_strip_aux_heads_keeps_the_main_path(googlenet_aux):
 def test_aux_model_trains_with_the_paper_loss_weights():
     assert classic.AUX_LOSS_WEIGHTS == (1.0, 0.3, 0.3)
     model = models.build("googlenet", aux_logits=True, resolution=64, alpha=0.25, num_classes=4)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
-                  loss_weights=list(classic.AUX_LOSS_WEIGHTS))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", loss_weights=list(classic.AUX_LOSS_WEIGHTS))
     losses = model.train_on_batch(raw_pixels(64), np.array([0, 3]))
     assert len(losses) == 4 and np.all(np.isfinite(losses))  # total, main, aux1, aux2
     total, main, aux1, aux2 = losses
@@ -120,7 +120,7 @@ def _ceil_pool_reference(x, size, stride):
     y = np.zeros((x.shape[0], out, out, x.shape[3]), x.dtype)
     for i in range(out):
         for j in range(out):
-            y[:, i, j] = x[:, i * stride:i * stride + size, j * stride:j * stride + size].max(axis=(1, 2))
+            y[:, i, j] = x[:, i * stride : i * stride + size, j * stride : j * stride + size].max(axis=(1, 2))
     return y
 
 
@@ -161,7 +161,8 @@ def test_googlenet_5x5_branch_is_torchvisions_3x3():
         if isinstance(spec, classic.InceptionSpec):
             assert model.get_layer(f"{spec.name}_branch3b_conv").kernel_size == (3, 3)
             assert model.get_layer(f"{spec.name}_concat").output.shape[-1] == sum(
-                scale_width(c, 0.25) for c in (spec.ch1x1, spec.ch3x3, spec.ch5x5, spec.pool_proj))
+                scale_width(c, 0.25) for c in (spec.ch1x1, spec.ch3x3, spec.ch5x5, spec.pool_proj)
+            )
     bns = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
     assert len(bns) == 3 + 9 * 6 and all(bn.epsilon == 1e-3 for bn in bns)
     convs = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.Conv2D)]
@@ -200,8 +201,15 @@ def test_alexnet_lrn_layers_and_unchanged_counts(alexnet_pair):
 def test_alexnet_dropout_before_each_hidden_fc(alexnet_pair):
     plain, _ = alexnet_pair
     names = layer_names(plain)
-    assert names.index("flatten") < names.index("fc1_dropout") < names.index("fc1") < names.index("fc1_relu") \
-        < names.index("fc2_dropout") < names.index("fc2") < names.index("predictions")
+    assert (
+        names.index("flatten")
+        < names.index("fc1_dropout")
+        < names.index("fc1")
+        < names.index("fc1_relu")
+        < names.index("fc2_dropout")
+        < names.index("fc2")
+        < names.index("predictions")
+    )
     assert plain.get_layer("fc1_dropout").rate == 0.5
     assert plain.get_layer("conv1").use_bias and plain.get_layer("fc1").use_bias
 
@@ -258,13 +266,16 @@ def test_vgg_without_top_is_the_last_feature_map():
     release(model)
 
 
-@pytest.mark.parametrize("name, kwargs, needle", [
-    ("vgg16", dict(resolution=64), "224"),
-    ("vgg19", dict(alpha=0.5, include_top=False, resolution=64), "alpha"),
-    ("vgg16", dict(num_classes=10, resolution=224), "1000"),
-    ("vgg11", dict(resolution=64), "no ImageNet weights"),
-    ("mobilenet_v1", dict(alpha=0.3, resolution=64), "alpha"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, needle",
+    [
+        ("vgg16", dict(resolution=64), "224"),
+        ("vgg19", dict(alpha=0.5, include_top=False, resolution=64), "alpha"),
+        ("vgg16", dict(num_classes=10, resolution=224), "1000"),
+        ("vgg11", dict(resolution=64), "no ImageNet weights"),
+        ("mobilenet_v1", dict(alpha=0.3, resolution=64), "alpha"),
+    ],
+)
 def test_imagenet_unavailable_for_settings(name, kwargs, needle):
     with pytest.raises(UserError, match=needle):
         models.build(name, weights="imagenet", **kwargs)
@@ -286,9 +297,15 @@ def test_vgg_imagenet_files_are_keras():
 # MobileNetV1
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(alpha=0.25), dict(alpha=0.5), dict(alpha=0.75, include_top=False), dict(alpha=0.5, num_classes=7),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(alpha=0.25),
+        dict(alpha=0.5),
+        dict(alpha=0.75, include_top=False),
+        dict(alpha=0.5, num_classes=7),
+    ],
+)
 def test_mobilenet_v1_alphas_match_keras(kwargs):
     kwargs = {"resolution": 64, **kwargs}
     entry = registry.REGISTRY.get("mobilenet_v1")
@@ -309,8 +326,16 @@ def test_mobilenet_v1_alphas_match_keras(kwargs):
 def test_mobilenet_v1_keras_names_and_widths():
     model = models.build("mobilenet_v1", resolution=32, alpha=0.75, num_classes=10)
     names = layer_names(model)
-    for expected in ("conv1", "conv1_bn", "conv1_relu", "conv_pad_2", "conv_dw_13", "conv_pw_13_relu",
-                     "conv_preds", "predictions"):
+    for expected in (
+        "conv1",
+        "conv1_bn",
+        "conv1_relu",
+        "conv_pad_2",
+        "conv_dw_13",
+        "conv_pw_13_relu",
+        "conv_preds",
+        "predictions",
+    ):
         assert expected in names
     assert "conv_pad_3" not in names  # only stride-2 blocks pad
     assert model.get_layer("conv1").filters == int(32 * 0.75)
@@ -321,18 +346,22 @@ def test_mobilenet_v1_keras_names_and_widths():
         models.build("mobilenet_v1", resolution=32, alpha=0.01)
 
 
-@pytest.mark.parametrize("alpha, resolution, include_top, file_name, rows", [
-    (1.0, 224, True, "mobilenet_1_0_224_tf.h5", 224),
-    (0.25, 128, True, "mobilenet_2_5_128_tf.h5", 128),
-    (0.5, 160, False, "mobilenet_5_0_160_tf_no_top.h5", 160),
-    (0.75, 100, True, "mobilenet_7_5_224_tf.h5", 224),
-])
+@pytest.mark.parametrize(
+    "alpha, resolution, include_top, file_name, rows",
+    [
+        (1.0, 224, True, "mobilenet_1_0_224_tf.h5", 224),
+        (0.25, 128, True, "mobilenet_2_5_128_tf.h5", 128),
+        (0.5, 160, False, "mobilenet_5_0_160_tf_no_top.h5", 160),
+        (0.75, 100, True, "mobilenet_7_5_224_tf.h5", 224),
+    ],
+)
 def test_mobilenet_v1_imagenet_files_are_keras(alpha, resolution, include_top, file_name, rows):
     from tf_keras.src.applications import mobilenet
 
     entry = registry.REGISTRY.get("mobilenet_v1")
-    weights = entry.keras.imagenet(registry.resolve_settings(entry, alpha=alpha, resolution=resolution,
-                                                              include_top=include_top))
+    weights = entry.keras.imagenet(
+        registry.resolve_settings(entry, alpha=alpha, resolution=resolution, include_top=include_top)
+    )
     assert weights.file_name == file_name and weights.url == mobilenet.BASE_WEIGHT_PATH + file_name
     assert weights.settings.resolution == rows
 

@@ -22,9 +22,11 @@ def invoke(runner, *args):
 
 
 def test_help_does_not_import_tensorflow():
-    code = ("import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
-            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
-            "assert 'convert' in r.output; assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
+        "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
+        "assert 'convert' in r.output; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -40,9 +42,25 @@ def converted(runner, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     (folder / "labels.txt").write_text("".join(f"thing {i}\n" for i in range(10)))
     output = folder / "small.tflite"
-    result = invoke(runner, "convert", "--model", "mobilenet_v3_small", "--int8", "--weights", "none",
-                    "--resolution", 64, "--num-classes", 10, "--labels", folder / "labels.txt",
-                    "--calib-steps", 8, "--output", output)
+    result = invoke(
+        runner,
+        "convert",
+        "--model",
+        "mobilenet_v3_small",
+        "--int8",
+        "--weights",
+        "none",
+        "--resolution",
+        64,
+        "--num-classes",
+        10,
+        "--labels",
+        folder / "labels.txt",
+        "--calib-steps",
+        8,
+        "--output",
+        output,
+    )
     assert result.exit_code == 0, result.output
     return output, result.output
 
@@ -68,9 +86,25 @@ def test_convert_prints_a_summary(converted):
 
 def test_convert_keeps_hard_swish_when_asked_and_warns_about_the_cut(runner, tmp_path):
     output = tmp_path / "stock.tflite"
-    result = invoke(runner, "convert", "--model", "mobilenet_v3_small", "--int8", "--keep-hard-swish",
-                    "--weights", "none", "--resolution", 32, "--num-classes", 10, "--calib-steps", 4,
-                    "--output", output, "--quiet")
+    result = invoke(
+        runner,
+        "convert",
+        "--model",
+        "mobilenet_v3_small",
+        "--int8",
+        "--keep-hard-swish",
+        "--weights",
+        "none",
+        "--resolution",
+        32,
+        "--num-classes",
+        10,
+        "--calib-steps",
+        4,
+        "--output",
+        output,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "HARD_SWISH" in tflite_file.summarize(output.read_bytes()).ops
     assert "warning: XNNPACK runs this file in" in result.output and "HARD_SWISH" in result.output
@@ -105,8 +139,14 @@ def test_models_lists_the_zoo(runner):
 def test_models_card_names_paper_idea_and_counts(runner):
     result = invoke(runner, "models", "mnasnet_a1")
     assert result.exit_code == 0, result.output
-    for needle in ("arXiv:1807.11626", "platform-aware", "3,887,038", "311.6 M", "timm.models.semnasnet_100",
-                   "depth_multiplier=1.0"):
+    for needle in (
+        "arXiv:1807.11626",
+        "platform-aware",
+        "3,887,038",
+        "311.6 M",
+        "timm.models.semnasnet_100",
+        "depth_multiplier=1.0",
+    ):
         assert needle in result.output
     card = json.loads(invoke(runner, "models", "mobilenet_v2", "--json").output)
     assert card["matches"] == "weight-compatible" and card["imagenet_weights"] is True
@@ -115,9 +155,28 @@ def test_models_card_names_paper_idea_and_counts(runner):
 
 def test_convert_passes_model_options_to_the_builder(runner, tmp_path):
     output = tmp_path / "shallow.tflite"
-    result = invoke(runner, "convert", "--model", "mnasnet_b1", "--int8", "--weights", "none", "--resolution", 32,
-                    "--alpha", 0.25, "--num-classes", 3, "--calib-steps", 2, "--option", "depth_multiplier=0.5",
-                    "--output", output, "--quiet")
+    result = invoke(
+        runner,
+        "convert",
+        "--model",
+        "mnasnet_b1",
+        "--int8",
+        "--weights",
+        "none",
+        "--resolution",
+        32,
+        "--alpha",
+        0.25,
+        "--num-classes",
+        3,
+        "--calib-steps",
+        2,
+        "--option",
+        "depth_multiplier=0.5",
+        "--output",
+        output,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     # MnasNet-B1 repeats (1, 3, 3, 3, 2, 4, 1) at depth 0.5, rounded up: 11 blocks, one depthwise conv each.
     assert tflite_file.summarize(output.read_bytes()).ops["DEPTHWISE_CONV_2D"] == 11
@@ -129,21 +188,24 @@ def test_models_card_of_an_unknown_name_suggests_one(runner):
     assert isinstance(result.exception, SystemExit)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "mobilenet_v3_smal", "--int8"], "mobilenet_v3_small"),
-    (["--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),
-    (["--model", "mobilenet_v2", "--fp16", "--io", "int8"], "--io applies to --int8 files only"),
-    (["--model", "mobilenet_v2", "--int8", "--num-classes", 3, "--labels", "{tmp}/labels.txt"], "has 2 lines"),
-    (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/empty"], "it is empty"),
-    (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/missing"], "does not exist"),
-    (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
-    (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/no/such/dir/m.tflite"], "does not exist"),
-    (["--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
-    (["--model", "mobilenet_v2", "--int8", "--option", "lrn=true"], "has no option 'lrn'"),
-    (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier"], "expected KEY=VALUE"),
-    (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier=deep"], "must be a float"),
-    (["--model", "mixnet_s", "--int8"], "publishes no ImageNet weights for mixnet_s"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "mobilenet_v3_smal", "--int8"], "mobilenet_v3_small"),
+        (["--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),
+        (["--model", "mobilenet_v2", "--fp16", "--io", "int8"], "--io applies to --int8 files only"),
+        (["--model", "mobilenet_v2", "--int8", "--num-classes", 3, "--labels", "{tmp}/labels.txt"], "has 2 lines"),
+        (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/empty"], "it is empty"),
+        (["--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/missing"], "does not exist"),
+        (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
+        (["--model", "mobilenet_v2", "--int8", "--output", "{tmp}/no/such/dir/m.tflite"], "does not exist"),
+        (["--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
+        (["--model", "mobilenet_v2", "--int8", "--option", "lrn=true"], "has no option 'lrn'"),
+        (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier"], "expected KEY=VALUE"),
+        (["--model", "mnasnet_a1", "--int8", "--option", "depth_multiplier=deep"], "must be a float"),
+        (["--model", "mixnet_s", "--int8"], "publishes no ImageNet weights for mixnet_s"),
+    ],
+)
 def test_user_errors_are_clear_and_lose_nothing(runner, tmp_path, args, message):
     (tmp_path / "labels.txt").write_text("a\nb\n")
     (tmp_path / "empty").mkdir()
@@ -164,41 +226,111 @@ def test_inspect_rejects_a_file_that_is_not_tflite(runner, tmp_path):
 
 
 def test_train_and_eval_help_do_not_import_tensorflow():
-    code = ("import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
-            "r = [CliRunner().invoke(cli, [c, '--help']) for c in ('train', 'eval')]; "
-            "assert all(x.exit_code == 0 for x in r), [x.output for x in r]; "
-            "assert '--freeze-base' in r[0].output and '--split' in r[1].output; "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
+        "r = [CliRunner().invoke(cli, [c, '--help']) for c in ('train', 'eval')]; "
+        "assert all(x.exit_code == 0 for x in r), [x.output for x in r]; "
+        "assert '--freeze-base' in r[0].output and '--split' in r[1].output; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 TRAIN = ["train", "--resolution", "32", "--weights", "none"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "mobilenet_v3_smal", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run"],
-     "Did you mean 'mobilenet_v3_small'"),
-    (["--model", "mobilenet_v3_small", "--data", "mnist", "--epochs", 1, "--output", "{tmp}/run"],
-     "Did you mean 'mnist5k'"),
-    (["--model", "mobilenet_v3_small", "--data", "{tmp}/nowhere", "--epochs", 1, "--output", "{tmp}/run"],
-     "Bundled datasets: mnist5k"),
-    (["--model", "mobilenet_v3_small", "--data", "{tmp}/empty", "--epochs", 1, "--output", "{tmp}/run"],
-     "it is empty"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/labels.txt"],
-     "is a file"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/no/run"],
-     "does not exist"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/foreign"],
-     "--force"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
-      "--validation-split", "0.6", "--test-split", "0.5"], "leave nothing to train on"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
-      "--option", "lrn=true"], "has no option 'lrn'"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
-      "--bn-momentum", "1.5"], "bn_momentum must be in [0, 1)"),
-    (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run",
-      "--weights", "{tmp}/missing.h5"], "missing.h5"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--model", "mobilenet_v3_smal", "--data", "digits", "--epochs", 1, "--output", "{tmp}/run"],
+            "Did you mean 'mobilenet_v3_small'",
+        ),
+        (
+            ["--model", "mobilenet_v3_small", "--data", "mnist", "--epochs", 1, "--output", "{tmp}/run"],
+            "Did you mean 'mnist5k'",
+        ),
+        (
+            ["--model", "mobilenet_v3_small", "--data", "{tmp}/nowhere", "--epochs", 1, "--output", "{tmp}/run"],
+            "Bundled datasets: mnist5k",
+        ),
+        (
+            ["--model", "mobilenet_v3_small", "--data", "{tmp}/empty", "--epochs", 1, "--output", "{tmp}/run"],
+            "it is empty",
+        ),
+        (
+            ["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/labels.txt"],
+            "is a file",
+        ),
+        (
+            ["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/no/run"],
+            "does not exist",
+        ),
+        (["--model", "mobilenet_v3_small", "--data", "digits", "--epochs", 1, "--output", "{tmp}/foreign"], "--force"),
+        (
+            [
+                "--model",
+                "mobilenet_v3_small",
+                "--data",
+                "digits",
+                "--epochs",
+                1,
+                "--output",
+                "{tmp}/run",
+                "--validation-split",
+                "0.6",
+                "--test-split",
+                "0.5",
+            ],
+            "leave nothing to train on",
+        ),
+        (
+            [
+                "--model",
+                "mobilenet_v3_small",
+                "--data",
+                "digits",
+                "--epochs",
+                1,
+                "--output",
+                "{tmp}/run",
+                "--option",
+                "lrn=true",
+            ],
+            "has no option 'lrn'",
+        ),
+        (
+            [
+                "--model",
+                "mobilenet_v3_small",
+                "--data",
+                "digits",
+                "--epochs",
+                1,
+                "--output",
+                "{tmp}/run",
+                "--bn-momentum",
+                "1.5",
+            ],
+            "bn_momentum must be in [0, 1)",
+        ),
+        (
+            [
+                "--model",
+                "mobilenet_v3_small",
+                "--data",
+                "digits",
+                "--epochs",
+                1,
+                "--output",
+                "{tmp}/run",
+                "--weights",
+                "{tmp}/missing.h5",
+            ],
+            "missing.h5",
+        ),
+    ],
+)
 def test_train_user_errors_are_clear_and_write_nothing(runner, tmp_path, args, message):
     (tmp_path / "labels.txt").write_text("a\nb\n")
     (tmp_path / "empty").mkdir()
@@ -220,12 +352,15 @@ def test_eval_refuses_labels_that_do_not_match_the_data(runner, converted):
     assert "do not match the data's classes" in result.output and "'thing 0'" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{tmp}/missing.tflite", "--data", "digits"], "is not a file"),
-    (["{tmp}/x.tflite", "--data", "digits"], "not a TFLite model"),
-    (["{model}", "--data", "cifar"], "unknown data source 'cifar'"),
-    (["{model}", "--data", "digits", "--split", "validation", "--validation-split", "0"], "validation split"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{tmp}/missing.tflite", "--data", "digits"], "is not a file"),
+        (["{tmp}/x.tflite", "--data", "digits"], "not a TFLite model"),
+        (["{model}", "--data", "cifar"], "unknown data source 'cifar'"),
+        (["{model}", "--data", "digits", "--split", "validation", "--validation-split", "0"], "validation split"),
+    ],
+)
 def test_eval_user_errors(runner, tmp_path, converted, args, message):
     (tmp_path / "x.tflite").write_bytes(b"hello world, not a model")
     args = [str(a).format(tmp=tmp_path, model=converted[0]) for a in args]
@@ -236,10 +371,30 @@ def test_eval_user_errors(runner, tmp_path, converted, args, message):
 
 def test_convert_on_a_machine_without_gpu_prints_no_cuda_error(tmp_path):
     mobilekit_command = pathlib.Path(sys.executable).parent / "mobilekit"
-    done = subprocess.run([str(mobilekit_command), "convert", "--model", "mobilenet_v3_small", "--int8",
-                           "--weights", "none", "--resolution", "32", "--alpha", "0.35", "--num-classes", "3",
-                           "--calib-steps", "2", "--output", str(tmp_path / "m.tflite")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(mobilekit_command),
+            "convert",
+            "--model",
+            "mobilenet_v3_small",
+            "--int8",
+            "--weights",
+            "none",
+            "--resolution",
+            "32",
+            "--alpha",
+            "0.35",
+            "--num-classes",
+            "3",
+            "--calib-steps",
+            "2",
+            "--output",
+            str(tmp_path / "m.tflite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     lines = (done.stdout + done.stderr).splitlines()
@@ -260,27 +415,79 @@ def test_native_noise_is_held_back_and_real_errors_shown(capfd):
 
 CHEAP_MISTAKES = [
     # the issue's two: a missing data folder before ImageNet weights; a negative alpha before calibration
-    (["train", "--model", "mobilenet_v2", "--data", "{tmp}/nowhere", "--epochs", "1", "--output", "{tmp}/run"],
-     "unknown data source"),
+    (
+        ["train", "--model", "mobilenet_v2", "--data", "{tmp}/nowhere", "--epochs", "1", "--output", "{tmp}/run"],
+        "unknown data source",
+    ),
     (["convert", "--model", "mobilenet_v3_small", "--int8", "--alpha", "-1"], "--alpha"),
     (["convert", "--model", "mobilenet_v2", "--int8", "--fp16"], "--int8 and --fp16 conflict"),
     (["convert", "--model", "mobilenet_v2", "--fp16", "--io", "int8"], "--io applies to --int8 files only"),
     (["convert", "--model", "mobilenet_v2", "--int8", "--output", "{tmp}/exists.tflite"], "--force"),
     (["convert", "--model", "mobilenet_v2", "--int8", "--calib", "{tmp}/empty"], "it is empty"),
-    (["convert", "--model", "mobilenet_v2", "--int8", "--num-classes", "3", "--labels", "{tmp}/labels.txt"],
-     "has 2 lines"),
+    (
+        ["convert", "--model", "mobilenet_v2", "--int8", "--num-classes", "3", "--labels", "{tmp}/labels.txt"],
+        "has 2 lines",
+    ),
     (["convert", "--model", "mobilenet_v2", "--weights", "{tmp}/missing.h5"], "missing.h5"),
     (["convert", "--model", "mnasnet_a1", "--option", "depth_multiplier"], "expected KEY=VALUE"),
-    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/labels.txt"],
-     "is a file"),
-    (["train", "--model", "mobilenet_v2", "--data", "{tmp}/empty", "--epochs", "1", "--output", "{tmp}/run"],
-     "it is empty"),
-    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
-      "--validation-split", "0.6", "--test-split", "0.5"], "leave nothing to train on"),
-    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
-      "--bn-momentum", "1.5"], "bn_momentum must be in [0, 1)"),
-    (["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/run",
-      "--weights", "{tmp}/missing.h5"], "missing.h5"),
+    (
+        ["train", "--model", "mobilenet_v2", "--data", "digits", "--epochs", "1", "--output", "{tmp}/labels.txt"],
+        "is a file",
+    ),
+    (
+        ["train", "--model", "mobilenet_v2", "--data", "{tmp}/empty", "--epochs", "1", "--output", "{tmp}/run"],
+        "it is empty",
+    ),
+    (
+        [
+            "train",
+            "--model",
+            "mobilenet_v2",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--output",
+            "{tmp}/run",
+            "--validation-split",
+            "0.6",
+            "--test-split",
+            "0.5",
+        ],
+        "leave nothing to train on",
+    ),
+    (
+        [
+            "train",
+            "--model",
+            "mobilenet_v2",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--output",
+            "{tmp}/run",
+            "--bn-momentum",
+            "1.5",
+        ],
+        "bn_momentum must be in [0, 1)",
+    ),
+    (
+        [
+            "train",
+            "--model",
+            "mobilenet_v2",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--output",
+            "{tmp}/run",
+            "--weights",
+            "{tmp}/missing.h5",
+        ],
+        "missing.h5",
+    ),
     (["eval", "{tmp}/missing.tflite", "--data", "digits"], "is not a file"),
     (["eval", "{tmp}/exists.tflite", "--data", "digits"], "not a TFLite model"),
     (["bench", "{tmp}/exists.tflite"], "not a TFLite model"),
@@ -310,8 +517,7 @@ for args, message in cases:
                    "tensorflow" in sys.modules])
 print(json.dumps(report))
 """
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert len(report) == len(cases)

@@ -9,8 +9,7 @@ from mobilekit.runtime import evaluate
 @pytest.fixture(scope="module")
 def int8_files(tiny_classifier, calibration_images):
     return {
-        io: convert.convert(tiny_classifier, mode="int8", calibration=[calibration_images], io=io,
-                            show_progress=False)
+        io: convert.convert(tiny_classifier, mode="int8", calibration=[calibration_images], io=io, show_progress=False)
         for io in convert.IO_TYPES
     }
 
@@ -69,12 +68,15 @@ def test_calibration_from_folder(tiny_classifier, photo_folder):
     assert tflite_file.summarize(buf).fully_integer
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"mode": "int4"}, "unknown conversion mode"),
-    ({"io": "int16"}, "unknown --io type"),
-    ({"calibration": [np.zeros((1, 64, 64, 3))]}, "does not fit the model's input"),
-    ({"calibration": []}, "gave no batches"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "int4"}, "unknown conversion mode"),
+        ({"io": "int16"}, "unknown --io type"),
+        ({"calibration": [np.zeros((1, 64, 64, 3))]}, "does not fit the model's input"),
+        ({"calibration": []}, "gave no batches"),
+    ],
+)
 def test_bad_arguments(tiny_classifier, kwargs, message):
     with pytest.raises(UserError, match=message):
         convert.convert(tiny_classifier, show_progress=False, **kwargs)
@@ -98,8 +100,12 @@ def test_a_bgr_flip_after_the_input_keeps_the_pinned_quantization(calibration_im
     summary = tflite_file.summarize(buf)
     assert summary.fully_integer and {"SPLIT", "CONCATENATION"} <= set(summary.ops)
     graph = tflite_file.read(buf).subgraphs[0]
-    moved = [graph.tensors[i] for op in graph.operators for i in op.outputs
-             if tflite_file.op_name(tflite_file.read(buf), op.opcodeIndex) in ("SPLIT", "CONCATENATION")]
+    moved = [
+        graph.tensors[i]
+        for op in graph.operators
+        for i in op.outputs
+        if tflite_file.op_name(tflite_file.read(buf), op.opcodeIndex) in ("SPLIT", "CONCATENATION")
+    ]
     assert len(moved) == 4 and all(list(t.quantization.scale) == [1.0] for t in moved)
     scores = evaluate.predict(buf, calibration_images, show_progress=False)  # XNNPACK prepares the graph
     agreement = evaluate.compare(model.predict(calibration_images, verbose=0), scores)

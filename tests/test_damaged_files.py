@@ -83,7 +83,7 @@ def test_inspect_names_the_file_and_what_is_wrong(copies, tmp_path):
 def test_a_cut_in_the_packed_labels_is_named(tiny_int8_file, tmp_path):
     data = tiny_int8_file.read_bytes()
     path = tmp_path / "cut.tflite"
-    path.write_bytes(data[:len(data) - 3])  # the flatbuffer is whole; the appended ZIP is not
+    path.write_bytes(data[: len(data) - 3])  # the flatbuffer is whole; the appended ZIP is not
     result = CliRunner().invoke(cli, ["inspect", str(path)])
     assert "damaged (cut short or corrupted)" in one_line_error(result, path)
 

@@ -10,11 +10,14 @@ def test_find_images_is_recursive_and_skips_non_images(photo_folder):
     assert [p.name for p in found] == ["astronaut.png", "coffee.jpg", "chelsea.jpg"]
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda p: p / "missing", "does not exist"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "it is empty"),
-    (lambda p: ((p / "docs").mkdir(), (p / "docs" / "a.txt").write_text("x"))[0] or p / "docs", "none an image"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "it is empty"),
+        (lambda p: ((p / "docs").mkdir(), (p / "docs" / "a.txt").write_text("x"))[0] or p / "docs", "none an image"),
+    ],
+)
 def test_find_images_errors(tmp_path, setup, message):
     with pytest.raises(UserError, match=message):
         images.find_images(setup(tmp_path))

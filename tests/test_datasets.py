@@ -50,10 +50,12 @@ def test_splits_are_disjoint_stratified_and_only_validation_follows_the_seed(mni
 
 def test_train_fraction_keeps_a_seeded_share_of_each_class_and_the_other_splits(mnist):
     labels = np.repeat(np.arange(10), 500)
-    full = datasets.split_indices(labels, validation_split=0.1, test_split=None, seed=0,
-                                  fixed_test=mnist.indices["test"])
-    tenth = datasets.split_indices(labels, validation_split=0.1, test_split=None, seed=0,
-                                   fixed_test=mnist.indices["test"], train_fraction=0.1)
+    full = datasets.split_indices(
+        labels, validation_split=0.1, test_split=None, seed=0, fixed_test=mnist.indices["test"]
+    )
+    tenth = datasets.split_indices(
+        labels, validation_split=0.1, test_split=None, seed=0, fixed_test=mnist.indices["test"], train_fraction=0.1
+    )
     assert np.array_equal(full["validation"], tenth["validation"]) and np.array_equal(full["test"], tenth["test"])
     assert set(tenth["train"]) < set(full["train"])
     assert np.array_equal(np.bincount(labels[tenth["train"]]), [35] * 10)
@@ -137,55 +139,99 @@ def test_npz_with_class_names_floats_and_string_labels(tmp_path, rng):
     x = rng.integers(0, 256, (20, 10, 12), dtype=np.uint8)  # grey, not square: centre-cropped
     y = np.arange(20) % 4
     np.savez(tmp_path / "a.npz", x=x, y=y, class_names=np.array(["ant", "bee", "cat", "dog"]))
-    loaded = data.load(tmp_path / "a.npz", resolution=10, validation_split=0.0, test_split=0.0, shuffle=False,
-                       augment=False, batch_size=20)
+    loaded = data.load(
+        tmp_path / "a.npz",
+        resolution=10,
+        validation_split=0.0,
+        test_split=0.0,
+        shuffle=False,
+        augment=False,
+        batch_size=20,
+    )
     assert loaded.class_names == ("ant", "bee", "cat", "dog")
     images, labels = first_batch(loaded.train)
     assert np.array_equal(images[..., 1], x[:, :, 1:11]) and np.array_equal(labels, y)
 
     np.savez(tmp_path / "b.npz", x=x.astype(np.float64) / 255.0, y=np.array(["b", "a"] * 10))
-    loaded = data.load(tmp_path / "b.npz", resolution=10, validation_split=0.0, test_split=0.0, shuffle=False,
-                       augment=False, batch_size=20)
+    loaded = data.load(
+        tmp_path / "b.npz",
+        resolution=10,
+        validation_split=0.0,
+        test_split=0.0,
+        shuffle=False,
+        augment=False,
+        batch_size=20,
+    )
     assert loaded.class_names == ("a", "b")
     images, labels = first_batch(loaded.train)
     assert np.allclose(images[..., 0], x[:, :, 1:11], atol=0.5) and labels.tolist() == [1, 0] * 10
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "nowhere", "unknown data source"),
-    (lambda p: "mnist", "Did you mean 'mnist5k'"),
-    (lambda p: "cifar10", "mnist5k .*digits"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "it is empty"),
-    (lambda p: ((p / "one" / "cat").mkdir(parents=True), _png(p / "one" / "cat" / "a.png"))[0] or p / "one",
-     "one class only"),
-    (lambda p: (_png(p / "a.png"), _png(p / "b.png")) and p, "no class sub-folders"),
-    (lambda p: ((p / "c" / "x").mkdir(parents=True), (p / "c" / "y").mkdir(), _png(p / "c" / "x" / "1.png"),
-                (p / "c" / "y" / "notes.txt").write_text("x"))[0] or p / "c", r"class folder .*y holds no images"),
-    (lambda p: ((p / "d" / "x").mkdir(parents=True), (p / "d" / "y").mkdir(), _png(p / "d" / "x" / "1.png"),
-                (p / "d" / "y" / "broken.jpg").write_bytes(b"not a jpeg"))[0] or p / "d", "broken.jpg"),
-    (lambda p: (p / "notes.txt").write_text("x") and p / "notes.txt", "is a .txt file"),
-    (lambda p: _npz(p, x=np.zeros((5, 4, 4)), y=np.arange(4)), "x holds 5 images but y holds 4 labels"),
-    (lambda p: _npz(p, images=np.zeros((5, 4, 4)), y=np.arange(5)), "no array x"),
-    (lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.zeros(4, int)), "one class only"),
-    (lambda p: _npz(p, x=np.zeros((4, 4, 4)) + 300, y=np.arange(4)), "values from 300 to 300"),
-    (lambda p: _npz(p, x=np.zeros((4, 4)), y=np.arange(4)), "x has shape"),
-    (lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.arange(4), class_names=np.array(["a", "b"])),
-     "class_names has only 2"),
-    (lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.array([0, 1, -1, 1])), "negative"),
-    (lambda p: (p / "bad.npz").write_bytes(b"not a zip") and p / "bad.npz", "not a valid .npz"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "nowhere", "unknown data source"),
+        (lambda p: "mnist", "Did you mean 'mnist5k'"),
+        (lambda p: "cifar10", "mnist5k .*digits"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "it is empty"),
+        (
+            lambda p: ((p / "one" / "cat").mkdir(parents=True), _png(p / "one" / "cat" / "a.png"))[0] or p / "one",
+            "one class only",
+        ),
+        (lambda p: (_png(p / "a.png"), _png(p / "b.png")) and p, "no class sub-folders"),
+        (
+            lambda p: (
+                (
+                    (p / "c" / "x").mkdir(parents=True),
+                    (p / "c" / "y").mkdir(),
+                    _png(p / "c" / "x" / "1.png"),
+                    (p / "c" / "y" / "notes.txt").write_text("x"),
+                )[0]
+                or p / "c"
+            ),
+            r"class folder .*y holds no images",
+        ),
+        (
+            lambda p: (
+                (
+                    (p / "d" / "x").mkdir(parents=True),
+                    (p / "d" / "y").mkdir(),
+                    _png(p / "d" / "x" / "1.png"),
+                    (p / "d" / "y" / "broken.jpg").write_bytes(b"not a jpeg"),
+                )[0]
+                or p / "d"
+            ),
+            "broken.jpg",
+        ),
+        (lambda p: (p / "notes.txt").write_text("x") and p / "notes.txt", "is a .txt file"),
+        (lambda p: _npz(p, x=np.zeros((5, 4, 4)), y=np.arange(4)), "x holds 5 images but y holds 4 labels"),
+        (lambda p: _npz(p, images=np.zeros((5, 4, 4)), y=np.arange(5)), "no array x"),
+        (lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.zeros(4, int)), "one class only"),
+        (lambda p: _npz(p, x=np.zeros((4, 4, 4)) + 300, y=np.arange(4)), "values from 300 to 300"),
+        (lambda p: _npz(p, x=np.zeros((4, 4)), y=np.arange(4)), "x has shape"),
+        (
+            lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.arange(4), class_names=np.array(["a", "b"])),
+            "class_names has only 2",
+        ),
+        (lambda p: _npz(p, x=np.zeros((4, 4, 4)), y=np.array([0, 1, -1, 1])), "negative"),
+        (lambda p: (p / "bad.npz").write_bytes(b"not a zip") and p / "bad.npz", "not a valid .npz"),
+    ],
+)
 def test_bad_data_is_a_clear_user_error(tmp_path, make, message):
     with pytest.raises(UserError, match=message):
         data.load(make(tmp_path), resolution=16)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"validation_split": 1.0}, "validation_split must be a fraction"),
-    ({"test_split": -0.1}, "test_split must be a fraction"),
-    ({"validation_split": 0.5, "test_split": 0.5}, "leave nothing to train on"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"train_fraction": 0}, "train_fraction must be in"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"validation_split": 1.0}, "validation_split must be a fraction"),
+        ({"test_split": -0.1}, "test_split must be a fraction"),
+        ({"validation_split": 0.5, "test_split": 0.5}, "leave nothing to train on"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"train_fraction": 0}, "train_fraction must be in"),
+    ],
+)
 def test_bad_split_arguments(kwargs, message):
     with pytest.raises(UserError, match=message):
         data.load("digits", resolution=16, **kwargs)

@@ -21,8 +21,16 @@ from mobilekit.runtime import evaluate
 CLASSES = 10
 
 
-def _cnn(width: int, *, name: str, seed: int = 0, resolution: int = 32, classes: int = CLASSES,
-         activation: str = "softmax", l2: float | None = None):
+def _cnn(
+    width: int,
+    *,
+    name: str,
+    seed: int = 0,
+    resolution: int = 32,
+    classes: int = CLASSES,
+    activation: str = "softmax",
+    l2: float | None = None,
+):
     """Raw pixels -> two strided convolutions -> max pool -> Dense: trains on digits in seconds."""
     tf_keras.utils.set_random_seed(seed)
     inputs = tf_keras.Input((resolution, resolution, 3))
@@ -89,7 +97,7 @@ def _expected_parts(student_z, teacher_z, labels, *, temperature):
     student_z, teacher_z = np.float64(student_z), np.float64(teacher_z)
     hard = -np.mean(_log_softmax(student_z)[np.arange(len(labels)), labels])
     teacher_log, student_log = _log_softmax(teacher_z / temperature), _log_softmax(student_z / temperature)
-    soft = temperature ** 2 * np.mean(np.sum(np.exp(teacher_log) * (teacher_log - student_log), axis=-1))
+    soft = temperature**2 * np.mean(np.sum(np.exp(teacher_log) * (teacher_log - student_log), axis=-1))
     return hard, soft
 
 
@@ -102,8 +110,11 @@ def test_loss_is_the_weighted_sum_of_hard_and_soft_terms(teacher, test_set, outp
         teacher_probabilities = teacher
         teacher = _cnn(16, name="teacher_logits", activation="linear")
         teacher.set_weights(teacher_probabilities.get_weights())
-    hard_loss = ("sparse_categorical_crossentropy" if output == "softmax"
-                 else tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    hard_loss = (
+        "sparse_categorical_crossentropy"
+        if output == "softmax"
+        else tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     trainer = distill.Distiller(student, teacher, alpha=0.3, temperature=2.5)
     trainer.compile(tf_keras.optimizers.SGD(0.01), loss=hard_loss)
     student_z, teacher_z = student(images, training=True).numpy(), teacher.predict(images, verbose=0)
@@ -164,8 +175,9 @@ def test_validation_and_evaluation_report_the_student(distilled, digits):
     assert history["val_accuracy"][-1] == pytest.approx(np.mean(scores.argmax(1) == labels), abs=1e-6)
     cross_entropy = -np.mean(np.log(scores[np.arange(len(labels)), labels]))
     assert history["val_loss"][-1] == pytest.approx(cross_entropy, rel=1e-4)
-    assert trainer.evaluate(digits.validation, verbose=0) == pytest.approx([history["val_loss"][-1],
-                                                                            history["val_accuracy"][-1]])
+    assert trainer.evaluate(digits.validation, verbose=0) == pytest.approx(
+        [history["val_loss"][-1], history["val_accuracy"][-1]]
+    )
     # The Distiller predicts with its student. A batch of 8 is summed in another order than the whole
     # validation set, so the last bits may differ.
     np.testing.assert_allclose(trainer.predict(images[:8], verbose=0), scores[:8], rtol=1e-4, atol=1e-7)
@@ -230,21 +242,38 @@ def _head(resolution: int = 32, classes: int = CLASSES, activation: str = "softm
     return tf_keras.Model(inputs, tf_keras.layers.Dense(classes, activation=activation)(x), name=name)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda t: dict(student=_head(), teacher=t, alpha=-0.1), r"alpha must be in \[0, 1\]"),
-    (lambda t: dict(student=_head(), teacher=t, alpha=1.5), r"alpha must be in \[0, 1\]"),
-    (lambda t: dict(student=_head(), teacher=t, alpha="0.5"), "alpha must be a finite number"),
-    (lambda t: dict(student=_head(), teacher=t, alpha=True), "alpha must be a finite number"),
-    (lambda t: dict(student=_head(), teacher=t, temperature=0), "temperature must be > 0"),
-    (lambda t: dict(student=_head(), teacher=t, temperature=float("nan")), "temperature must be a finite"),
-    (lambda t: dict(student=_head(resolution=28), teacher=t), r"inputs of shape \(28, 28, 3\)"),
-    (lambda t: dict(student=_head(classes=5), teacher=t), "has 5 outputs but the teacher"),
-    (lambda t: dict(student=t, teacher=t), "the same model"),
-    (lambda t: dict(student="student.keras", teacher=t), "student must be a tf_keras.Model"),
-    (lambda t: dict(student=_head(activation="sigmoid", name="sig"), teacher=t),
-     "cannot tell whether 'sig' outputs probabilities or logits"),
-], ids=["alpha-low", "alpha-high", "alpha-str", "alpha-bool", "temperature-zero", "temperature-nan", "resolution",
-        "classes", "same", "not-a-model", "sigmoid"])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda t: dict(student=_head(), teacher=t, alpha=-0.1), r"alpha must be in \[0, 1\]"),
+        (lambda t: dict(student=_head(), teacher=t, alpha=1.5), r"alpha must be in \[0, 1\]"),
+        (lambda t: dict(student=_head(), teacher=t, alpha="0.5"), "alpha must be a finite number"),
+        (lambda t: dict(student=_head(), teacher=t, alpha=True), "alpha must be a finite number"),
+        (lambda t: dict(student=_head(), teacher=t, temperature=0), "temperature must be > 0"),
+        (lambda t: dict(student=_head(), teacher=t, temperature=float("nan")), "temperature must be a finite"),
+        (lambda t: dict(student=_head(resolution=28), teacher=t), r"inputs of shape \(28, 28, 3\)"),
+        (lambda t: dict(student=_head(classes=5), teacher=t), "has 5 outputs but the teacher"),
+        (lambda t: dict(student=t, teacher=t), "the same model"),
+        (lambda t: dict(student="student.keras", teacher=t), "student must be a tf_keras.Model"),
+        (
+            lambda t: dict(student=_head(activation="sigmoid", name="sig"), teacher=t),
+            "cannot tell whether 'sig' outputs probabilities or logits",
+        ),
+    ],
+    ids=[
+        "alpha-low",
+        "alpha-high",
+        "alpha-str",
+        "alpha-bool",
+        "temperature-zero",
+        "temperature-nan",
+        "resolution",
+        "classes",
+        "same",
+        "not-a-model",
+        "sigmoid",
+    ],
+)
 def test_bad_distiller_arguments_are_user_errors(teacher, make, message):
     arguments = make(teacher)
     with pytest.raises(UserError, match=message):
@@ -287,8 +316,9 @@ def test_load_teacher_from_a_zoo_spec_and_a_zoo_file(zoo_file, test_set, teacher
     model, path = zoo_file
     images, labels = test_set[0][:32], test_set[1][:32]
     expected = model.predict(images, verbose=0)
-    from_spec = distill.load_teacher({"model": "mobilenet_v3_small", "alpha": 0.35, "weights": str(path)},
-                                     num_classes=CLASSES, resolution=32)
+    from_spec = distill.load_teacher(
+        {"model": "mobilenet_v3_small", "alpha": 0.35, "weights": str(path)}, num_classes=CLASSES, resolution=32
+    )
     from_file = distill.load_teacher(path, num_classes=CLASSES, resolution=32)
     for loaded in (from_spec, from_file):
         np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-5)
@@ -297,20 +327,35 @@ def test_load_teacher_from_a_zoo_spec_and_a_zoo_file(zoo_file, test_set, teacher
     assert np.isfinite(trainer.train_on_batch(images, labels, return_dict=True)["distillation_loss"])
 
 
-@pytest.mark.parametrize("spec, options, message", [
-    ("missing.keras", {}, "teacher file .*missing.keras does not exist"),
-    ("teacher.weights.h5", {}, "holds weights only"),
-    ("mobilenet_v2", {}, r"For the zoo model pass \{'model': 'mobilenet_v2'"),
-    (42, {}, "got int"),
-    ({"weights": "x.keras"}, {}, "a zoo teacher needs 'model'"),
-    ({"model": "mobilenet_v2"}, {}, "needs trained weights"),
-    ({"model": "mobilenet_v2", "weights": "none"}, {}, "needs trained weights"),
-    ({"model": "mobilenet_v2", "weights": "missing.keras"}, {}, "does not exist"),
-    ("TEACHER", {"num_classes": 5}, "has 10 outputs but the student needs 5"),
-    ("TEACHER", {"resolution": 64}, "takes 32x32 images but the student takes 64x64"),
-    ("TEACHER", {"num_classes": 0}, "num_classes must be a whole number"),
-], ids=["missing", "weights-only", "zoo-name", "int", "no-model", "no-weights", "none-weights", "missing-weights",
-        "classes", "resolution", "bad-classes"])
+@pytest.mark.parametrize(
+    "spec, options, message",
+    [
+        ("missing.keras", {}, "teacher file .*missing.keras does not exist"),
+        ("teacher.weights.h5", {}, "holds weights only"),
+        ("mobilenet_v2", {}, r"For the zoo model pass \{'model': 'mobilenet_v2'"),
+        (42, {}, "got int"),
+        ({"weights": "x.keras"}, {}, "a zoo teacher needs 'model'"),
+        ({"model": "mobilenet_v2"}, {}, "needs trained weights"),
+        ({"model": "mobilenet_v2", "weights": "none"}, {}, "needs trained weights"),
+        ({"model": "mobilenet_v2", "weights": "missing.keras"}, {}, "does not exist"),
+        ("TEACHER", {"num_classes": 5}, "has 10 outputs but the student needs 5"),
+        ("TEACHER", {"resolution": 64}, "takes 32x32 images but the student takes 64x64"),
+        ("TEACHER", {"num_classes": 0}, "num_classes must be a whole number"),
+    ],
+    ids=[
+        "missing",
+        "weights-only",
+        "zoo-name",
+        "int",
+        "no-model",
+        "no-weights",
+        "none-weights",
+        "missing-weights",
+        "classes",
+        "resolution",
+        "bad-classes",
+    ],
+)
 def test_load_teacher_errors(teacher, spec, options, message):
     arguments = {"num_classes": CLASSES, "resolution": 32, **options}
     with pytest.raises(UserError, match=message):

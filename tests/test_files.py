@@ -56,5 +56,7 @@ def test_output_folder_check_is_shared_by_training_and_recipes(tmp_path):
     assert train.check_output(taken) == taken  # no run files of training's: nothing to clobber
     with pytest.raises(UserError, match="not a recipe run"):
         recipes.check_output(taken)
-    assert files.check_output_folder(tmp_path / "new", writes="x", owned_by_run=lambda folder: "never asked") \
+    assert (
+        files.check_output_folder(tmp_path / "new", writes="x", owned_by_run=lambda folder: "never asked")
         == tmp_path / "new"
+    )

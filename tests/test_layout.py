@@ -2,8 +2,11 @@
 
 import pathlib
 import re
+import subprocess
+import sys
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "toolkit" / "mobilekit"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "toolkit" / "mobilekit"
 MAX_LINES = 500
 # The architecture tables: one spec table per family, their size is the zoo's, not a module's jobs.
 ARCHITECTURE_TABLES = {"models/classic.py", "models/efficient.py", "models/residual.py"}
@@ -25,6 +28,20 @@ def test_models_are_registered_without_globals_and_keras_private_modules_are_rea
 
 
 def test_only_models_reach_into_the_registry():
-    outside = [name for name, text in _modules().items()
-               if not name.startswith("models/") and re.search(r"\bREGISTRY\b|\bresolve_options\b", text)]
+    outside = [
+        name
+        for name, text in _modules().items()
+        if not name.startswith("models/") and re.search(r"\bREGISTRY\b|\bresolve_options\b", text)
+    ]
     assert outside == []
+
+
+def test_the_code_is_formatted():
+    """`ruff format` (pyproject.toml's settings) leaves every file as it is."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "toolkit", "tests", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

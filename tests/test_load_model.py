@@ -52,20 +52,27 @@ def saved(tmp_path_factory):
 
 def test_every_saved_form_loads_after_a_bare_import(saved):
     folder, expected = saved
-    done = subprocess.run([sys.executable, "-c", FRESH, str(folder / "images.npy"), *expected],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, str(folder / "images.npy"), *expected],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     for path, scores in expected.items():
         np.testing.assert_allclose(loaded[path], scores, atol=1e-5, err_msg=path)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("missing.keras", "does not exist"),
-    ("model.weights.h5", "holds weights only"),
-    ("model.tflite", "is not a saved Keras model"),
-    ("garbage.keras", "cannot load a model from"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("missing.keras", "does not exist"),
+        ("model.weights.h5", "holds weights only"),
+        ("model.tflite", "is not a saved Keras model"),
+        ("garbage.keras", "cannot load a model from"),
+    ],
+)
 def test_bad_paths_are_user_errors(tmp_path, name, message):
     if name != "missing.keras":
         (tmp_path / name).write_bytes(b"not a model")

@@ -45,8 +45,14 @@ def model():
 @pytest.fixture(scope="module")
 def files(model, calibration_images):
     def to_int8(keep):
-        return convert.convert(model, mode="int8", calibration=[calibration_images], io="float32",
-                               keep_hard_swish=keep, show_progress=False)
+        return convert.convert(
+            model,
+            mode="int8",
+            calibration=[calibration_images],
+            io="float32",
+            keep_hard_swish=keep,
+            show_progress=False,
+        )
 
     return {"lowered": to_int8(False), "stock": to_int8(True)}
 
@@ -80,18 +86,23 @@ def test_lowered_file_computes_what_the_stock_file_does(model, files, calibratio
     assert np.abs(lowered - float_scores).max() <= 0.1 * spread
 
 
-@pytest.mark.parametrize("variant, more_muls", [
-    ("residual_after_hard_swish", 2 * 2 + 1 - 1),  # two keep MUL(x, t) and a MUL by 1/6, one folds; gate folds
-    ("hard_swish_output", 2),  # MUL(x, t) and a MUL by 1/6
-])
-def test_a_hard_swish_whose_readers_cannot_take_the_sixth_keeps_it_as_a_multiply(variant, more_muls,
-                                                                                 calibration_images):
+@pytest.mark.parametrize(
+    "variant, more_muls",
+    [
+        ("residual_after_hard_swish", 2 * 2 + 1 - 1),  # two keep MUL(x, t) and a MUL by 1/6, one folds; gate folds
+        ("hard_swish_output", 2),  # MUL(x, t) and a MUL by 1/6
+    ],
+)
+def test_a_hard_swish_whose_readers_cannot_take_the_sixth_keeps_it_as_a_multiply(
+    variant, more_muls, calibration_images
+):
     """An ADD reads both hard-swish values before the squeeze-excite; a graph output is read by the app:
     ADD, MUL and a MUL by 1/6, all in the delegate."""
     model = _mobilenet_v3_like(**{variant: True})
     buf = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8", show_progress=False)
-    stock = convert.convert(model, mode="int8", calibration=[calibration_images], io="int8",
-                            keep_hard_swish=True, show_progress=False)
+    stock = convert.convert(
+        model, mode="int8", calibration=[calibration_images], io="int8", keep_hard_swish=True, show_progress=False
+    )
     ops, stock_ops = tflite_file.summarize(buf).ops, tflite_file.summarize(stock).ops
     assert "HARD_SWISH" not in ops and coverage.xnnpack_coverage(buf).whole
     assert ops["MUL"] - stock_ops.get("MUL", 0) == more_muls
@@ -111,15 +122,15 @@ def test_a_layer_without_signal_is_x_over_2_and_folds_away(model, files, calibra
     stem.set_weights([kernel * 1e-6, bias * 1e-6])
     kernel, bias = depthwise.get_weights()
     depthwise.set_weights([kernel, np.linspace(-2.0, 2.0, bias.size).astype(bias.dtype)])  # signal again
-    buf = convert.convert(quiet, mode="int8", calibration=[calibration_images], io="float32",
-                          show_progress=False)
+    buf = convert.convert(quiet, mode="int8", calibration=[calibration_images], io="float32", show_progress=False)
     ops = tflite_file.summarize(buf).ops
     lowered = tflite_file.summarize(files["lowered"]).ops
     assert "HARD_SWISH" not in ops and coverage.xnnpack_coverage(buf).whole
     # the stem's hard-swish left no ADD and no MUL behind
     assert ops.get("ADD", 0) == lowered.get("ADD", 0) - 1 and ops["MUL"] == lowered["MUL"] - 1
-    stock = convert.convert(quiet, mode="int8", calibration=[calibration_images], io="float32",
-                            keep_hard_swish=True, show_progress=False)
+    stock = convert.convert(
+        quiet, mode="int8", calibration=[calibration_images], io="float32", keep_hard_swish=True, show_progress=False
+    )
     reference = TFLiteModel(stock)(calibration_images)
     assert np.abs(TFLiteModel(buf)(calibration_images) - reference).max() <= 0.05 * float(np.ptp(reference))
 
@@ -136,8 +147,7 @@ def test_a_qat_model_gives_the_same_lowered_graph_and_agrees_with_its_file(model
     from mobilekit.optimize import qat
 
     trainable = qat.quantize(model, calibration=calibration_images)
-    buf = convert.convert(trainable, mode="int8", calibration=[calibration_images], io="float32",
-                          show_progress=False)
+    buf = convert.convert(trainable, mode="int8", calibration=[calibration_images], io="float32", show_progress=False)
     assert tflite_file.summarize(buf).ops == tflite_file.summarize(files["lowered"]).ops
     assert coverage.xnnpack_coverage(buf).whole
     reference = trainable.predict(calibration_images, verbose=0)
@@ -170,16 +180,25 @@ def test_gpu_refusals_name_ops_without_a_gpu_kernel(files):
     code = model.operatorCodes[0]
     code.builtinCode = code.deprecatedBuiltinCode = tflite_file.schema.BuiltinOperator.CUSTOM
     code.customCode = "MadeUpOp"
-    assert coverage.gpu_refusals(tflite_file.write(model)) == {"CUSTOM:MadeUpOp": "custom op MadeUpOp has no GPU kernel"}
+    assert coverage.gpu_refusals(tflite_file.write(model)) == {
+        "CUSTOM:MadeUpOp": "custom op MadeUpOp has no GPU kernel"
+    }
 
 
 def test_coverage_walks_each_partition_back_from_its_outputs():
     """Ops 0-1 in a first partition, op 2 on the interpreter, op 3 in a second (node list as LiteRT gives it)."""
+
     def node(index, name, inputs, outputs):
         return {"index": index, "op_name": name, "inputs": inputs, "outputs": outputs}
 
-    nodes = [node(0, "CONV_2D", [0, 10], [1]), node(1, "ADD", [1, 11], [2]), node(2, "HARD_SWISH", [2], [3]),
-             node(3, "CONV_2D", [3, 12], [4]), node(4, "DELEGATE", [0], [2]), node(5, "DELEGATE", [3], [4])]
+    nodes = [
+        node(0, "CONV_2D", [0, 10], [1]),
+        node(1, "ADD", [1, 11], [2]),
+        node(2, "HARD_SWISH", [2], [3]),
+        node(3, "CONV_2D", [3, 12], [4]),
+        node(4, "DELEGATE", [0], [2]),
+        node(5, "DELEGATE", [3], [4]),
+    ]
     split = coverage.coverage_of(nodes)
     assert (split.ops, split.delegated, split.partitions, split.left_out) == (4, 3, 2, {"HARD_SWISH": 1})
     assert not split.whole
@@ -207,8 +226,9 @@ def test_a_constant_too_fine_for_xnnpacks_add_is_requantized(calibration_images)
     tf_keras.utils.set_random_seed(4)
     inputs = tf_keras.Input((RESOLUTION, RESOLUTION, 3))
     x = tf_keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = tf_keras.layers.Concatenate()([tf_keras.layers.Conv2D(4, 3, padding="same")(x),
-                                       tf_keras.layers.Conv2D(4, 5, padding="same")(x)])
+    x = tf_keras.layers.Concatenate()(
+        [tf_keras.layers.Conv2D(4, 3, padding="same")(x), tf_keras.layers.Conv2D(4, 5, padding="same")(x)]
+    )
     norm = tf_keras.layers.BatchNormalization()
     x = tf_keras.layers.Conv2D(8, 1)(norm(x))
     model = tf_keras.Model(inputs, x)

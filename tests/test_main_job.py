@@ -7,13 +7,26 @@ from mobilekit.cli.main import cli
 from mobilekit.export import metadata, tflite_file
 
 
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["efficientnet_b0", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v2"])
 def test_convert_int8_at_native_resolution(tmp_path, name):
     output = tmp_path / f"{name}.tflite"
-    result = CliRunner().invoke(cli, ["convert", "--model", name, "--int8", "--weights", "none",
-                                      "--calib-steps", "10", "--output", str(output), "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "convert",
+            "--model",
+            name,
+            "--int8",
+            "--weights",
+            "none",
+            "--calib-steps",
+            "10",
+            "--output",
+            str(output),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     buf = output.read_bytes()
     summary = tflite_file.summarize(buf)

@@ -299,9 +299,7 @@ def test_single_value_normalization_is_allowed(models, spec):
 
 
 def test_per_channel_normalization_round_trips_and_warns_for_float_input(models, spec):
-    imagenet = dataclasses.replace(
-        spec, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]
-    )
+    imagenet = dataclasses.replace(spec, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
     with pytest.warns(UserWarning, match="Per-channel image normalization"):
         data = metadata.attach(models["float32"], imagenet)
     assert metadata.read_spec(data) == imagenet  # float32 values read back as written
@@ -441,9 +439,7 @@ def test_mediapipe_reads_our_metadata(models, spec, tmp_path):
     from PIL import Image
 
     image = tmp_path / "noise.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
-        image
-    )
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(image)
     script = Path(__file__).resolve().parents[1] / "scripts" / "verify_mediapipe.py"
     for kind, model_bytes in models.items():
         path = tmp_path / f"{kind}.tflite"
@@ -461,9 +457,7 @@ def test_mediapipe_reads_our_metadata(models, spec, tmp_path):
     # The rule `reader_problems` warns about is MediaPipe's: per-channel float normalization.
     path = tmp_path / "per_channel.tflite"
     with pytest.warns(UserWarning):
-        path.write_bytes(
-            metadata.attach(models["float32"], dataclasses.replace(spec, mean=[1, 2, 3]))
-        )
+        path.write_bytes(metadata.attach(models["float32"], dataclasses.replace(spec, mean=[1, 2, 3])))
     proc = subprocess.run(
         [os.environ["MOBILEKIT_MEDIAPIPE_PYTHON"], str(script), str(path), str(image)],
         capture_output=True, text=True, timeout=120,

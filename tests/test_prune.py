@@ -140,8 +140,11 @@ def test_strip_applies_the_masks(pruned):
 def test_report_counts_what_numpy_counts(pruned):
     _, _, _, stripped = pruned
     report = prune.sparsity_report(stripped)
-    kernels = [(layer.name, layer.kernel.numpy()) for layer in stripped.layers
-               if type(layer) in (tf_keras.layers.Conv2D, tf_keras.layers.Dense)]
+    kernels = [
+        (layer.name, layer.kernel.numpy())
+        for layer in stripped.layers
+        if type(layer) in (tf_keras.layers.Conv2D, tf_keras.layers.Dense)
+    ]
     assert [(row.layer, row.weight) for row in report.rows] == [(name, "kernel") for name, _ in kernels]
     for row, (_, kernel) in zip(report.rows, kernels):
         assert (row.count, row.zeros) == (kernel.size, int(np.sum(kernel == 0)))
@@ -153,13 +156,21 @@ def test_report_counts_what_numpy_counts(pruned):
 
     document = json.loads(json.dumps(report.to_json()))
     assert document["zeros"] == report.zeros and len(document["rows"]) == len(report.rows)
-    assert document["rows"][1] == {"layer": "conv2", "weight": "kernel", "count": 4608,
-                                   "zeros": _expected_zeros(4608, TARGET), "sparsity": 0.75}
+    assert document["rows"][1] == {
+        "layer": "conv2",
+        "weight": "kernel",
+        "count": 4608,
+        "zeros": _expected_zeros(4608, TARGET),
+        "sparsity": 0.75,
+    }
     lines = str(report).splitlines()
     assert lines[0].split() == ["layer", "weight", "weights", "zeros", "sparsity"]
     assert [line.split()[0] for line in lines[1:]] == [name for name, _ in kernels] + ["total"]
-    assert lines[2].split()[-1] == "75.0%" and lines[-1].split()[1:] == [f"{report.count:,}", f"{report.zeros:,}",
-                                                                         f"{report.sparsity:.1%}"]
+    assert lines[2].split()[-1] == "75.0%" and lines[-1].split()[1:] == [
+        f"{report.count:,}",
+        f"{report.zeros:,}",
+        f"{report.sparsity:.1%}",
+    ]
 
 
 def test_pruned_model_saves_and_loads_in_tfmots_prune_scope(pruned, tmp_path):
@@ -213,29 +224,32 @@ def test_gzipped_size_is_gzip_level_9():
         prune.gzipped_size("model.tflite")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(target_sparsity=0.0), "target_sparsity must be a fraction"),
-    (dict(target_sparsity=1.0), "target_sparsity must be a fraction"),
-    (dict(target_sparsity=True), "target_sparsity must be a fraction"),
-    (dict(target_sparsity=None), "target_sparsity must be a fraction"),
-    (dict(initial_sparsity=-0.1), "initial_sparsity must be a fraction"),
-    (dict(initial_sparsity=0.8), "initial_sparsity .* must be below target_sparsity"),
-    (dict(end_step=0), "end_step must be a whole number of training steps >= 1"),
-    (dict(begin_step=100), "end_step must be a whole number of training steps >= 101"),
-    (dict(begin_step=-1), "begin_step must be"),
-    (dict(end_step=2.5), "end_step must be a whole number"),
-    (dict(frequency=0), "frequency must be a whole number of training steps >= 1"),
-    (dict(end_step=250), r"multiple of frequency \(100\).*end_step=200 or 300"),
-    (dict(end_step=50), r"Use end_step=100,"),
-    (dict(m_by_n=(4, 2), target_sparsity=None), r"0 < m < n"),
-    (dict(m_by_n=(2,), target_sparsity=None), r"m_by_n must be a pair"),
-    (dict(m_by_n=(2, 4.0), target_sparsity=None), r"m_by_n must be a pair"),
-    (dict(m_by_n=4, target_sparsity=None), r"m_by_n must be a pair"),
-    (dict(skip=("first_conv", "bias")), r"unknown skip kind\(s\) 'bias'"),
-    (dict(skip="classifier"), r"skip must be a tuple of strings"),
-    (dict(skip_layers=("conv2", "conv9", "fc7")), r"skip_layers names 'conv9', 'fc7', not layers of model 'small'"),
-    (dict(skip_layers=("conv2", "conv3", "fc")), "no Conv2D or Dense kernel left to prune"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(target_sparsity=0.0), "target_sparsity must be a fraction"),
+        (dict(target_sparsity=1.0), "target_sparsity must be a fraction"),
+        (dict(target_sparsity=True), "target_sparsity must be a fraction"),
+        (dict(target_sparsity=None), "target_sparsity must be a fraction"),
+        (dict(initial_sparsity=-0.1), "initial_sparsity must be a fraction"),
+        (dict(initial_sparsity=0.8), "initial_sparsity .* must be below target_sparsity"),
+        (dict(end_step=0), "end_step must be a whole number of training steps >= 1"),
+        (dict(begin_step=100), "end_step must be a whole number of training steps >= 101"),
+        (dict(begin_step=-1), "begin_step must be"),
+        (dict(end_step=2.5), "end_step must be a whole number"),
+        (dict(frequency=0), "frequency must be a whole number of training steps >= 1"),
+        (dict(end_step=250), r"multiple of frequency \(100\).*end_step=200 or 300"),
+        (dict(end_step=50), r"Use end_step=100,"),
+        (dict(m_by_n=(4, 2), target_sparsity=None), r"0 < m < n"),
+        (dict(m_by_n=(2,), target_sparsity=None), r"m_by_n must be a pair"),
+        (dict(m_by_n=(2, 4.0), target_sparsity=None), r"m_by_n must be a pair"),
+        (dict(m_by_n=4, target_sparsity=None), r"m_by_n must be a pair"),
+        (dict(skip=("first_conv", "bias")), r"unknown skip kind\(s\) 'bias'"),
+        (dict(skip="classifier"), r"skip must be a tuple of strings"),
+        (dict(skip_layers=("conv2", "conv9", "fc7")), r"skip_layers names 'conv9', 'fc7', not layers of model 'small'"),
+        (dict(skip_layers=("conv2", "conv3", "fc")), "no Conv2D or Dense kernel left to prune"),
+    ],
+)
 def test_bad_arguments_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
         prune.prune(_small_model(), **{"end_step": 100, **kwargs})
@@ -249,13 +263,17 @@ def _functional(*layers):
     return tf_keras.Model(inputs, x, name="user_model")
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: "model.h5", "tf_keras.Model, got str"),
-    (lambda: tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)]), "functional models"),
-    (lambda: prune.prune(_small_model(), end_step=100), "already wrapped for pruning"),
-    (lambda: qat.quantize(_functional(tf_keras.layers.Conv2D(2, 1))), "quantized for QAT"),
-    (lambda: _functional(_functional(tf_keras.layers.Conv2D(2, 1))), "nested model"),
-], ids=["not-a-model", "sequential", "twice", "qat", "nested"])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: "model.h5", "tf_keras.Model, got str"),
+        (lambda: tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)]), "functional models"),
+        (lambda: prune.prune(_small_model(), end_step=100), "already wrapped for pruning"),
+        (lambda: qat.quantize(_functional(tf_keras.layers.Conv2D(2, 1))), "quantized for QAT"),
+        (lambda: _functional(_functional(tf_keras.layers.Conv2D(2, 1))), "nested model"),
+    ],
+    ids=["not-a-model", "sequential", "twice", "qat", "nested"],
+)
 def test_models_prune_cannot_take_are_user_errors(make, message):
     with pytest.raises(UserError, match=message):
         prune.prune(make(), end_step=100)
@@ -269,9 +287,10 @@ def quantized(pruned, digits):
     """The stripped model through 5 QAT steps (a large learning rate) with and without preserve_sparsity."""
     _, _, _, stripped = pruned
     tf_keras.utils.set_random_seed(0)
-    return {preserve: _fit(qat.quantize(stripped, preserve_sparsity=preserve), digits.train, steps=5,
-                           learning_rate=1e-2)
-            for preserve in (True, False)}
+    return {
+        preserve: _fit(qat.quantize(stripped, preserve_sparsity=preserve), digits.train, steps=5, learning_rate=1e-2)
+        for preserve in (True, False)
+    }
 
 
 def test_preserve_sparsity_keeps_the_zeros_through_qat(pruned, quantized):
@@ -295,14 +314,21 @@ def test_sparse_qat_file_is_fully_integer_and_compresses(pruned, quantized, digi
     file = tflite_file.read(buf)
     graph = file.subgraphs[0]
     for name in PRUNED:
-        [weights] = [np.asarray(file.buffers[t.buffer].data).view(np.int8) for t in graph.tensors
-                     if t.name.decode().startswith(f"small/quant_{name}/") and len(t.shape) > 1
-                     and t.type == tflite_file.schema.TensorType.INT8 and file.buffers[t.buffer].data is not None]
+        [weights] = [
+            np.asarray(file.buffers[t.buffer].data).view(np.int8)
+            for t in graph.tensors
+            if t.name.decode().startswith(f"small/quant_{name}/")
+            and len(t.shape) > 1
+            and t.type == tflite_file.schema.TensorType.INT8
+            and file.buffers[t.buffer].data is not None
+        ]
         assert np.sum(weights == 0) >= _rows(stripped)[name].zeros, name
 
     dense = convert.convert(float_model, mode="int8", calibration=[images], show_progress=False)
-    assert prune.gzipped_size(buf) < 0.7 * prune.gzipped_size(dense), (prune.gzipped_size(buf),
-                                                                       prune.gzipped_size(dense))
+    assert prune.gzipped_size(buf) < 0.7 * prune.gzipped_size(dense), (
+        prune.gzipped_size(buf),
+        prune.gzipped_size(dense),
+    )
 
 
 def test_sparse_qat_model_saves_and_loads_its_masks(quantized, digits, tmp_path):
@@ -341,12 +367,12 @@ def test_every_zoo_model_prunes_its_convolutions_and_dense_layers(name):
     classifier = prunable[-1].name
     assert _wrapped_names(wrapped) == {layer.name for layer in prunable} - {stem, classifier}
     # Every other layer (ours, depthwise, squeeze-excite) is there as it was, unwrapped.
-    assert [(layer.name, type(layer)) for layer in wrapped.layers if type(layer).__name__ != "PruneLowMagnitude"] \
-        == [(layer.name, type(layer)) for layer in model.layers if layer.name not in _wrapped_names(wrapped)]
+    assert [(layer.name, type(layer)) for layer in wrapped.layers if type(layer).__name__ != "PruneLowMagnitude"] == [
+        (layer.name, type(layer)) for layer in model.layers if layer.name not in _wrapped_names(wrapped)
+    ]
 
     images = np.random.default_rng(0).uniform(0, 255, (2, resolution, resolution, 3)).astype("float32")
-    wrapped.compile(optimizer=tf_keras.optimizers.SGD(1e-5), loss="sparse_categorical_crossentropy",
-                    run_eagerly=True)
+    wrapped.compile(optimizer=tf_keras.optimizers.SGD(1e-5), loss="sparse_categorical_crossentropy", run_eagerly=True)
     wrapped.fit(images, np.arange(2), epochs=1, verbose=0, callbacks=prune.callbacks())
     stripped = prune.strip(wrapped)
     rows = _rows(stripped)

@@ -58,14 +58,22 @@ def computed_rows():
 # the suite's time, and scripts/qat_coverage.py wraps and converts them for its table, which
 # test_coverage_table_is_current checks.
 REPRESENTATIVE = ("mobilenet_v3_small",)
-DEEPER = frozenset({f"efficientnet_b{i}" for i in range(2, 8)} | {
-    "densenet169", "densenet201", "resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "mixnet_l"})
+DEEPER = frozenset(
+    {f"efficientnet_b{i}" for i in range(2, 8)}
+    | {"densenet169", "densenet201", "resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "mixnet_l"}
+)
 
 
 def _case_params():
-    return [pytest.param(case, id=case.label.replace(" ", ""),
-                         marks=[] if case.options or case.name in REPRESENTATIVE else [pytest.mark.slow])
-            for case in coverage.cases() if case.name not in DEEPER]
+    return [
+        pytest.param(
+            case,
+            id=case.label.replace(" ", ""),
+            marks=[] if case.options or case.name in REPRESENTATIVE else [pytest.mark.slow],
+        )
+        for case in coverage.cases()
+        if case.name not in DEEPER
+    ]
 
 
 def test_the_deeper_members_left_to_the_script_are_registered_and_have_a_shallower_sibling():
@@ -98,13 +106,17 @@ def test_coverage_table_is_current(computed_rows):
     """docs/qat_coverage.md lists every case, in order, and agrees with every row computed in this run."""
     text = (ROOT / "docs" / "qat_coverage.md").read_text(encoding="utf-8")
     committed = coverage.table_lines(text)
-    assert list(committed) == [case.label for case in coverage.cases()], \
+    assert list(committed) == [case.label for case in coverage.cases()], (
         "the table's models differ from the registry: run scripts/qat_coverage.py"
+    )
     assert text == coverage.HEADER + "".join(line + "\n" for line in committed.values())
     if not computed_rows:  # run on its own: check one cheap model
         computed_rows["mobilenet_v3_small"] = coverage.evaluate_case(coverage.Case("mobilenet_v3_small")).row
-    stale = {label: (committed[label], row.markdown()) for label, row in computed_rows.items()
-             if committed[label] != row.markdown()}
+    stale = {
+        label: (committed[label], row.markdown())
+        for label, row in computed_rows.items()
+        if committed[label] != row.markdown()
+    }
     assert not stale, f"rerun scripts/qat_coverage.py; committed vs computed: {stale}"
 
 
@@ -119,9 +131,17 @@ def _quantizer_settings(quantizer) -> dict:
 ACTIVATION = dict(type="MovingAverageQuantizer", num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
 
-@pytest.mark.parametrize("layer", [HardSigmoid(), LocalResponseNormalization(),
-                                   tf_keras.layers.BatchNormalization(), tf_keras.layers.Rescaling(0.5),
-                                   tf_keras.layers.Multiply()], ids=lambda layer: type(layer).__name__)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        HardSigmoid(),
+        LocalResponseNormalization(),
+        tf_keras.layers.BatchNormalization(),
+        tf_keras.layers.Rescaling(0.5),
+        tf_keras.layers.Multiply(),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
 def test_weightless_layers_quantize_their_output_only(layer):
     config = qat.QuantizeRegistry().get_quantize_config(layer)
     assert type(config) is qat.OutputQuantizeConfig
@@ -135,22 +155,27 @@ def test_hard_swish_quantizes_relu6_of_x_plus_3_on_the_lowered_files_grid():
     config = qat.QuantizeRegistry().get_quantize_config(layer)
     assert type(config) is qat.HardSwishQuantizeConfig
     assert config.get_weights_and_quantizers(layer) == []
-    (point, quantizer), = config.get_activations_and_quantizers(layer)
+    ((point, quantizer),) = config.get_activations_and_quantizers(layer)
     assert quantizer.prefix == "shifted_relu6"
-    assert _quantizer_settings(quantizer) == dict(type="FixedQuantizer", num_bits=8, init_min=0.0, init_max=6.0,
-                                                  narrow_range=False)
+    assert _quantizer_settings(quantizer) == dict(
+        type="FixedQuantizer", num_bits=8, init_min=0.0, init_max=6.0, narrow_range=False
+    )
     assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
     x = tf.constant([[-4.0, -1.0, 0.01, 2.0, 5.0]])
     np.testing.assert_allclose(point(x).numpy(), tf.nn.relu6(x + 3.0).numpy())
 
 
-@pytest.mark.parametrize("scale, offset, stats, points", [
-    (1 / 127.5, -1.0, False, ["scaled"]),  # MUL and ADD: the product is a tensor of its own
-    ((0.017, 0.0175, 0.0174), (-2.1, -2.0, -1.8), False, ["scaled"]),
-    (1.0, (-103.9, -116.8, -123.7), False, []),  # "caffe": the converter drops the MUL by 1
-    (1 / 255, 0.0, False, []),  # no ADD: the product is the output
-    (1 / 255, 0.0, True, ["scaled"]),  # statistics: MUL and ADD
-], ids=["tf", "torch", "caffe", "no-offset", "stats"])
+@pytest.mark.parametrize(
+    "scale, offset, stats, points",
+    [
+        (1 / 127.5, -1.0, False, ["scaled"]),  # MUL and ADD: the product is a tensor of its own
+        ((0.017, 0.0175, 0.0174), (-2.1, -2.0, -1.8), False, ["scaled"]),
+        (1.0, (-103.9, -116.8, -123.7), False, []),  # "caffe": the converter drops the MUL by 1
+        (1 / 255, 0.0, False, []),  # no ADD: the product is the output
+        (1 / 255, 0.0, True, ["scaled"]),  # statistics: MUL and ADD
+    ],
+    ids=["tf", "torch", "caffe", "no-offset", "stats"],
+)
 def test_input_normalization_gets_a_range_between_its_mul_and_add(scale, offset, stats, points):
     layer = InputNormalization(scale, offset, stats=stats)
     layer.build((None, 4, 4, 3))
@@ -163,8 +188,9 @@ def test_input_normalization_gets_a_range_between_its_mul_and_add(scale, offset,
     assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
 
 
-@pytest.mark.parametrize("layer", [ChannelSlice(0, 2), tf_keras.layers.AveragePooling2D()],
-                         ids=lambda layer: type(layer).__name__)
+@pytest.mark.parametrize(
+    "layer", [ChannelSlice(0, 2), tf_keras.layers.AveragePooling2D()], ids=lambda layer: type(layer).__name__
+)
 def test_value_moving_layers_keep_their_input_grid(layer):
     """STRIDED_SLICE and int8 AVERAGE_POOL_2D keep the input's scale: no range of their own."""
     config = qat.QuantizeRegistry().get_quantize_config(layer)
@@ -180,12 +206,15 @@ def test_stock_layers_keep_tfmot_defaults_and_only_ours_are_annotated():
     assert not registry.supports(tf_keras.layers.LayerNormalization())
 
 
-@pytest.mark.parametrize("activation, gate, points", [
-    ("relu", "sigmoid", ["act", "expand"]),  # relu fuses into the reduce conv; LOGISTIC's output is fixed
-    ("relu6", "hard_sigmoid", ["act", "gate_layer"]),  # hard sigmoid's +3 and relu6 fold into the expand conv
-    ("swish", "sigmoid", ["reduce", "act", "expand"]),
-    ("hard_swish", "hard_sigmoid", ["reduce", "act", "gate_layer"]),
-])
+@pytest.mark.parametrize(
+    "activation, gate, points",
+    [
+        ("relu", "sigmoid", ["act", "expand"]),  # relu fuses into the reduce conv; LOGISTIC's output is fixed
+        ("relu6", "hard_sigmoid", ["act", "gate_layer"]),  # hard sigmoid's +3 and relu6 fold into the expand conv
+        ("swish", "sigmoid", ["reduce", "act", "expand"]),
+        ("hard_swish", "hard_sigmoid", ["reduce", "act", "gate_layer"]),
+    ],
+)
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_squeeze_excite_config_quantizes_both_kernels_and_its_int8_tensors(activation, gate, points, per_channel):
     layer = SqueezeExcite(4, activation=activation, gate=gate)
@@ -203,10 +232,17 @@ def test_squeeze_excite_config_quantizes_both_kernels_and_its_int8_tensors(activ
     assert [_quantizer_settings(q) for q in config.get_output_quantizers(layer)] == [ACTIVATION]
 
 
-@pytest.mark.parametrize("config", [qat.OutputQuantizeConfig(), qat.OutputQuantizeConfig(quantize_output=False),
-                                    qat.InputNormalizationQuantizeConfig(), qat.SqueezeExciteQuantizeConfig(),
-                                    qat.SqueezeExciteQuantizeConfig(False)],
-                         ids=["output", "no-output", "normalization", "se", "se-per-tensor"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        qat.OutputQuantizeConfig(),
+        qat.OutputQuantizeConfig(quantize_output=False),
+        qat.InputNormalizationQuantizeConfig(),
+        qat.SqueezeExciteQuantizeConfig(),
+        qat.SqueezeExciteQuantizeConfig(False),
+    ],
+    ids=["output", "no-output", "normalization", "se", "se-per-tensor"],
+)
 def test_configs_serialize_inside_quantize_scope(config):
     wrapper = _keras_q.QuantizeWrapperV2(HardSwish(name="hs"), config)
     serialized = wrapper.get_config()
@@ -243,8 +279,7 @@ def test_wrapped_squeeze_excite_follows_the_float_block(se_models):
     names = [w.name for w in wrapped.get_layer("quant_se").weights]
     assert len(set(names)) == len(names), names  # two kernels, three points: each range its own variable
     # Ranges start at [-6, 6]: one int8 step is 12 / 255.
-    np.testing.assert_allclose(wrapped.predict(images, verbose=0), float_model.predict(images, verbose=0),
-                               atol=0.15)
+    np.testing.assert_allclose(wrapped.predict(images, verbose=0), float_model.predict(images, verbose=0), atol=0.15)
 
 
 @pytest.mark.parametrize("fmt", ["h5", "savedmodel"])
@@ -319,12 +354,16 @@ def test_calibration_starts_activation_ranges_at_the_data_and_changes_nothing_el
     float_model = _se_model()
     images = np.random.default_rng(2).uniform(0, 255, size=(8, 6, 6, 3)).astype("float32")
     plain, calibrated = qat.quantize(float_model), qat.quantize(float_model, calibration=images)
-    ranges = {v.name: float(v.numpy().min()) if v.name.endswith("_min:0") else float(v.numpy().max())
-              for v in calibrated.variables if v.name.endswith(("_min:0", "_max:0"))}
+    ranges = {
+        v.name: float(v.numpy().min()) if v.name.endswith("_min:0") else float(v.numpy().max())
+        for v in calibrated.variables
+        if v.name.endswith(("_min:0", "_max:0"))
+    }
     # InputNormalization maps pixels 0..255 to [-1, 1]: its output range now says so, not [-6, 6].
     normalize = {k: v for k, v in ranges.items() if k.startswith("quant_normalize/output")}
-    assert normalize == pytest.approx({"quant_normalize/output_min:0": -1.0, "quant_normalize/output_max:0": 1.0},
-                                      abs=0.02)
+    assert normalize == pytest.approx(
+        {"quant_normalize/output_min:0": -1.0, "quant_normalize/output_max:0": 1.0}, abs=0.02
+    )
     [variables] = [layer.quantizer_vars for layer in calibrated.layers if type(layer).__name__ == "QuantizeLayer"]
     assert (float(variables["min_var"]), float(variables["max_var"])) == qat.PIXEL_RANGE  # the input's grid stays
     # The SE output after one pass: the block's own output extremes.
@@ -383,16 +422,20 @@ def _nested():
     return _functional(inner)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: "model.h5", "tf_keras.Model, got str"),
-    (lambda: tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)]), "functional models"),
-    (lambda: _functional(tf_keras.layers.Lambda(lambda t: t * 2, name="double")), "'double' is a Lambda"),
-    (lambda: _functional(tf_keras.layers.LayerNormalization(name="norm")), "'norm' is a .*LayerNormalization"),
-    (_nested, "'inner' is a nested model"),
-    (lambda: _functional(tf_keras.layers.Activation("elu", name="act")), "'act' .*activation 'elu'"),
-    (lambda: _functional(tf_keras.layers.Conv2D(2, 1, activation="relu6", name="c6")), "'c6' .*'relu6'"),
-    (lambda: qat.quantize(_functional(tf_keras.layers.Conv2D(2, 1, name="c"))), "already quantized"),
-], ids=["not-a-model", "sequential", "lambda", "layer-norm", "nested", "elu", "conv-relu6", "twice"])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: "model.h5", "tf_keras.Model, got str"),
+        (lambda: tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)]), "functional models"),
+        (lambda: _functional(tf_keras.layers.Lambda(lambda t: t * 2, name="double")), "'double' is a Lambda"),
+        (lambda: _functional(tf_keras.layers.LayerNormalization(name="norm")), "'norm' is a .*LayerNormalization"),
+        (_nested, "'inner' is a nested model"),
+        (lambda: _functional(tf_keras.layers.Activation("elu", name="act")), "'act' .*activation 'elu'"),
+        (lambda: _functional(tf_keras.layers.Conv2D(2, 1, activation="relu6", name="c6")), "'c6' .*'relu6'"),
+        (lambda: qat.quantize(_functional(tf_keras.layers.Conv2D(2, 1, name="c"))), "already quantized"),
+    ],
+    ids=["not-a-model", "sequential", "lambda", "layer-norm", "nested", "elu", "conv-relu6", "twice"],
+)
 def test_what_tfmot_cannot_wrap_is_a_user_error(make, message):
     with pytest.raises(UserError, match=message):
         qat.quantize(make())

@@ -36,6 +36,7 @@ def error_of(text: str) -> str:
 # Validation
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path):
     recipe = recipes.load(path)
@@ -45,7 +46,9 @@ def test_shipped_recipes_are_valid(path):
 
 
 def test_a_recipe_becomes_typed_settings_with_defaults():
-    recipe = parse(HEAD + """\
+    recipe = parse(
+        HEAD
+        + """\
 stages:
   - train: {epochs: 3, learning_rate: 1e-3}
   - prune: {epochs: 2, m_by_n: [2, 4]}
@@ -54,7 +57,8 @@ stages:
       teacher: float
   - export
   - evaluate:
-""")
+"""
+    )
     assert [stage.kind for stage in recipe.stages] == ["train", "prune", "qat", "export", "evaluate"]
     train, prune, qat, export, evaluate = (stage.settings for stage in recipe.stages)
     assert train.learning_rate == 1e-3 and isinstance(train.learning_rate, float)  # YAML 1.1 reads 1e-3 as text
@@ -67,14 +71,17 @@ stages:
 
 
 def test_a_teacher_is_a_zoo_spec_or_a_file(tmp_path):
-    recipe = parse(HEAD + """\
+    recipe = parse(
+        HEAD
+        + """\
 stages:
   - distill:
       epochs: 2
       teacher: {model: resnet18, epochs: 3}
   - export
   - evaluate
-""")
+"""
+    )
     teacher = recipe.stages[0].settings.teacher
     assert isinstance(teacher, recipes.TeacherSpec) and teacher.model == "resnet18" and teacher.epochs == 3
     saved = tmp_path / "teacher.keras"
@@ -83,31 +90,37 @@ stages:
     assert recipe.stages[0].settings.teacher == str(saved)
 
 
-@pytest.mark.parametrize("text, line, words", [
-    (HEAD + "stages:\n  - train: {epochs: 3, epoch: 4}\n", 7, ["unknown key 'epoch'", "did you mean 'epochs'"]),
-    (HEAD + "stages:\n  - train:\n      epochs: three\n", 8, ["'epochs' must be a whole number", "'three'"]),
-    (HEAD + "stages:\n  - train: {epochs: 0}\n", 7, ["'epochs' must be >= 1"]),
-    (HEAD + "stages:\n  - trian: {epochs: 3}\n", 7, ["unknown stage 'trian'", "did you mean 'train'"]),
-    (HEAD + "stages:\n  - train: {epochs: 2}\n  - qat: {epochs: 1, optimizer: lamb}\n", 8,
-     ["'optimizer' is 'lamb'", "adam"]),
-    (HEAD + "stages:\n  - train: {epochs: 2}\n    qat: {epochs: 1}\n", 7, ["must name one stage"]),
-    (HEAD + "stages:\n  - train\n", 7, ["stage 'train' needs 'epochs'"]),
-    (HEAD + "stages:\n  - export\n  - qat: {epochs: 1}\n  - qat: {epochs: 1}\n", 9, ["at most one 'qat'"]),
-    (HEAD + "stages:\n  - qat: {epochs: 1}\n  - train: {epochs: 1}\n", 8, ["'train' comes after 'qat'"]),
-    (HEAD + "stages:\n  - train: {epochs: 1}\n  - evaluate\n", 8, ["needs an 'export' stage before it"]),
-    (HEAD + "stages:\n  - prune: {epochs: 2, m_by_n: [4, 2]}\n", 7, ["'m_by_n' must be [m, n]"]),
-    (HEAD + "stages:\n  - prune: {epochs: 2, skip: [first_conv, batchnorm]}\n", 7, ["'batchnorm'", "depthwise"]),
-    (HEAD + "stages:\n  - distill: {epochs: 2, teacher: missing/teacher.keras}\n", 7, ["is not a file"]),
-    (HEAD + "stages:\n  - distill: {epochs: 2, teacher: {model: resnet19}}\n", 7, ["resnet19", "resnet18"]),
-    (HEAD + "stages: []\n", 6, ["must be a list of stages"]),
-    (HEAD + "stages:\n  - export\nextra: 1\n", 8, ["unknown key 'extra' in the recipe"]),
-    ("model:\n  name: mobilenet_v4\ndata: {source: digits}\nstages: [export]\n", 2, ["mobilenet_v4"]),
-    ("model: {name: alexnet, options: {lrn: maybe}}\ndata: {source: digits}\nstages: [export]\n", 1, ["lrn"]),
-    ("model: {name: alexnet, alpha: -1}\ndata: {source: digits}\nstages: [export]\n", 1, ["'alpha' must be > 0"]),
-    ("model: {name: alexnet}\nstages: [export]\n", 1, ["no 'data' section"]),
-    ("model: {name: alexnet\ndata: {source: digits}\n", 2, ["not valid YAML"]),
-    ("- just\n- a list\n", 1, ["the recipe must be a mapping"]),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        (HEAD + "stages:\n  - train: {epochs: 3, epoch: 4}\n", 7, ["unknown key 'epoch'", "did you mean 'epochs'"]),
+        (HEAD + "stages:\n  - train:\n      epochs: three\n", 8, ["'epochs' must be a whole number", "'three'"]),
+        (HEAD + "stages:\n  - train: {epochs: 0}\n", 7, ["'epochs' must be >= 1"]),
+        (HEAD + "stages:\n  - trian: {epochs: 3}\n", 7, ["unknown stage 'trian'", "did you mean 'train'"]),
+        (
+            HEAD + "stages:\n  - train: {epochs: 2}\n  - qat: {epochs: 1, optimizer: lamb}\n",
+            8,
+            ["'optimizer' is 'lamb'", "adam"],
+        ),
+        (HEAD + "stages:\n  - train: {epochs: 2}\n    qat: {epochs: 1}\n", 7, ["must name one stage"]),
+        (HEAD + "stages:\n  - train\n", 7, ["stage 'train' needs 'epochs'"]),
+        (HEAD + "stages:\n  - export\n  - qat: {epochs: 1}\n  - qat: {epochs: 1}\n", 9, ["at most one 'qat'"]),
+        (HEAD + "stages:\n  - qat: {epochs: 1}\n  - train: {epochs: 1}\n", 8, ["'train' comes after 'qat'"]),
+        (HEAD + "stages:\n  - train: {epochs: 1}\n  - evaluate\n", 8, ["needs an 'export' stage before it"]),
+        (HEAD + "stages:\n  - prune: {epochs: 2, m_by_n: [4, 2]}\n", 7, ["'m_by_n' must be [m, n]"]),
+        (HEAD + "stages:\n  - prune: {epochs: 2, skip: [first_conv, batchnorm]}\n", 7, ["'batchnorm'", "depthwise"]),
+        (HEAD + "stages:\n  - distill: {epochs: 2, teacher: missing/teacher.keras}\n", 7, ["is not a file"]),
+        (HEAD + "stages:\n  - distill: {epochs: 2, teacher: {model: resnet19}}\n", 7, ["resnet19", "resnet18"]),
+        (HEAD + "stages: []\n", 6, ["must be a list of stages"]),
+        (HEAD + "stages:\n  - export\nextra: 1\n", 8, ["unknown key 'extra' in the recipe"]),
+        ("model:\n  name: mobilenet_v4\ndata: {source: digits}\nstages: [export]\n", 2, ["mobilenet_v4"]),
+        ("model: {name: alexnet, options: {lrn: maybe}}\ndata: {source: digits}\nstages: [export]\n", 1, ["lrn"]),
+        ("model: {name: alexnet, alpha: -1}\ndata: {source: digits}\nstages: [export]\n", 1, ["'alpha' must be > 0"]),
+        ("model: {name: alexnet}\nstages: [export]\n", 1, ["no 'data' section"]),
+        ("model: {name: alexnet\ndata: {source: digits}\n", 2, ["not valid YAML"]),
+        ("- just\n- a list\n", 1, ["the recipe must be a mapping"]),
+    ],
+)
 def test_errors_name_the_key_and_the_line(text, line, words):
     message = error_of(text)
     assert message.startswith(f"test.yaml line {line}: "), message

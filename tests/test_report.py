@@ -52,7 +52,9 @@ def test_android_fixture_covers_every_delegate_and_a_refusal():
 
 def test_schema_error_names_the_file_and_field(tmp_path):
     path = _broken(tmp_path, lambda d: d["results"][1]["latency_ms"].update(median="fast"))
-    with pytest.raises(UserError, match=r"android\.json: results\[1\]\.latency_ms\.median: 'fast' is not of type 'number'"):
+    with pytest.raises(
+        UserError, match=r"android\.json: results\[1\]\.latency_ms\.median: 'fast' is not of type 'number'"
+    ):
         schema.load_bench(path)
 
 
@@ -81,8 +83,9 @@ def test_latency_rows_join_the_recipe_run(quickstart_run):
 
 
 def test_recipe_steps_follow_the_stages():
-    prune = collect.read_run(json.loads((FIXTURES / "prune_then_qat_results.json").read_text()),
-                             FIXTURES / "prune_then_qat_results.json")
+    prune = collect.read_run(
+        json.loads((FIXTURES / "prune_then_qat_results.json").read_text()), FIXTURES / "prune_then_qat_results.json"
+    )
     assert prune.label == "prune_then_qat"
     assert [step.phase for step in prune.steps] == ["float", "pruned", "QAT", "int8"]
     assert [step.test for step in prune.steps] == [None, 0.909, 0.911, 0.908]
@@ -90,16 +93,35 @@ def test_recipe_steps_follow_the_stages():
 
 def test_report_writes_markdown_and_plots(quickstart_run, tmp_path):
     output = tmp_path / "report"
-    result = CliRunner().invoke(cli, ["report", str(quickstart_run), str(HOST), str(ANDROID),
-                                      str(FIXTURES / "prune_then_qat_results.json"), "--output", str(output)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(quickstart_run),
+            str(HOST),
+            str(ANDROID),
+            str(FIXTURES / "prune_then_qat_results.json"),
+            "--output",
+            str(output),
+        ],
+    )
     assert result.exit_code == 0, result.output
     names = sorted(path.name for path in output.iterdir())
     assert names == ["accuracy_latency.png", "report.md", "size.png", "stages.png"]
     assert result.output.count("wrote ") == 4
     text = (output / "report.md").read_text()
-    for heading in ("## Models", "## Latency", "## Stages of `quickstart`", "## Stages of `prune_then_qat`", "## Plots"):
+    for heading in (
+        "## Models",
+        "## Latency",
+        "## Stages of `quickstart`",
+        "## Stages of `prune_then_qat`",
+        "## Plots",
+    ):
         assert heading in text
-    assert "| quickstart | mobilenet_v3_small (32 px, alpha 1.0) | int8 | 95.2% | 95.7% | 95.6% | 1.85 | 1.60 | - |" in text
+    assert (
+        "| quickstart | mobilenet_v3_small (32 px, alpha 1.0) | int8 | 95.2% | 95.7% | 95.6% | 1.85 | 1.60 | - |"
+        in text
+    )
     assert "| 1 | mobilenet_v3_small_int8 | int8 | quickstart | host | xnnpack | 1 | 0.412 |" in text
     assert "Google Pixel 7 / nnapi / 1 thr" in text and "failed" in text  # pivot; the refused GPU run
     assert "GPU delegate refused" in text
@@ -142,7 +164,7 @@ def test_point_labels_do_not_overlap():
     boxes = plots.place_labels(ax, xs, ys, [f"label {i}" for i in range(len(xs))])
     assert len(boxes) == len(xs)
     for i, box in enumerate(boxes):
-        assert not any(box.overlaps(other) for other in boxes[i + 1:]), i
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), i
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path, quickstart_run):
@@ -154,11 +176,13 @@ def test_errors_are_messages_not_tracebacks(tmp_path, quickstart_run):
     empty = tmp_path / "empty"
     empty.mkdir()
     broken = _broken(tmp_path, lambda d: d["results"][1]["latency_ms"].update(median="fast"))
-    cases = [([str(tmp_path / "missing")], "does not exist"),
-             ([str(neither)], "neither a recipe results.json"),
-             ([str(not_json)], "not valid JSON (line 1"),
-             ([str(empty)], "without results.json"),
-             ([str(quickstart_run), str(broken)], "android.json: results[1].latency_ms.median")]
+    cases = [
+        ([str(tmp_path / "missing")], "does not exist"),
+        ([str(neither)], "neither a recipe results.json"),
+        ([str(not_json)], "not valid JSON (line 1"),
+        ([str(empty)], "without results.json"),
+        ([str(quickstart_run), str(broken)], "android.json: results[1].latency_ms.median"),
+    ]
     for inputs, message in cases:
         result = runner.invoke(cli, ["report", *inputs, "--output", str(tmp_path / "out")])
         assert result.exit_code == 1, result.output
@@ -168,10 +192,12 @@ def test_errors_are_messages_not_tracebacks(tmp_path, quickstart_run):
 
 
 def test_help_and_report_do_not_import_tensorflow(quickstart_run, tmp_path):
-    code = ("import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
-            "h = CliRunner().invoke(cli, ['--help']); assert 'report' in h.output, h.output; "
-            "r = CliRunner().invoke(cli, ['report', '--help']); assert 'RUN_DIR_OR_JSON' in r.output, r.output; "
-            f"w = CliRunner().invoke(cli, ['report', {str(quickstart_run)!r}, {str(HOST)!r}, '--output', "
-            f"{str(tmp_path / 'out')!r}]); assert w.exit_code == 0, w.output; "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
+        "h = CliRunner().invoke(cli, ['--help']); assert 'report' in h.output, h.output; "
+        "r = CliRunner().invoke(cli, ['report', '--help']); assert 'RUN_DIR_OR_JSON' in r.output, r.output; "
+        f"w = CliRunner().invoke(cli, ['report', {str(quickstart_run)!r}, {str(HOST)!r}, '--output', "
+        f"{str(tmp_path / 'out')!r}]); assert w.exit_code == 0, w.output; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

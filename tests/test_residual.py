@@ -45,8 +45,7 @@ def parents(model, name: str) -> list[str]:
 
 
 def children(model, name: str) -> list[str]:
-    return [layer.name for layer in model.layers
-            if layer.inbound_nodes and name in parents(model, layer.name)]
+    return [layer.name for layer in model.layers if layer.inbound_nodes and name in parents(model, layer.name)]
 
 
 def conv_layers(model) -> list:
@@ -61,8 +60,7 @@ def built():
     def get(name: str, **kwargs):
         key = (name, tuple(sorted(kwargs.items())))
         if key not in cache:
-            cache[key] = models.build(name, **{"resolution": RESOLUTION, "alpha": ALPHA, "num_classes": 10,
-                                               **kwargs})
+            cache[key] = models.build(name, **{"resolution": RESOLUTION, "alpha": ALPHA, "num_classes": 10, **kwargs})
         return cache[key]
 
     yield get
@@ -96,22 +94,36 @@ def test_built_models_have_the_table_block_counts(built):
     bottlenecks = [layer for layer in resnet50.layers if layer.name.endswith("_3_conv")]
     assert len(bottlenecks) == 16
     assert [layer.name for layer in bottlenecks][:4] == [
-        "conv2_block1_3_conv", "conv2_block2_3_conv", "conv2_block3_3_conv", "conv3_block1_3_conv"]
+        "conv2_block1_3_conv",
+        "conv2_block2_3_conv",
+        "conv2_block3_3_conv",
+        "conv3_block1_3_conv",
+    ]
     resnet18 = built("resnet18")
     assert len([layer for layer in resnet18.layers if layer.name.endswith("_add")]) == 8
     assert not [layer for layer in resnet18.layers if layer.name.endswith("_3_conv")]
     densenet121 = built("densenet121")
     concats = [layer for layer in densenet121.layers if layer.name.endswith("_concat")]
     assert len(concats) == 58
-    assert [layer.name for layer in densenet121.layers if layer.name.endswith("_pool") and
-            layer.name.startswith("pool")] == ["pool2_pool", "pool3_pool", "pool4_pool"]
+    assert [
+        layer.name for layer in densenet121.layers if layer.name.endswith("_pool") and layer.name.startswith("pool")
+    ] == ["pool2_pool", "pool3_pool", "pool4_pool"]
 
 
 def test_registered_names_and_cards():
-    expected = {"resnet18": "resnet", "resnet34": "resnet", "resnet50": "resnet", "resnet101": "resnet",
-                "resnet152": "resnet", "resnet50_v2": "resnet_v2", "resnet101_v2": "resnet_v2",
-                "resnet152_v2": "resnet_v2", "densenet121": "densenet", "densenet169": "densenet",
-                "densenet201": "densenet"}
+    expected = {
+        "resnet18": "resnet",
+        "resnet34": "resnet",
+        "resnet50": "resnet",
+        "resnet101": "resnet",
+        "resnet152": "resnet",
+        "resnet50_v2": "resnet_v2",
+        "resnet101_v2": "resnet_v2",
+        "resnet152_v2": "resnet_v2",
+        "densenet121": "densenet",
+        "densenet169": "densenet",
+        "densenet201": "densenet",
+    }
     for name, family in expected.items():
         info = models.info(name)
         entry = registry.REGISTRY.get(name)
@@ -143,10 +155,8 @@ def test_resnet50_macs_near_published():
 def test_v1_strides_first_block_and_v2_last_block(built):
     v1, v2 = built("resnet50"), built("resnet50_v2")
     # 64 px: stem + pool -> 16; v1 downsamples entering conv3..conv5, v2 leaving conv2..conv4.
-    v1_sizes = [v1.get_layer(f"conv{s}_block{n}_out").output.shape[1]
-                for s, n in ((2, 3), (3, 4), (4, 6), (5, 3))]
-    v2_sizes = [v2.get_layer(f"conv{s}_block{n}_out").output.shape[1]
-                for s, n in ((2, 3), (3, 4), (4, 6), (5, 3))]
+    v1_sizes = [v1.get_layer(f"conv{s}_block{n}_out").output.shape[1] for s, n in ((2, 3), (3, 4), (4, 6), (5, 3))]
+    v2_sizes = [v2.get_layer(f"conv{s}_block{n}_out").output.shape[1] for s, n in ((2, 3), (3, 4), (4, 6), (5, 3))]
     assert v1_sizes == [16, 8, 4, 2]
     assert v2_sizes == [8, 4, 2, 2]
     # keras v1 strides in the bottleneck's first 1x1; v2 in its 3x3, padded explicitly.
@@ -163,7 +173,7 @@ def test_v1_strides_first_block_and_v2_last_block(built):
 def test_torchvision_shortcuts(built, name):
     """Projection (1x1 conv + BN, stride 2) exactly on the first block of stages 3-5; identity elsewhere."""
     model = built(name)
-    blocks = residual.RESNET_DEPTHS[int(name[len("resnet"):])].blocks
+    blocks = residual.RESNET_DEPTHS[int(name[len("resnet") :])].blocks
     projections = sorted(layer.name for layer in model.layers if layer.name.endswith("_0_conv"))
     assert projections == ["conv3_block1_0_conv", "conv4_block1_0_conv", "conv5_block1_0_conv"]
     for prefix in ("conv3_block1", "conv4_block1", "conv5_block1"):
@@ -180,8 +190,7 @@ def test_torchvision_shortcuts(built, name):
             assert parents(model, f"conv{stage}_block{i}_add")[0] == f"conv{stage}_block{i - 1}_out"
     # torchvision's convs have no biases; its batch norms eps 1e-5.
     assert not any(conv.use_bias for conv in conv_layers(model))
-    assert {layer.epsilon for layer in model.layers
-            if isinstance(layer, tf_keras.layers.BatchNormalization)} == {1e-5}
+    assert {layer.epsilon for layer in model.layers if isinstance(layer, tf_keras.layers.BatchNormalization)} == {1e-5}
 
 
 def test_keras_v1_every_conv_has_a_bias(built):
@@ -210,8 +219,7 @@ def test_v2_pre_activation_order(built):
         else:
             assert shortcut == previous  # identity: the un-activated input
         # The sum is not activated: the next unit's pre-activation (or post_bn) is what reads it.
-        assert not any(child.endswith("_relu") and "preact" not in child for child in
-                       children(model, f"{name}_out"))
+        assert not any(child.endswith("_relu") and "preact" not in child for child in children(model, f"{name}_out"))
         previous = f"{name}_out"
     assert parents(model, "post_bn") == [previous] and parents(model, "post_relu") == ["post_bn"]
     biased = {conv.name.rsplit("_", 2)[-2] for conv in conv_layers(model) if conv.use_bias}
@@ -275,11 +283,14 @@ def _densenet_channels(blocks, stem: int, growth: int, compression: float) -> li
     return seen
 
 
-@pytest.mark.parametrize("options", [
-    dict(growth_rate=24, compression=0.25),
-    pytest.param(dict(growth_rate=12), marks=pytest.mark.slow),
-    pytest.param(dict(compression=1.0), marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(growth_rate=24, compression=0.25),
+        pytest.param(dict(growth_rate=12), marks=pytest.mark.slow),
+        pytest.param(dict(compression=1.0), marks=pytest.mark.slow),
+    ],
+)
 def test_densenet_growth_rate_and_compression_set_the_widths(options):
     growth = options.get("growth_rate", 32)
     compression = options.get("compression", 0.5)
@@ -309,16 +320,19 @@ def test_densenet_alpha_scales_stem_and_growth():
     release(model)
 
 
-@pytest.mark.parametrize("options, needle", [
-    (dict(growth_rate=0), "growth_rate"),
-    (dict(growth_rate=-4), "growth_rate"),
-    (dict(growth_rate=2.5), "growth_rate"),
-    (dict(compression=0.0), "compression"),
-    (dict(compression=-0.5), "compression"),
-    (dict(compression=1.5), "compression"),
-    (dict(compression="half"), "compression"),
-    (dict(bottleneck=4), "bottleneck"),
-])
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        (dict(growth_rate=0), "growth_rate"),
+        (dict(growth_rate=-4), "growth_rate"),
+        (dict(growth_rate=2.5), "growth_rate"),
+        (dict(compression=0.0), "compression"),
+        (dict(compression=-0.5), "compression"),
+        (dict(compression=1.5), "compression"),
+        (dict(compression="half"), "compression"),
+        (dict(bottleneck=4), "bottleneck"),
+    ],
+)
 def test_densenet_bad_options_are_user_errors(options, needle):
     with pytest.raises(UserError, match=needle):
         models.build("densenet121", resolution=32, **options)
@@ -333,10 +347,15 @@ def test_densenet_imagenet_only_at_default_options():
 # ImageNet weights
 
 
-@pytest.mark.parametrize("name, stem", [
-    ("resnet50", "resnet50"), ("resnet152", "resnet152"), ("resnet101_v2", "resnet101v2"),
-    ("densenet169", "densenet169"),
-])
+@pytest.mark.parametrize(
+    "name, stem",
+    [
+        ("resnet50", "resnet50"),
+        ("resnet152", "resnet152"),
+        ("resnet101_v2", "resnet101v2"),
+        ("densenet169", "densenet169"),
+    ],
+)
 def test_imagenet_file_names_are_keras(name, stem):
     entry = registry.REGISTRY.get(name)
     settings = registry.resolve_settings(entry, resolution=96)
@@ -349,12 +368,15 @@ def test_imagenet_file_names_are_keras(name, stem):
     assert notop.file_name == f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
-@pytest.mark.parametrize("name, kwargs, needle", [
-    ("resnet50", dict(alpha=0.5), "alpha"),
-    ("resnet50_v2", dict(num_classes=10), "1000"),
-    ("densenet121", dict(alpha=0.75, include_top=False), "alpha"),
-    ("resnet18", dict(), "torchvision"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, needle",
+    [
+        ("resnet50", dict(alpha=0.5), "alpha"),
+        ("resnet50_v2", dict(num_classes=10), "1000"),
+        ("densenet121", dict(alpha=0.75, include_top=False), "alpha"),
+        ("resnet18", dict(), "torchvision"),
+    ],
+)
 def test_imagenet_unavailable_for_settings(name, kwargs, needle):
     with pytest.raises(UserError, match=needle):
         models.build(name, weights="imagenet", resolution=32, **kwargs)
@@ -370,8 +392,9 @@ def test_imagenet_weights_load_through_keras(tmp_path, monkeypatch):
     cache.mkdir(parents=True)
     reference = tf_keras.applications.ResNet50V2(include_top=False, weights=None, input_shape=(32, 32, 3))
     rng = np.random.default_rng(0)
-    reference.set_weights([w if w.ndim == 4 else rng.uniform(0.5, 1.5, w.shape).astype(w.dtype)
-                           for w in reference.get_weights()])
+    reference.set_weights(
+        [w if w.ndim == 4 else rng.uniform(0.5, 1.5, w.shape).astype(w.dtype) for w in reference.get_weights()]
+    )
     cached = cache / "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
     reference.save_weights(cached)
     # keras checks the file against the published hash; hand it ours instead.
@@ -399,12 +422,15 @@ def test_densenet_weight_files_round_trip(built, tmp_path):
 # Fully-integer TFLite
 
 
-@pytest.mark.parametrize("name", [
-    "resnet18",
-    pytest.param("resnet50", marks=pytest.mark.slow),
-    pytest.param("resnet50_v2", marks=pytest.mark.slow),
-    pytest.param("densenet121", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet18",
+        pytest.param("resnet50", marks=pytest.mark.slow),
+        pytest.param("resnet50_v2", marks=pytest.mark.slow),
+        pytest.param("densenet121", marks=pytest.mark.slow),
+    ],
+)
 def test_converts_to_fully_integer_int8(built, name):
     model = built(name)
     buf = convert(model, mode="int8", calibration=[raw_pixels(RESOLUTION, batch=4)], show_progress=False)

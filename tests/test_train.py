@@ -16,8 +16,20 @@ from click.testing import CliRunner
 from mobilekit import UserError, data, train
 from mobilekit.cli.main import cli
 
-MODEL_ARGS = ["--model", "mobilenet_v3_small", "--alpha", "0.35", "--resolution", "32", "--data", "digits",
-              "--weights", "none", "--batch-size", "32"]
+MODEL_ARGS = [
+    "--model",
+    "mobilenet_v3_small",
+    "--alpha",
+    "0.35",
+    "--resolution",
+    "32",
+    "--data",
+    "digits",
+    "--weights",
+    "none",
+    "--batch-size",
+    "32",
+]
 STEPS_PER_EPOCH = 45  # ceil(1,439 training digits / 32)
 
 
@@ -79,8 +91,7 @@ def test_rerunning_resumes_instead_of_starting_over(trained):
     assert "resuming" in output and "Epoch 3/3" in output
     # The optimizer state came back too: its step count went on from epoch 2's.
     checkpoint = tf.train.latest_checkpoint(str(folder / "resume"))
-    assert tf.train.load_variable(checkpoint, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") \
-        == 3 * STEPS_PER_EPOCH
+    assert tf.train.load_variable(checkpoint, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 3 * STEPS_PER_EPOCH
     assert train.run_state(folder).epochs_done == 3
 
 
@@ -110,8 +121,9 @@ def test_best_checkpoint_loads_as_keras_model_and_as_zoo_weights(trained, digits
 
     folder, *_ = trained
     loaded = tf_keras.models.load_model(str(folder / "best.keras"), compile=False)
-    rebuilt = models.build("mobilenet_v3_small", alpha=0.35, resolution=32, num_classes=10,
-                           weights=str(folder / "best.keras"))
+    rebuilt = models.build(
+        "mobilenet_v3_small", alpha=0.35, resolution=32, num_classes=10, weights=str(folder / "best.keras")
+    )
     images, _ = next(iter(digits32.test))
     assert np.allclose(loaded.predict(images, verbose=0), rebuilt.predict(images, verbose=0), atol=1e-6)
 
@@ -156,7 +168,7 @@ def test_eval_of_an_int8_file_is_close_to_keras(best_model, digits32, tmp_path, 
     (tmp_path / "digits_int8.tflite").write_bytes(buf)
     result = run_cli("eval", tmp_path / "digits_int8.tflite", "--data", "digits", "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output[result.output.index("{"):])
+    document = json.loads(result.output[result.output.index("{") :])
     assert document["input_dtype"] == io and document["count"] == 179
     assert abs(document["top1"] - keras_result["top1"]) <= 0.05
 
@@ -173,9 +185,17 @@ def test_eval_applies_the_metadata_normalization(best_model, digits32):
     pixels = tf_keras.layers.Rescaling(127.5, offset=127.5)(inputs)
     wrapped = tf_keras.Model(inputs, best_model(pixels), name="normalized")
     buf = convert.convert(wrapped, mode="float32", show_progress=False)
-    buf = metadata.attach(buf, metadata.ModelMetadataSpec(
-        name="normalized", labels=[str(d) for d in range(10)], mean=[127.5], std=[127.5],
-        input_min=[-1.0], input_max=[1.0]))
+    buf = metadata.attach(
+        buf,
+        metadata.ModelMetadataSpec(
+            name="normalized",
+            labels=[str(d) for d in range(10)],
+            mean=[127.5],
+            std=[127.5],
+            input_min=[-1.0],
+            input_max=[1.0],
+        ),
+    )
     result = evaluate.accuracy(buf, "digits", show_progress=False)
     assert result.mean == (127.5,) and result.std == (127.5,)
     assert result.top1 == train.evaluate(best_model, digits32.test)["top1"]
@@ -198,6 +218,7 @@ def test_labels_are_matched_by_name_or_refused():
 # Library: fine-tuning with a frozen backbone, errors, start over
 # ---------------------------------------------------------------------------
 
+
 def test_classifier_layers_split_every_family_at_its_top():
     from mobilekit import models
 
@@ -215,8 +236,9 @@ def test_freeze_base_trains_the_head_on_a_loaded_backbone(tmp_path, digits32):
     # A backbone-only weights file (as keras' *_notop ImageNet files are) goes into the backbone.
     backbone = models.build("mobilenet_v1", alpha=0.25, resolution=32, include_top=False)
     backbone.save_weights(str(tmp_path / "backbone.weights.h5"))
-    model = train.build_model("mobilenet_v1", num_classes=10, alpha=0.25, resolution=32,
-                              weights=str(tmp_path / "backbone.weights.h5"))
+    model = train.build_model(
+        "mobilenet_v1", num_classes=10, alpha=0.25, resolution=32, weights=str(tmp_path / "backbone.weights.h5")
+    )
     for theirs, ours in zip(backbone.weights, model.weights):
         assert np.array_equal(theirs.numpy(), ours.numpy())
     backbone_count = len(backbone.layers)
@@ -237,8 +259,7 @@ def test_fit_checks_model_against_data(tiny_classifier, digits32, tmp_path):
         two = dataclasses.replace(digits32, class_names=("a", "b"))
         train.fit(tiny_classifier, two, epochs=1, output_dir=tmp_path / "x", verbose=0)
     with pytest.raises(UserError, match="takes 32x32 images but the data was loaded at 16x16"):
-        train.fit(tiny_classifier, data.load("digits", resolution=16), epochs=1, output_dir=tmp_path / "x",
-                  verbose=0)
+        train.fit(tiny_classifier, data.load("digits", resolution=16), epochs=1, output_dir=tmp_path / "x", verbose=0)
     with pytest.raises(UserError, match="no layer named avg_pool or flatten"):
         train.fit(tiny_classifier, digits32, epochs=1, output_dir=tmp_path / "x", freeze_base=True, verbose=0)
     with pytest.raises(UserError, match="unknown optimizer"):
@@ -295,13 +316,25 @@ def test_cosine_schedule_and_the_best_file_options(tiny_classifier, digits32, tm
         def on_epoch_end(self, epoch, logs=None):
             seen.append(epoch)
 
-    history = train.fit(model, digits32, epochs=3, output_dir=tmp_path / "run", learning_rate=0.01,
-                        schedule="cosine", verbose=0, callbacks=[Spy()], best_file="best.h5", best_after_epoch=2)
+    history = train.fit(
+        model,
+        digits32,
+        epochs=3,
+        output_dir=tmp_path / "run",
+        learning_rate=0.01,
+        schedule="cosine",
+        verbose=0,
+        callbacks=[Spy()],
+        best_file="best.h5",
+        best_after_epoch=2,
+    )
     rates = [entry["learning_rate"] for entry in history["epochs"]]
     assert rates == pytest.approx([0.01, 0.0075, 0.0025])
     assert seen == [0, 1, 2]  # extra callbacks run
     assert history["best"]["epoch"] == 3 and history["best"]["file"] == "best.h5"  # epochs 1-2 not candidates
-    assert tf_keras.models.load_model(str(tmp_path / "run" / "best.h5"), compile=False).count_params() \
+    assert (
+        tf_keras.models.load_model(str(tmp_path / "run" / "best.h5"), compile=False).count_params()
         == model.count_params()
+    )
     with pytest.raises(UserError, match="unknown learning-rate schedule"):
         train.fit(model, digits32, epochs=1, output_dir=tmp_path / "other", schedule="step")

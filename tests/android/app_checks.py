@@ -78,6 +78,7 @@ class Text:
 # --------------------------------------------------------------------------------------------------
 # Kotlin as text: comments and string literals blanked, so that what the regular expressions see is code
 
+
 def mask_kotlin(text: str) -> str:
     """text with comments and the literal parts of strings and chars replaced by spaces.
 
@@ -168,7 +169,9 @@ def kotlin_sources(root: pathlib.Path, folder: pathlib.Path) -> Iterator[tuple[T
 DECLARATION = re.compile(
     r"^(?:@[\w.]+(?:\([^)\n]*\))?\s+)*"
     r"(?:(?:public|internal|private|open|abstract|sealed|data|final|enum|annotation|value|inner)\s+)*"
-    r"(?:class|object|interface)\s+(\w+)", re.MULTILINE)
+    r"(?:class|object|interface)\s+(\w+)",
+    re.MULTILINE,
+)
 PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.MULTILINE)
 
 
@@ -219,6 +222,7 @@ def parse_xml(path: pathlib.Path) -> Element:
     Namespaces are processed (an unbound prefix such as `android:` without its xmlns is an error,
     as it is for aapt2), and the Android ones are written back as `android:x`, `tools:x`, `app:x`.
     """
+
     def name(raw: str) -> str:
         uri, _, local = raw.rpartition(" ")
         return local if not uri else f"{NAMESPACES.get(uri, '{' + uri + '}')}:{local}"
@@ -269,8 +273,9 @@ def xml_problems(root: pathlib.Path) -> list[str]:
         try:
             parse_xml(path)
         except XmlError as error:
-            problems.append(f"{path.relative_to(root).as_posix()}:{error.line}:{error.column}: "
-                            f"not well-formed XML: {error.message}")
+            problems.append(
+                f"{path.relative_to(root).as_posix()}:{error.line}:{error.column}: not well-formed XML: {error.message}"
+            )
     return problems
 
 
@@ -278,26 +283,83 @@ def xml_problems(root: pathlib.Path) -> list[str]:
 # Resources
 
 # R.<type> fields and @<type>/ references that the checks resolve.
-RESOURCE_TYPES = ("string", "layout", "id", "drawable", "mipmap", "color", "dimen", "style", "xml", "menu",
-                  "array", "integer", "bool", "plurals", "raw", "anim", "animator", "font", "fraction",
-                  "interpolator", "transition", "navigation")
+RESOURCE_TYPES = (
+    "string",
+    "layout",
+    "id",
+    "drawable",
+    "mipmap",
+    "color",
+    "dimen",
+    "style",
+    "xml",
+    "menu",
+    "array",
+    "integer",
+    "bool",
+    "plurals",
+    "raw",
+    "anim",
+    "animator",
+    "font",
+    "fraction",
+    "interpolator",
+    "transition",
+    "navigation",
+)
 # res/<type>[-qualifiers]/<name>.<ext> defines <type>/<name>.
-FILE_TYPES = ("layout", "drawable", "mipmap", "xml", "menu", "raw", "anim", "animator", "font", "color",
-              "interpolator", "transition", "navigation")
+FILE_TYPES = (
+    "layout",
+    "drawable",
+    "mipmap",
+    "xml",
+    "menu",
+    "raw",
+    "anim",
+    "animator",
+    "font",
+    "color",
+    "interpolator",
+    "transition",
+    "navigation",
+)
 # values*/ elements and the type they define (<item type="..."> names its own).
-VALUE_TYPES = {"string": "string", "color": "color", "dimen": "dimen", "style": "style", "string-array": "array",
-               "integer-array": "array", "array": "array", "integer": "integer", "bool": "bool",
-               "plurals": "plurals", "fraction": "fraction", "drawable": "drawable", "attr": "attr",
-               "declare-styleable": "styleable"}
+VALUE_TYPES = {
+    "string": "string",
+    "color": "color",
+    "dimen": "dimen",
+    "style": "style",
+    "string-array": "array",
+    "integer-array": "array",
+    "array": "array",
+    "integer": "integer",
+    "bool": "bool",
+    "plurals": "plurals",
+    "fraction": "fraction",
+    "drawable": "drawable",
+    "attr": "attr",
+    "declare-styleable": "styleable",
+}
 # Styles from Material Components and AppCompat (com.google.android.material:material brings both),
 # and the SplashScreen compat library; XML may name them (`parent="Theme.Material3.DayNight"`,
 # `style="@style/Widget.Material3.Button"`), the app's own R class does not have them.
 LIBRARY_STYLE_PREFIXES = (
-    "Theme.Material3.", "ThemeOverlay.Material3.", "Widget.Material3.", "TextAppearance.Material3.",
-    "ShapeAppearance.Material3.", "ShapeAppearanceOverlay.Material3.", "MaterialAlertDialog.Material3",
-    "Theme.MaterialComponents.", "ThemeOverlay.MaterialComponents.", "Widget.MaterialComponents.",
-    "TextAppearance.MaterialComponents.", "Theme.AppCompat.", "ThemeOverlay.AppCompat.", "Widget.AppCompat.",
-    "TextAppearance.AppCompat.", "Theme.SplashScreen",
+    "Theme.Material3.",
+    "ThemeOverlay.Material3.",
+    "Widget.Material3.",
+    "TextAppearance.Material3.",
+    "ShapeAppearance.Material3.",
+    "ShapeAppearanceOverlay.Material3.",
+    "MaterialAlertDialog.Material3",
+    "Theme.MaterialComponents.",
+    "ThemeOverlay.MaterialComponents.",
+    "Widget.MaterialComponents.",
+    "TextAppearance.MaterialComponents.",
+    "Theme.AppCompat.",
+    "ThemeOverlay.AppCompat.",
+    "Widget.AppCompat.",
+    "TextAppearance.AppCompat.",
+    "Theme.SplashScreen",
 )
 XML_REFERENCE = re.compile(r"@(\+)?(\*?[\w.]+:)?(\w+)/([\w.]+)")
 KOTLIN_REFERENCE = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\.)*)R\.(" + "|".join(RESOURCE_TYPES) + r")\.(\w+)\b")
@@ -325,12 +387,13 @@ def namespace(module: pathlib.Path) -> str | None:
         return None
     text = script.read_text(encoding="utf-8")
     found = NAMESPACE.search(mask_kotlin(text))
-    return text[found.start(1):found.end(1)] if found else None
+    return text[found.start(1) : found.end(1)] if found else None
 
 
 @dataclasses.dataclass
 class Resources:
     """A module's resources: type -> R field name -> where it is defined."""
+
     defined: dict[str, dict[str, str]]
     values: dict[str, Element]  # string name -> its <string> element, for format checks
     values_at: dict[str, str]  # string name -> where it is defined
@@ -383,7 +446,8 @@ def transitive_r_class(root: pathlib.Path) -> bool:
     """gradle.properties turns off non-transitive R classes: the app's R then has library resources too."""
     properties = root / "gradle.properties"
     return properties.exists() and bool(
-        re.search(r"^\s*android\.nonTransitiveRClass\s*=\s*false\s*$", properties.read_text(), re.MULTILINE))
+        re.search(r"^\s*android\.nonTransitiveRClass\s*=\s*false\s*$", properties.read_text(), re.MULTILINE)
+    )
 
 
 def resource_problems(root: pathlib.Path) -> list[str]:
@@ -406,8 +470,7 @@ def resource_problems(root: pathlib.Path) -> list[str]:
                 if qualifier and qualifier != own:
                     continue  # android.R, com.google.android.material.R: other libraries' resources
                 if not resources.has(kind, name, library=library_r):
-                    problems.append(f"{source.at(m.start())}: R.{kind}.{name}: no {kind} resource "
-                                    f"{name!r} in {where}")
+                    problems.append(f"{source.at(m.start())}: R.{kind}.{name}: no {kind} resource {name!r} in {where}")
         xml = [p for p in res_files(module) if p.suffix == ".xml"] + sorted(module.glob("src/*/AndroidManifest.xml"))
         for name, document in xml_documents(root, xml):
             problems += xml_reference_problems(name, document, resources, where)
@@ -428,12 +491,13 @@ def xml_reference_problems(name: str, document: Element, resources: Resources, w
                 if plus or package or kind not in RESOURCE_TYPES:
                     continue
                 if not resources.has(kind, target, library=True):
-                    problems.append(f"{name}:{line}: @{kind}/{target}: no {kind} resource "
-                                    f"{target!r} in {where}")
+                    problems.append(f"{name}:{line}: @{kind}/{target}: no {kind} resource {target!r} in {where}")
             elif element.tag == "style" and attribute == "parent" and value and not value.startswith("android:"):
                 if not resources.has("style", value, library=True):
-                    problems.append(f"{name}:{line}: style parent {value!r} is neither a style in "
-                                    f"{where} nor a library style (LIBRARY_STYLE_PREFIXES)")
+                    problems.append(
+                        f"{name}:{line}: style parent {value!r} is neither a style in "
+                        f"{where} nor a library style (LIBRARY_STYLE_PREFIXES)"
+                    )
     return problems
 
 
@@ -457,26 +521,34 @@ def manifest_problems(root: pathlib.Path) -> list[str]:
     for module in android_modules(root):
         own = namespace(module)
         if own is None:
-            problems.append(f"{module.relative_to(root).as_posix()}/build.gradle.kts: no `namespace = \"...\"` "
-                            "(AGP 8+ needs it to generate R and to resolve `.Name` in the manifest)")
+            problems.append(
+                f'{module.relative_to(root).as_posix()}/build.gradle.kts: no `namespace = "..."` '
+                "(AGP 8+ needs it to generate R and to resolve `.Name` in the manifest)"
+            )
         for name, manifest in xml_documents(root, sorted(module.glob("src/*/AndroidManifest.xml"))):
             if "package" in manifest.attrs:
-                problems.append(f"{name}:{manifest.line}: package=\"{manifest.attrs['package']}\" on <manifest>: "
-                                "AGP 8+ rejects it; set `namespace` in build.gradle.kts instead")
+                problems.append(
+                    f'{name}:{manifest.line}: package="{manifest.attrs["package"]}" on <manifest>: '
+                    "AGP 8+ rejects it; set `namespace` in build.gradle.kts instead"
+                )
             for element in manifest.iter():
                 if element.tag not in COMPONENTS:
                     continue
                 filtered = any(child.tag == "intent-filter" for child in element.children)
                 if filtered and "android:exported" not in element.attrs:
-                    problems.append(f"{name}:{element.line}: <{element.tag}> has an <intent-filter> but no "
-                                    "android:exported (required when targeting Android 12+)")
+                    problems.append(
+                        f"{name}:{element.line}: <{element.tag}> has an <intent-filter> but no "
+                        "android:exported (required when targeting Android 12+)"
+                    )
                 for attribute in ("android:name", "android:targetActivity"):
                     value = element.attrs.get(attribute, "")
                     full = component_class(value, own)
                     if full and full not in classes:
                         line = element.attr_lines[attribute]
-                        problems.append(f"{name}:{line}: <{element.tag} {attribute}=\"{value}\">: no class {full} "
-                                        "in the Kotlin sources")
+                        problems.append(
+                            f'{name}:{line}: <{element.tag} {attribute}="{value}">: no class {full} '
+                            "in the Kotlin sources"
+                        )
     return problems
 
 
@@ -493,6 +565,7 @@ def component_class(value: str, own: str | None) -> str | None:
 
 # --------------------------------------------------------------------------------------------------
 # String formats
+
 
 def format_arguments(value: str) -> tuple[int, bool, bool]:
     """(argument count, any argument non-positional, a Time.format() string) of a string resource.
@@ -515,7 +588,7 @@ def format_arguments(value: str) -> tuple[int, bool, bool]:
                 nonpositional |= i < end and value[i] != "$"
             elif value[i] == "<":  # the previous argument again
                 nonpositional = True
-                i += 2 if value[i + 1:i + 2] == "$" else 1
+                i += 2 if value[i + 1 : i + 2] == "$" else 1
             else:
                 nonpositional = True
             while i < end and value[i] in "-#+ ,(0123456789":
@@ -572,9 +645,11 @@ def string_format_problems(root: pathlib.Path) -> list[str]:
                 count, nonpositional, time_format = format_arguments(element.text)
                 if element.tag != "string" or "false" in flags or count < 2 or not nonpositional or time_format:
                     continue
-                problems.append(f"{name}:{element.line}: {element.text.strip()!r} has {count} substitutions, "
-                                "not all positional: aapt2 rejects it; write %1$s, %2$d, ... "
-                                "(or formatted=\"false\")")
+                problems.append(
+                    f"{name}:{element.line}: {element.text.strip()!r} has {count} substitutions, "
+                    "not all positional: aapt2 rejects it; write %1$s, %2$d, ... "
+                    '(or formatted="false")'
+                )
         for source, code in kotlin_sources(root, module / "src"):
             for m in GET_STRING.finditer(code):
                 args = call_arguments(code, m.end() - 1)
@@ -586,9 +661,11 @@ def string_format_problems(root: pathlib.Path) -> list[str]:
                     continue
                 needed = expected_arguments(element.text)
                 if needed != len(args) - 1:
-                    problems.append(f"{source.at(m.start())}: getString(R.string.{resource.group(1)}, ...) passes "
-                                    f"{len(args) - 1} format arguments, the string "
-                                    f"({resources.values_at[resource.group(1)]}) takes {needed}")
+                    problems.append(
+                        f"{source.at(m.start())}: getString(R.string.{resource.group(1)}, ...) passes "
+                        f"{len(args) - 1} format arguments, the string "
+                        f"({resources.values_at[resource.group(1)]}) takes {needed}"
+                    )
     return problems
 
 
@@ -611,6 +688,7 @@ def accessor(alias: str) -> str:
 @dataclasses.dataclass
 class Catalog:
     """gradle/libs.versions.toml, resolved: alias -> coordinates and version."""
+
     libraries: dict[str, tuple[str, str | None]]  # alias -> ("group:name", version or None)
     plugins: dict[str, tuple[str, str | None]]  # alias -> (plugin id, version or None)
     bundles: set[str]
@@ -648,8 +726,9 @@ def read_catalog(root: pathlib.Path) -> Catalog:
     def version(kind: str, alias: str, value) -> str | None:
         if isinstance(value, dict) and "ref" in value:
             if value["ref"] not in versions:
-                catalog.problems.append(f"{catalog.at(kind, alias)}: [{kind}] {alias}: version.ref "
-                                        f"{value['ref']!r} is not in [versions]")
+                catalog.problems.append(
+                    f"{catalog.at(kind, alias)}: [{kind}] {alias}: version.ref {value['ref']!r} is not in [versions]"
+                )
             value = versions.get(value["ref"])
         if isinstance(value, dict):  # rich version: { strictly = "...", prefer = "..." }
             value = value.get("strictly") or value.get("require") or value.get("prefer")
@@ -663,8 +742,9 @@ def read_catalog(root: pathlib.Path) -> Catalog:
         else:
             module = entry.get("module") or f"{entry.get('group')}:{entry.get('name')}"
         if not re.fullmatch(r"[\w.-]+:[\w.-]+", module):
-            catalog.problems.append(f"{catalog.at('libraries', alias)}: [libraries] {alias}: {module!r} "
-                                    "is not group:name")
+            catalog.problems.append(
+                f"{catalog.at('libraries', alias)}: [libraries] {alias}: {module!r} is not group:name"
+            )
         catalog.libraries[alias] = (module, version("libraries", alias, entry.get("version")))
     for alias, entry in data.get("plugins", {}).items():
         if isinstance(entry, str):
@@ -675,8 +755,9 @@ def read_catalog(root: pathlib.Path) -> Catalog:
         catalog.bundles.add(alias)
         for member in members:
             if member not in catalog.libraries:
-                catalog.problems.append(f"{catalog.at('bundles', alias)}: [bundles] {alias}: {member!r} "
-                                        "is not in [libraries]")
+                catalog.problems.append(
+                    f"{catalog.at('bundles', alias)}: [bundles] {alias}: {member!r} is not in [libraries]"
+                )
     return catalog
 
 
@@ -688,8 +769,11 @@ def catalog_problems(root: pathlib.Path) -> list[str]:
     """
     catalog = read_catalog(root)
     problems = list(catalog.problems)
-    kinds = {"plugins": {accessor(a) for a in catalog.plugins}, "bundles": {accessor(a) for a in catalog.bundles},
-             "versions": {accessor(a) for a in catalog.versions}}
+    kinds = {
+        "plugins": {accessor(a) for a in catalog.plugins},
+        "bundles": {accessor(a) for a in catalog.bundles},
+        "versions": {accessor(a) for a in catalog.versions},
+    }
     libraries = {accessor(a) for a in catalog.libraries}
     for path in project_files(root, ".gradle.kts"):
         source = Text(root, path)
@@ -717,16 +801,19 @@ def settings_problems(root: pathlib.Path) -> list[str]:
     included = {}
     for m in INCLUDE.finditer(masked):
         for literal in LITERAL.finditer(masked, m.start(1), m.end(1)):
-            name = source.text[literal.start(1):literal.end(1)]
+            name = source.text[literal.start(1) : literal.end(1)]
             included[name.lstrip(":").replace(":", "/")] = source.at(literal.start())
     problems = []
     folders = {module.relative_to(root).as_posix() for module in modules(root)}
     for folder in sorted(folders - set(included)):
-        problems.append(f"settings.gradle.kts: {folder}/ has a build script but is not included "
-                        f"(include(\":{folder.replace('/', ':')}\"))")
+        problems.append(
+            f"settings.gradle.kts: {folder}/ has a build script but is not included "
+            f'(include(":{folder.replace("/", ":")}"))'
+        )
     for folder in sorted(set(included) - folders):
-        problems.append(f"{included[folder]}: includes :{folder.replace('/', ':')}, but there is no "
-                        f"{folder}/build.gradle.kts")
+        problems.append(
+            f"{included[folder]}: includes :{folder.replace('/', ':')}, but there is no {folder}/build.gradle.kts"
+        )
     return problems
 
 
@@ -741,8 +828,10 @@ def wrapper_problems(root: pathlib.Path) -> list[str]:
             url = value.strip().replace("\\:", ":").replace("\\=", "=")
             if DISTRIBUTION.fullmatch(url):
                 return []
-            return [f"{WRAPPER}:{number}: distributionUrl {url!r} is not "
-                    "https://services.gradle.org/distributions/gradle-X.Y[.Z]-bin.zip (or -all.zip)"]
+            return [
+                f"{WRAPPER}:{number}: distributionUrl {url!r} is not "
+                "https://services.gradle.org/distributions/gradle-X.Y[.Z]-bin.zip (or -all.zip)"
+            ]
     return [f"{WRAPPER}: no distributionUrl"]
 
 
@@ -750,16 +839,17 @@ def properties_problems(root: pathlib.Path) -> list[str]:
     """AndroidX libraries need android.useAndroidX=true in gradle.properties (before AGP 9, whose default it is)."""
     catalog = read_catalog(root)
     agp = [v for plugin_id, v in catalog.plugins.values() if plugin_id.startswith("com.android.") and v]
-    androidx = [m for m, _ in catalog.libraries.values()
-                if m.startswith(("androidx.", "com.google.android.material:"))]
+    androidx = [m for m, _ in catalog.libraries.values() if m.startswith(("androidx.", "com.google.android.material:"))]
     if not androidx or not agp or int(re.match(r"\d*", agp[0]).group() or 0) >= 9:
         return []
     path = root / "gradle.properties"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if re.search(r"^\s*android\.useAndroidX\s*=\s*true\s*$", text, re.MULTILINE):
         return []
-    return [f"gradle.properties: android.useAndroidX=true is missing; AGP {agp[0]} fails on AndroidX "
-            f"dependencies ({androidx[0]}, ...) without it"]
+    return [
+        f"gradle.properties: android.useAndroidX=true is missing; AGP {agp[0]} fails on AndroidX "
+        f"dependencies ({androidx[0]}, ...) without it"
+    ]
 
 
 def mentions(text: str, word: str) -> bool:
@@ -776,17 +866,25 @@ def readme_problems(root: pathlib.Path) -> list[str]:
     for alias, (module, version) in sorted(catalog.libraries.items()):
         coordinates = f"{module}:{version}" if version else module
         if not mentions(text, coordinates):
-            problems.append(f"README.md: library {alias} ({catalog.at('libraries', alias)}) is not named "
-                            f"as `{coordinates}`")
+            problems.append(
+                f"README.md: library {alias} ({catalog.at('libraries', alias)}) is not named as `{coordinates}`"
+            )
     for alias, (plugin_id, version) in sorted(catalog.plugins.items()):
         lines = [line for line in text.splitlines() if mentions(line, plugin_id)]
         if not any(version is None or mentions(line, version) for line in lines):
-            problems.append(f"README.md: plugin {alias} ({catalog.at('plugins', alias)}) is not named as "
-                            f"`{plugin_id}` with its version {version} on one line")
+            problems.append(
+                f"README.md: plugin {alias} ({catalog.at('plugins', alias)}) is not named as "
+                f"`{plugin_id}` with its version {version} on one line"
+            )
     return problems
 
 
 def gradle_problems(root: pathlib.Path) -> list[str]:
     """All the Gradle wiring checks together."""
-    return (catalog_problems(root) + settings_problems(root) + wrapper_problems(root) + properties_problems(root)
-            + readme_problems(root))
+    return (
+        catalog_problems(root)
+        + settings_problems(root)
+        + wrapper_problems(root)
+        + properties_problems(root)
+        + readme_problems(root)
+    )

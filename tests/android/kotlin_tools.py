@@ -58,8 +58,9 @@ def compiler_jar(kotlinc: str) -> pathlib.Path:
     return jar
 
 
-def cached_build(build_dir: pathlib.Path, sources: Iterable[tuple[str, bytes]], product: str,
-                 build: Callable[[pathlib.Path], None]) -> pathlib.Path:
+def cached_build(
+    build_dir: pathlib.Path, sources: Iterable[tuple[str, bytes]], product: str, build: Callable[[pathlib.Path], None]
+) -> pathlib.Path:
     """build_dir/pytest-<hash of sources>/product, made by build(folder) once per source version.
 
     The lock lets pytest-xdist workers share one build: the first builds, the others wait for it.
@@ -90,14 +91,29 @@ def syntax_tool(kotlinc: str) -> list[str]:
     compiler = compiler_jar(kotlinc)
 
     def build(out: pathlib.Path) -> None:
-        done = subprocess.run([kotlinc, "-nowarn", "-jvm-target", "17", "-cp", str(compiler),
-                               "-d", str(out / "kotlin-syntax.jar"), str(SYNTAX_SOURCE)],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                kotlinc,
+                "-nowarn",
+                "-jvm-target",
+                "17",
+                "-cp",
+                str(compiler),
+                "-d",
+                str(out / "kotlin-syntax.jar"),
+                str(SYNTAX_SOURCE),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"kotlinc failed on {SYNTAX_SOURCE.name}:\n{done.stdout}\n{done.stderr}"
 
     # The tool uses the compiler's own API, so a different compiler means a different build.
-    sources = [(SYNTAX_SOURCE.name, SYNTAX_SOURCE.read_bytes()),
-               ("kotlin-compiler.jar", f"{compiler} {compiler.stat().st_size}".encode())]
+    sources = [
+        (SYNTAX_SOURCE.name, SYNTAX_SOURCE.read_bytes()),
+        ("kotlin-compiler.jar", f"{compiler} {compiler.stat().st_size}".encode()),
+    ]
     jar = cached_build(SYNTAX_SOURCE.parent / "build", sources, "kotlin-syntax.jar", build)
     # kotlin-compiler.jar's manifest puts kotlin-stdlib.jar and its other neighbours on the class path.
     return ["java", "-cp", f"{jar}{os.pathsep}{compiler}", "KotlinSyntaxKt"]
@@ -107,7 +123,8 @@ def syntax_errors(tool: Sequence[str], root: pathlib.Path, files: Sequence[pathl
     """`path:line:column: description` for every syntax error in files, paths relative to root."""
     if not files:
         return []
-    done = subprocess.run([*tool, *(str(f.relative_to(root)) for f in files)], cwd=root, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [*tool, *(str(f.relative_to(root)) for f in files)], cwd=root, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode in (0, 1), f"KotlinSyntax failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done.stdout.splitlines()

@@ -37,11 +37,14 @@ def check_output_folder(output_dir: str | os.PathLike, *, writes: str, owned_by_
         raise UserError(f"output {folder} is a file; {writes}. Pass a folder path, e.g. runs/my_model.")
     parent = folder.parent if str(folder.parent) else pathlib.Path(".")
     if not folder.exists() and not parent.is_dir():
-        raise UserError(f"the folder {parent} (where {folder.name}/ would go) does not exist. Create it first or "
-                        "choose another --output.")
+        raise UserError(
+            f"the folder {parent} (where {folder.name}/ would go) does not exist. Create it first or "
+            "choose another --output."
+        )
     if not os.access(folder if folder.exists() else parent, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {folder if folder.exists() else parent} is not writable. "
-                        "Choose another --output.")
+        raise UserError(
+            f"output folder {folder if folder.exists() else parent} is not writable. Choose another --output."
+        )
     problem = owned_by_run(folder) if folder.is_dir() else None
     if problem:
         raise UserError(problem)

@@ -41,10 +41,13 @@ def weights_source(weights) -> str | None:
         return None
     if weights.strip().lower() == "imagenet":
         return "imagenet"
-    if difflib.get_close_matches(weights.strip().lower(), ["imagenet"], n=1, cutoff=0.75) \
-            and not os.path.exists(weights):
-        raise UserError(f"weights {weights!r}: did you mean 'imagenet'? Expected None, 'none', "
-                        "'imagenet' or the path of a .h5, .weights.h5 or .keras file.")
+    if difflib.get_close_matches(weights.strip().lower(), ["imagenet"], n=1, cutoff=0.75) and not os.path.exists(
+        weights
+    ):
+        raise UserError(
+            f"weights {weights!r}: did you mean 'imagenet'? Expected None, 'none', "
+            "'imagenet' or the path of a .h5, .weights.h5 or .keras file."
+        )
     return weights
 
 
@@ -55,5 +58,7 @@ def check_weights_file(weights) -> None:
         return
     path = pathlib.Path(os.fspath(weights)).expanduser()
     if not path.is_file():
-        raise UserError(f"weights file {path} does not exist. Pass 'imagenet', 'none' or the path of a "
-                        ".keras / .h5 / .weights.h5 file (e.g. best.keras of an earlier run).")
+        raise UserError(
+            f"weights file {path} does not exist. Pass 'imagenet', 'none' or the path of a "
+            ".keras / .h5 / .weights.h5 file (e.g. best.keras of an earlier run)."
+        )

@@ -17,14 +17,19 @@ from typing import TextIO, TypeVar
 T = TypeVar("T")
 
 
-def bar(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
-        enabled: bool = True, stream: TextIO | None = None) -> Iterable[T]:
+def bar(
+    iterable: Iterable[T],
+    *,
+    total: int | None = None,
+    desc: str = "",
+    enabled: bool = True,
+    stream: TextIO | None = None,
+) -> Iterable[T]:
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, file=stream or sys.stderr,
-                leave=False, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, file=stream or sys.stderr, leave=False, dynamic_ncols=True)
 
 
 @contextlib.contextmanager
@@ -63,18 +68,22 @@ def native_stderr_silenced() -> Iterator[TextIO]:
 
 # What TensorFlow prints on fd 2 while it starts on a machine without a GPU, and notes from
 # TensorFlow and LiteRT that are not about the user's work. Anything else they print is shown.
-NATIVE_NOISE = re.compile("|".join([
-    r"failed call to cuInit",
-    r"Could not find cuda drivers",
-    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"Unable to register cu(DNN|FFT|BLAS) factory",
-    r"computation placer already registered",
-    r"oneDNN custom operations are on",
-    r"This TensorFlow binary is optimized to use available CPU instructions",
-    r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
-    r"TF-TRT Warning: Could not find TensorRT",
-    r"Created TensorFlow Lite XNNPACK delegate for CPU",
-]))
+NATIVE_NOISE = re.compile(
+    "|".join(
+        [
+            r"failed call to cuInit",
+            r"Could not find cuda drivers",
+            r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+            r"Unable to register cu(DNN|FFT|BLAS) factory",
+            r"computation placer already registered",
+            r"oneDNN custom operations are on",
+            r"This TensorFlow binary is optimized to use available CPU instructions",
+            r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
+            r"TF-TRT Warning: Could not find TensorRT",
+            r"Created TensorFlow Lite XNNPACK delegate for CPU",
+        ]
+    )
+)
 
 
 @contextlib.contextmanager
@@ -91,8 +100,11 @@ def native_stderr_filtered(noise: re.Pattern = NATIVE_NOISE) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             held.seek(0)
-            kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True)
-                    if line.strip() and not noise.search(line)]
+            kept = [
+                line
+                for line in held.read().decode(errors="replace").splitlines(keepends=True)
+                if line.strip() and not noise.search(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -11,16 +11,33 @@ from mobilekit.cli.options import data_option, force_option, quiet_option
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=pathlib.Path), metavar="FILE.tflite...")
-@click.option("--threads", default="1", show_default=True, metavar="N[,N...]",
-              help="Thread counts to measure, comma-separated, e.g. 1,2.")
+@click.option(
+    "--threads",
+    default="1",
+    show_default=True,
+    metavar="N[,N...]",
+    help="Thread counts to measure, comma-separated, e.g. 1,2.",
+)
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs per model before timing.")
 @click.option("--runs", type=int, default=50, show_default=True, help="Timed runs per model and thread count.")
-@click.option("--xnnpack/--no-xnnpack", default=True, show_default=True,
-              help="Use the XNNPACK CPU delegate, or the interpreter's own kernels only.")
-@data_option(required=False, help="Feed real images: a folder of class sub-folders, an .npz file, mnist5k or digits  "
-                                 "[default: random inputs].")
-@click.option("--json", "json_path", type=click.Path(path_type=pathlib.Path), default=None, metavar="PATH",
-              help="Also write the results as JSON (bench.schema.json) to PATH.")
+@click.option(
+    "--xnnpack/--no-xnnpack",
+    default=True,
+    show_default=True,
+    help="Use the XNNPACK CPU delegate, or the interpreter's own kernels only.",
+)
+@data_option(
+    required=False,
+    help="Feed real images: a folder of class sub-folders, an .npz file, mnist5k or digits  [default: random inputs].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    metavar="PATH",
+    help="Also write the results as JSON (bench.schema.json) to PATH.",
+)
 @force_option(help="Overwrite an existing --json file.")
 @quiet_option
 def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet):
@@ -41,8 +58,9 @@ def bench(paths, threads, warmup, runs, xnnpack, source, json_path, force, quiet
     from mobilekit.data import datasets
     from mobilekit.runtime import benchmark
 
-    settings = benchmark.Settings(threads=benchmark.parse_threads(threads), warmup=warmup, runs=runs,
-                                  xnnpack=xnnpack, data=source)
+    settings = benchmark.Settings(
+        threads=benchmark.parse_threads(threads), warmup=warmup, runs=runs, xnnpack=xnnpack, data=source
+    )
     if json_path is not None:
         files.check_writable(json_path, force=force)
     if source is not None:

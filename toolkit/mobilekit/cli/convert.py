@@ -26,25 +26,62 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option("--int8", is_flag=True, help="Full-integer quantization with a representative dataset.")
 @click.option("--fp16", is_flag=True, help="Float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range quantization (int8 weights, float activations).")
-@click.option("--keep-hard-swish", is_flag=True,
-              help="--int8: keep TFLite's HARD_SWISH op (for NNAPI drivers with an int8 kernel for it) instead "
-                   "of the ADD/MUL form the CPU delegate runs.")
-@click.option("--io", type=click.Choice(IO_TYPES), default=None,
-              help="Input/output type of an --int8 file.  [default: uint8]")
+@click.option(
+    "--keep-hard-swish",
+    is_flag=True,
+    help="--int8: keep TFLite's HARD_SWISH op (for NNAPI drivers with an int8 kernel for it) instead "
+    "of the ADD/MUL form the CPU delegate runs.",
+)
+@click.option(
+    "--io", type=click.Choice(IO_TYPES), default=None, help="Input/output type of an --int8 file.  [default: uint8]"
+)
 @click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
-@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
-              help="Text file, one label per class  [default: ImageNet names for 1000 classes].")
-@click.option("--calib", type=click.Path(path_type=pathlib.Path), default=None,
-              help="Folder of calibration images, searched recursively  [default: photos bundled with scikit-image].")
-@click.option("--calib-steps", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Number of calibration images.")
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="Text file, one label per class  [default: ImageNet names for 1000 classes].",
+)
+@click.option(
+    "--calib",
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help="Folder of calibration images, searched recursively  [default: photos bundled with scikit-image].",
+)
+@click.option(
+    "--calib-steps", type=click.IntRange(min=1), default=100, show_default=True, help="Number of calibration images."
+)
 @seed_option(help="Seed for calibration crops and flips.")
-@click.option("--output", "output_path", type=click.Path(path_type=pathlib.Path), default=None,
-              help="Output file  [default: <model>_<mode>.tflite in the current folder].")
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help="Output file  [default: <model>_<mode>.tflite in the current folder].",
+)
 @force_option(help="Overwrite an existing output file.")
 @quiet_option
-def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resolution, alpha, num_classes, option_pairs,
-            labels_path, calib, calib_steps, seed, output_path, force, quiet):
+def convert(
+    model_name,
+    int8,
+    fp16,
+    dynamic,
+    keep_hard_swish,
+    io,
+    weights,
+    resolution,
+    alpha,
+    num_classes,
+    option_pairs,
+    labels_path,
+    calib,
+    calib_steps,
+    seed,
+    output_path,
+    force,
+    quiet,
+):
     """Build a zoo model and convert it to .tflite with TFLite Metadata.
 
     \b
@@ -64,12 +101,12 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     if io is not None and mode != "int8":
         raise UserError(f"--io applies to --int8 files only; a {mode} file keeps float32 input and output.")
     if keep_hard_swish and mode != "int8":
-        raise UserError(f"--keep-hard-swish applies to --int8 files only; a {mode} file always keeps "
-                        "HARD_SWISH, which the CPU and GPU delegates run in float.")
-    output_path = files.check_writable(
-        output_path or pathlib.Path(output_name(model_name, mode)), force=force)
-    labels = (label_data.read_labels(labels_path, num_classes) if labels_path
-              else label_data.default_labels(num_classes))
+        raise UserError(
+            f"--keep-hard-swish applies to --int8 files only; a {mode} file always keeps "
+            "HARD_SWISH, which the CPU and GPU delegates run in float."
+        )
+    output_path = files.check_writable(output_path or pathlib.Path(output_name(model_name, mode)), force=force)
+    labels = label_data.read_labels(labels_path, num_classes) if labels_path else label_data.default_labels(num_classes)
     if calib is not None:
         image_files.find_images(calib)
     check_weights_file(weights)
@@ -80,8 +117,9 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     from mobilekit import __version__, models
 
     # The name, settings, options and ImageNet weights, before the calibration images and the build.
-    resolution = models.check(model_name, weights=weights, alpha=alpha, resolution=resolution,
-                              num_classes=num_classes, **options).resolution
+    resolution = models.check(
+        model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
+    ).resolution
     info = models.info(model_name)
 
     from mobilekit.data import calibration
@@ -94,26 +132,45 @@ def convert(model_name, int8, fp16, dynamic, keep_hard_swish, io, weights, resol
     show = not quiet
     images = calibration.load(calib, resolution, count=calib_steps, seed=seed, warn=mode == "int8")
     with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
-        model = models.build(model_name, weights=weights, alpha=alpha, resolution=resolution,
-                             num_classes=num_classes, **options)
+        model = models.build(
+            model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
+        )
         model = models.strip_aux_heads(model)  # training-only heads (GoogLeNet's) are not exported
-    buf = export_convert.convert(model, mode=mode, calibration=[images], io=io or "uint8",
-                                 seed=seed, show_progress=show, keep_hard_swish=keep_hard_swish)
-    buf = metadata.attach(buf, metadata.ModelMetadataSpec(
-        name=model_name, labels=labels, version=__version__, author="mobilekit",
-        description=_description(info, mode, resolution, alpha, weights)))
+    buf = export_convert.convert(
+        model,
+        mode=mode,
+        calibration=[images],
+        io=io or "uint8",
+        seed=seed,
+        show_progress=show,
+        keep_hard_swish=keep_hard_swish,
+    )
+    buf = metadata.attach(
+        buf,
+        metadata.ModelMetadataSpec(
+            name=model_name,
+            labels=labels,
+            version=__version__,
+            author="mobilekit",
+            description=_description(info, mode, resolution, alpha, weights),
+        ),
+    )
     files.write_atomic(output_path, buf, force=force)
 
     reference = model.predict(images, batch_size=16, verbose=0)
     tflite = TFLiteModel(buf)
     agreement = evaluate.compare(reference, evaluate.predict(tflite, images, show_progress=show))
-    print_summary(output_path, buf, agreement, count_params(model), random_weights=models.weights_source(weights) is None)
+    print_summary(
+        output_path, buf, agreement, count_params(model), random_weights=models.weights_source(weights) is None
+    )
     print_delegate_coverage(tflite.delegate_coverage())
 
 
 def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
-    return (f"{info.description} {resolution}x{resolution} RGB, alpha {alpha}, {mode} TFLite, "
-            f"weights: {weights}. Takes raw RGB pixels 0..255.")
+    return (
+        f"{info.description} {resolution}x{resolution} RGB, alpha {alpha}, {mode} TFLite, "
+        f"weights: {weights}. Takes raw RGB pixels 0..255."
+    )
 
 
 def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, random_weights: bool) -> None:
@@ -122,15 +179,21 @@ def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, ran
 
     summary = tflite_file.summarize(buf)
     click.echo(f"wrote {path}")
-    click.echo(f"  size           {summary.size_bytes / 1e6:.2f} MB  "
-               f"({summary.size_bytes / max(params, 1):.2f} bytes per parameter, {params:,} parameters)")
-    click.echo(f"  fully integer  {'yes' if summary.fully_integer else 'no'}"
-               + ("" if summary.fully_integer else f" ({len(summary.float_tensors)} float tensors inside)"))
+    click.echo(
+        f"  size           {summary.size_bytes / 1e6:.2f} MB  "
+        f"({summary.size_bytes / max(params, 1):.2f} bytes per parameter, {params:,} parameters)"
+    )
+    click.echo(
+        f"  fully integer  {'yes' if summary.fully_integer else 'no'}"
+        + ("" if summary.fully_integer else f" ({len(summary.float_tensors)} float tensors inside)")
+    )
     for line in describe_io(summary):
         click.echo(f"  {line}")
     click.echo(f"  ops            {format_ops(summary.ops)}")
-    click.echo(f"  vs float Keras on {agreement.count} calibration images: top-1 agreement "
-               f"{agreement.top1:.1%}, largest score difference {agreement.max_abs_diff:.4f}")
+    click.echo(
+        f"  vs float Keras on {agreement.count} calibration images: top-1 agreement "
+        f"{agreement.top1:.1%}, largest score difference {agreement.max_abs_diff:.4f}"
+    )
     if random_weights:
         click.echo("  (random weights give near-uniform scores, so top-1 agreement says little here)")
 
@@ -140,6 +203,9 @@ def print_delegate_coverage(cpu) -> None:
     click.echo(f"  cpu delegate   {cpu.describe()}")
     if cpu.partitions > 1:
         left = ", ".join(cpu.left_out)
-        click.echo(f"warning: XNNPACK runs this file in {cpu.partitions} pieces, with {left} on the interpreter "
-                   "between them; each switch costs time. `mobilekit inspect` shows the same; see README, "
-                   "'Delegate coverage'.", err=True)
+        click.echo(
+            f"warning: XNNPACK runs this file in {cpu.partitions} pieces, with {left} on the interpreter "
+            "between them; each switch costs time. `mobilekit inspect` shows the same; see README, "
+            "'Delegate coverage'.",
+            err=True,
+        )

@@ -13,7 +13,9 @@ from mobilekit.formats import SPLITS
 
 @click.command(name="eval")
 @click.argument("path", type=click.Path(path_type=pathlib.Path), metavar="FILE.tflite")
-@data_option(required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
+@data_option(
+    required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits."
+)
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Which split to evaluate.")
 @seed_option(help="The training run's --seed (it draws the validation split; the test split never depends on it).")
 @split_options(whose="give the training run's")
@@ -42,8 +44,10 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
         trial.check_runs(buf)
     datasets.check(source, validation_split=validation_split, test_split=test_split)
     if {"validation": validation_split, "test": test_split}.get(split) == 0:
-        raise UserError(f"the {split} split is empty with --{split}-split 0. Choose another --split, "
-                        f"or give the training run's --{split}-split.")
+        raise UserError(
+            f"the {split} split is empty with --{split}-split 0. Choose another --split, "
+            f"or give the training run's --{split}-split."
+        )
 
     from mobilekit.progress import import_tensorflow_quietly
 
@@ -51,15 +55,27 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     from mobilekit.runtime import evaluate as runtime_evaluate
 
     with integrity.naming(path):
-        result = runtime_evaluate.accuracy(buf, source, split=split, seed=seed, validation_split=validation_split,
-                                           test_split=test_split, show_progress=not quiet)
+        result = runtime_evaluate.accuracy(
+            buf,
+            source,
+            split=split,
+            seed=seed,
+            validation_split=validation_split,
+            test_split=test_split,
+            show_progress=not quiet,
+        )
     if as_json:
         click.echo(json.dumps({"file": str(path), **result.to_json()}, indent=2))
         return
     click.echo(f"{path} on {result.source} ({result.split} split, {result.count} images, {result.classes} classes)")
     click.echo(f"  top-1          {result.top1:.2%}")
     click.echo(f"  top-5          {result.top5:.2%}")
-    norm = ("none (raw pixels 0..255)" if not any(result.mean) and all(s == 1 for s in result.std)
-            else f"mean {list(result.mean)}, std {list(result.std)}")
+    norm = (
+        "none (raw pixels 0..255)"
+        if not any(result.mean) and all(s == 1 for s in result.std)
+        else f"mean {list(result.mean)}, std {list(result.std)}"
+    )
     click.echo(f"  input          {result.input_dtype} {result.resolution}x{result.resolution}x3, normalization {norm}")
-    click.echo(f"  labels         {'matched by name from the metadata' if result.labels == 'metadata' else 'none in the file: data order'}")
+    click.echo(
+        f"  labels         {'matched by name from the metadata' if result.labels == 'metadata' else 'none in the file: data order'}"
+    )

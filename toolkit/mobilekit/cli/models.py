@@ -39,8 +39,10 @@ def models(card, as_json, only):
     click.echo(header)
     click.echo("-" * len(header))
     for row in rows:
-        click.echo(f"{row['name']:<34} {row['parameters']:>12,} {row['macs'] / 1e6:>9.1f}M "
-                   f"{row['resolution']:>5}  {row['reference']}")
+        click.echo(
+            f"{row['name']:<34} {row['parameters']:>12,} {row['macs'] / 1e6:>9.1f}M "
+            f"{row['resolution']:>5}  {row['reference']}"
+        )
 
 
 def _row(name: str) -> dict:
@@ -61,9 +63,11 @@ def _row(name: str) -> dict:
         "macs": zoo.count_macs(model),
         "resolution": info.default_resolution,
         "reference": info.reference,
-        "matches": ("weight-compatible" if info.imagenet_weights else
-                    f"{info.reference_counts.params:,} parameters, "
-                    f"{info.reference_counts.macs / 1e6:.1f} M MACs at 224 px"),
+        "matches": (
+            "weight-compatible"
+            if info.imagenet_weights
+            else f"{info.reference_counts.params:,} parameters, {info.reference_counts.macs / 1e6:.1f} M MACs at 224 px"
+        ),
         "imagenet_weights": info.imagenet_weights,
         "options": dict(info.options),
     }
@@ -82,8 +86,12 @@ def format_card(row: dict) -> str:
         f"  parameters  {row['parameters']:,}",
         f"  MACs        {row['macs'] / 1e6:.1f} M at {row['resolution']}x{row['resolution']}",
         f"  reference   {row['reference']} ({row['matches']})",
-        "  weights     " + ("imagenet (through keras.applications), none, or a file" if row["imagenet_weights"]
-                             else "none or a file (no published ImageNet weights for this layout)"),
+        "  weights     "
+        + (
+            "imagenet (through keras.applications), none, or a file"
+            if row["imagenet_weights"]
+            else "none or a file (no published ImageNet weights for this layout)"
+        ),
         f"  options     {options}",
     ]
     return "\n".join(lines)

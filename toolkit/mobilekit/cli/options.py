@@ -14,25 +14,42 @@ from mobilekit.errors import UserError
 
 def _options(*decorators):
     """One decorator applying `decorators` so that `--help` lists them in the order given."""
+
     def apply(command):
         for decorator in reversed(decorators):
             command = decorator(command)
         return command
+
     return apply
 
 
 def model_options(*, weights: str):
     """--model NAME, --weights, --resolution, --alpha and --option KEY=VALUE (read with `parse_options`)."""
     return _options(
-        click.option("--model", "model_name", required=True, metavar="NAME",
-                     help="Architecture name (see `mobilekit models`)."),
+        click.option(
+            "--model", "model_name", required=True, metavar="NAME", help="Architecture name (see `mobilekit models`)."
+        ),
         click.option("--weights", default="imagenet", show_default=True, metavar="imagenet|none|PATH", help=weights),
-        click.option("--resolution", type=click.IntRange(min=1), default=None,
-                     help="Input size in pixels  [default: the model's]."),
-        click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-                     help="Width multiplier."),
-        click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                     help="A model's own option, e.g. lrn=true for alexnet (repeatable; see `mobilekit models NAME`)."),
+        click.option(
+            "--resolution",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Input size in pixels  [default: the model's].",
+        ),
+        click.option(
+            "--alpha",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="Width multiplier.",
+        ),
+        click.option(
+            "--option",
+            "option_pairs",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A model's own option, e.g. lrn=true for alexnet (repeatable; see `mobilekit models NAME`).",
+        ),
     )
 
 
@@ -43,11 +60,19 @@ def data_option(*, required: bool, help: str):  # noqa: A002  (click's own name 
 def split_options(*, whose: str):
     """--validation-split and --test-split: the shares a training run holds out (`whose`: how help names them)."""
     return _options(
-        click.option("--validation-split", type=float, default=0.1, show_default=True,
-                     help=f"Share of each class for validation, drawn with --seed ({whose})."),
-        click.option("--test-split", type=float, default=None,
-                     help=f"Share of each class held out for testing ({whose})  "
-                          "[default: mnist5k's fixed split, else 0.1]."),
+        click.option(
+            "--validation-split",
+            type=float,
+            default=0.1,
+            show_default=True,
+            help=f"Share of each class for validation, drawn with --seed ({whose}).",
+        ),
+        click.option(
+            "--test-split",
+            type=float,
+            default=None,
+            help=f"Share of each class held out for testing ({whose})  [default: mnist5k's fixed split, else 0.1].",
+        ),
     )
 
 
@@ -69,8 +94,10 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key or not text.strip():
-            raise UserError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option lrn=true "
-                            "(`mobilekit models NAME` lists a model's options).")
+            raise UserError(
+                f"--option {pair!r}: expected KEY=VALUE, e.g. --option lrn=true "
+                "(`mobilekit models NAME` lists a model's options)."
+            )
         text = text.strip()
         if text.lower() in ("true", "false"):
             value = text.lower() == "true"

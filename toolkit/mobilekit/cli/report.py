@@ -10,10 +10,17 @@ from mobilekit.cli.options import force_option
 
 
 @click.command()
-@click.argument("inputs", metavar="RUN_DIR_OR_JSON...", nargs=-1, required=True,
-                type=click.Path(path_type=pathlib.Path))
-@click.option("--output", "output_dir", required=True, type=click.Path(path_type=pathlib.Path), metavar="DIR",
-              help="Folder for report.md and the PNG plots (created if missing).")
+@click.argument(
+    "inputs", metavar="RUN_DIR_OR_JSON...", nargs=-1, required=True, type=click.Path(path_type=pathlib.Path)
+)
+@click.option(
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(path_type=pathlib.Path),
+    metavar="DIR",
+    help="Folder for report.md and the PNG plots (created if missing).",
+)
 @force_option(help="Overwrite report.md and plots already in DIR.")
 def report(inputs, output_dir, force):
     """Report accuracy, size and latency of recipe runs and bench / Android JSON files.

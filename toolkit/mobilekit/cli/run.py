@@ -13,8 +13,14 @@ from mobilekit.cli.options import force_option, quiet_option
 
 @click.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=pathlib.Path))
-@click.option("--output", "output_dir", type=click.Path(path_type=pathlib.Path), default=None, metavar="DIR",
-              help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].")
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    metavar="DIR",
+    help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].",
+)
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
 @force_option(help="Run every stage afresh: discard the stage folders and results.json in DIR.")
 @quiet_option
@@ -46,8 +52,10 @@ def run(recipe_path, output_dir, check, force, quiet):
 
 def _describe(recipe) -> None:
     click.echo(f"{recipe.path}: valid recipe {recipe.name!r}")
-    click.echo(f"  model  {recipe.model.name} ({recipe.model.resolution or 'default'} px, alpha {recipe.model.alpha}, "
-               f"weights {recipe.model.weights})")
+    click.echo(
+        f"  model  {recipe.model.name} ({recipe.model.resolution or 'default'} px, alpha {recipe.model.alpha}, "
+        f"weights {recipe.model.weights})"
+    )
     click.echo(f"  data   {recipe.data.source} (batch {recipe.data.batch_size})")
     for index, stage in enumerate(recipe.stages):
         click.echo(f"  {index + 1}. {stage.kind:<9} line {stage.line}")
@@ -71,9 +79,11 @@ def _summary(folder: pathlib.Path, results: dict) -> None:
     if line:
         click.echo("  top-1          " + ", ".join(line))
     if "size_bytes" in summary:
-        click.echo(f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, "
-                   f"gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
-                   f", fully integer {'yes' if summary.get('fully_integer') else 'no'}")
+        click.echo(
+            f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, "
+            f"gzipped {summary['gzip_bytes'] / 1e6:.3f} MB"
+            f", fully integer {'yes' if summary.get('fully_integer') else 'no'}"
+        )
     if "sparsity" in summary:
         click.echo(f"  sparsity       {summary['sparsity']:.1%} of the Conv2D and Dense kernels")
     click.echo(f"  results        {folder / 'results.json'}")
@@ -82,11 +92,17 @@ def _summary(folder: pathlib.Path, results: dict) -> None:
 def _stage_figures(entry: dict) -> str:
     results = entry.get("results", {})
     if entry["stage"] == "export":
-        return (f"{results['mode']}, {results['size_bytes'] / 1e6:.3f} MB "
-                f"(gzip {results['gzip_bytes'] / 1e6:.3f} MB) -> {entry['artifact']}")
+        return (
+            f"{results['mode']}, {results['size_bytes'] / 1e6:.3f} MB "
+            f"(gzip {results['gzip_bytes'] / 1e6:.3f} MB) -> {entry['artifact']}"
+        )
     if entry["stage"] == "evaluate":
-        return ", ".join(f"{key} top-1 {_percent(results[key]['top1'])}" for key in ("float", "qat", "tflite")
-                         if key in results) + f" on {results['split']}"
+        return (
+            ", ".join(
+                f"{key} top-1 {_percent(results[key]['top1'])}" for key in ("float", "qat", "tflite") if key in results
+            )
+            + f" on {results['split']}"
+        )
     monitor = next((key for key in ("val_accuracy", "accuracy") if key in results), None)
     text = f"{results.get('epochs', 0)} epoch(s)"
     if monitor:

@@ -9,34 +9,88 @@ import sys
 
 import click
 
-from mobilekit.cli.options import (data_option, force_option, model_options, parse_options, quiet_option, seed_option,
-                                   split_options)
+from mobilekit.cli.options import (
+    data_option,
+    force_option,
+    model_options,
+    parse_options,
+    quiet_option,
+    seed_option,
+    split_options,
+)
 from mobilekit.train import DEFAULT_BN_MOMENTUM, DEFAULT_SCHEDULE, OPTIMIZERS, SCHEDULES
 
 
 @click.command()
 @model_options(weights="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
-@data_option(required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits.")
-@click.option("--epochs", type=click.IntRange(min=1), required=True,
-              help="Total epochs; a resumed run trains only the missing ones.")
-@click.option("--output", "output_dir", required=True, type=click.Path(path_type=pathlib.Path), metavar="DIR",
-              help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.")
+@data_option(
+    required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits."
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Total epochs; a resumed run trains only the missing ones.",
+)
+@click.option(
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(path_type=pathlib.Path),
+    metavar="DIR",
+    help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.",
+)
 @click.option("--freeze-base", is_flag=True, help="Train only the classifier top; the backbone stays frozen.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Learning rate.")
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Learning rate.",
+)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True, help="Optimizer.")
-@click.option("--schedule", type=click.Choice(SCHEDULES), default=DEFAULT_SCHEDULE, show_default=True,
-              help="Learning rate over the epochs: cosine decay towards 0 at the last epoch, or constant.")
-@click.option("--bn-momentum", type=float, default=DEFAULT_BN_MOMENTUM, show_default=True,
-              help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).")
+@click.option(
+    "--schedule",
+    type=click.Choice(SCHEDULES),
+    default=DEFAULT_SCHEDULE,
+    show_default=True,
+    help="Learning rate over the epochs: cosine decay towards 0 at the last epoch, or constant.",
+)
+@click.option(
+    "--bn-momentum",
+    type=float,
+    default=DEFAULT_BN_MOMENTUM,
+    show_default=True,
+    help="Batch-norm momentum while training (the zoo's 0.99/0.999 need long schedules).",
+)
 @split_options(whose="picks the best checkpoint")
 @click.option("--no-augment", is_flag=True, help="No random crops or mirrors on training images.")
 @seed_option(help="Seed for init, validation split, order, augmentation.")
 @force_option(help="Discard an earlier run in DIR and start over.")
 @quiet_option
-def train(model_name, source, epochs, output_dir, weights, freeze_base, resolution, alpha, option_pairs, batch_size,
-          learning_rate, optimizer, schedule, bn_momentum, validation_split, test_split, no_augment, seed, force,
-          quiet):
+def train(
+    model_name,
+    source,
+    epochs,
+    output_dir,
+    weights,
+    freeze_base,
+    resolution,
+    alpha,
+    option_pairs,
+    batch_size,
+    learning_rate,
+    optimizer,
+    schedule,
+    bn_momentum,
+    validation_split,
+    test_split,
+    no_augment,
+    seed,
+    force,
+    quiet,
+):
     """Train or fine-tune a zoo model; rerunning with the same --output resumes.
 
     \b
@@ -66,31 +120,75 @@ def train(model_name, source, epochs, output_dir, weights, freeze_base, resoluti
     from mobilekit.progress import stage
 
     # The name, settings and options; ImageNet weights reachable (a resumed run has its own weights).
-    resolution = models.check(model_name, weights=None if resuming else weights, alpha=alpha,
-                              resolution=resolution, include_top=False, **options).resolution
-    data = datasets.load(source, resolution=resolution, batch_size=batch_size, validation_split=validation_split,
-                         test_split=test_split, seed=seed, augment=not no_augment, show_progress=show)
+    resolution = models.check(
+        model_name,
+        weights=None if resuming else weights,
+        alpha=alpha,
+        resolution=resolution,
+        include_top=False,
+        **options,
+    ).resolution
+    data = datasets.load(
+        source,
+        resolution=resolution,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        augment=not no_augment,
+        show_progress=show,
+    )
     if show:
-        click.echo(f"data: {data.source}, {data.num_classes} classes, "
-                   + ", ".join(f"{count} {name}" for name, count in data.counts.items()), err=True)
+        click.echo(
+            f"data: {data.source}, {data.num_classes} classes, "
+            + ", ".join(f"{count} {name}" for name, count in data.counts.items()),
+            err=True,
+        )
     # A resumed run gets its weights from the checkpoint: no need to fetch ImageNet weights again.
     build_weights = None if resuming else weights
-    with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights "
-               f"{'from ' + str(folder) if resuming else weights})", enabled=show):
-        model = training.build_model(model_name, num_classes=data.num_classes, weights=build_weights, alpha=alpha,
-                                     resolution=resolution, bn_momentum=bn_momentum, seed=seed, **options)
+    with stage(
+        f"building {model_name} ({resolution}px, alpha {alpha}, weights "
+        f"{'from ' + str(folder) if resuming else weights})",
+        enabled=show,
+    ):
+        model = training.build_model(
+            model_name,
+            num_classes=data.num_classes,
+            weights=build_weights,
+            alpha=alpha,
+            resolution=resolution,
+            bn_momentum=bn_momentum,
+            seed=seed,
+            **options,
+        )
     run_info = {
         "build": {"model": model_name, "alpha": alpha, "resolution": resolution, "options": options},
         "weights": earlier.config.get("weights", weights) if resuming else weights,
         "bn_momentum": bn_momentum,
-        "data_options": {"source": source, "validation_split": validation_split, "test_split": test_split,
-                         "seed": seed, "augment": not no_augment},
+        "data_options": {
+            "source": source,
+            "validation_split": validation_split,
+            "test_split": test_split,
+            "seed": seed,
+            "augment": not no_augment,
+        },
     }
     verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
     with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
-        history = training.fit(model, data, epochs=epochs, output_dir=folder, learning_rate=learning_rate,
-                               optimizer=optimizer, schedule=schedule, freeze_base=freeze_base, seed=seed,
-                               verbose=verbose, force=force, run_info=run_info)
+        history = training.fit(
+            model,
+            data,
+            epochs=epochs,
+            output_dir=folder,
+            learning_rate=learning_rate,
+            optimizer=optimizer,
+            schedule=schedule,
+            freeze_base=freeze_base,
+            seed=seed,
+            verbose=verbose,
+            force=force,
+            run_info=run_info,
+        )
     _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show)
 
 
@@ -110,13 +208,28 @@ def _summary(folder, history, data, model_name, resolution, alpha, option_pairs,
 
         model = mobilekit.load_model(folder / best["file"])
         result = training.evaluate(model, data.test)
-        click.echo(f"  test accuracy  top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} "
-                   f"on {result['count']} held-out images")
+        click.echo(
+            f"  test accuracy  top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} "
+            f"on {result['count']} held-out images"
+        )
     click.echo(f"  history        {folder / training.HISTORY_FILE}")
     click.echo(f"  labels         {folder / training.LABELS_FILE}")
-    command = ["mobilekit", "convert", "--model", model_name, "--weights", str(folder / best["file"]),
-               "--resolution", str(resolution), "--alpha", f"{alpha:g}", "--num-classes", str(data.num_classes),
-               "--labels", str(folder / training.LABELS_FILE)]
+    command = [
+        "mobilekit",
+        "convert",
+        "--model",
+        model_name,
+        "--weights",
+        str(folder / best["file"]),
+        "--resolution",
+        str(resolution),
+        "--alpha",
+        f"{alpha:g}",
+        "--num-classes",
+        str(data.num_classes),
+        "--labels",
+        str(folder / training.LABELS_FILE),
+    ]
     for pair in option_pairs:
         command += ["--option", pair]
     click.echo("  to ship it     " + shlex.join(command) + " --int8 --calib YOUR_IMAGES/")

@@ -17,9 +17,21 @@ from mobilekit.errors import MobilekitWarning, UserError
 
 # Photographs in scikit-image's wheel (no download needed); grey ones are used as RGB.
 BUNDLED_PHOTOS = (
-    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
-    "immunohistochemistry", "retina", "camera", "coins", "clock", "moon",
-    "grass", "gravel", "brick", "page",
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+    "coins",
+    "clock",
+    "moon",
+    "grass",
+    "gravel",
+    "brick",
+    "page",
 )
 
 
@@ -44,15 +56,18 @@ def sample(sources: list[np.ndarray], resolution: int, count: int, seed: int = 0
     for i in range(count):
         source = sources[i % len(sources)]
         batch[i] = (
-            images.center_crop(source, resolution) if i < len(sources)
-            else images.random_crop(source, resolution, rng)
+            images.center_crop(source, resolution) if i < len(sources) else images.random_crop(source, resolution, rng)
         )
     return batch
 
 
 def load(
-    source: str | pathlib.Path | None, resolution: int, count: int = 100, seed: int = 0,
-    *, warn: bool = True,
+    source: str | pathlib.Path | None,
+    resolution: int,
+    count: int = 100,
+    seed: int = 0,
+    *,
+    warn: bool = True,
 ) -> np.ndarray:
     """Calibration images from a folder, or from the bundled photos when `source` is None."""
     if source is None:

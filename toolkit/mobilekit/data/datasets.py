@@ -40,8 +40,21 @@ from mobilekit.data.sources import MNIST5K_TEST_PER_CLASS, SOURCES, Source, chec
 from mobilekit.errors import UserError
 from mobilekit.formats import SPLITS
 
-__all__ = ["AUGMENT_MIN_CROP", "DEFAULT_TEST_SPLIT", "MNIST5K_TEST_PER_CLASS", "SOURCES", "SPLITS", "TEST_SEED",
-           "Data", "Source", "check", "load", "pipeline", "read_source", "split_indices"]
+__all__ = [
+    "AUGMENT_MIN_CROP",
+    "DEFAULT_TEST_SPLIT",
+    "MNIST5K_TEST_PER_CLASS",
+    "SOURCES",
+    "SPLITS",
+    "TEST_SEED",
+    "Data",
+    "Source",
+    "check",
+    "load",
+    "pipeline",
+    "read_source",
+    "split_indices",
+]
 
 TEST_SEED = 20240601  # seed of every drawn test split; deliberately not the `seed` argument
 DEFAULT_TEST_SPLIT = 0.1  # the test fraction of sources without a fixed test split
@@ -79,12 +92,14 @@ class Data:
         if dataset is None:
             raise UserError(
                 f"the {name} split of {self.source} is empty ({self.counts}). Choose another split, "
-                f"or give it a share of the data (validation_split / test_split).")
+                f"or give it a share of the data (validation_split / test_split)."
+            )
         return dataset
 
 
-def check(source: str | os.PathLike | Source, *, validation_split: float = 0.1,
-          test_split: float | None = None) -> None:
+def check(
+    source: str | os.PathLike | Source, *, validation_split: float = 0.1, test_split: float | None = None
+) -> None:
     """What `load` would refuse, found without decoding an image or importing TensorFlow.
 
     The source is a bundled name, an .npz file or a folder of class sub-folders
@@ -100,6 +115,7 @@ def check(source: str | os.PathLike | Source, *, validation_split: float = 0.1,
 # Splits
 # ---------------------------------------------------------------------------
 
+
 def _check_fraction(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise UserError(f"{name} must be a fraction in [0, 1), got {value!r}, e.g. 0.1 for 10%.")
@@ -108,12 +124,21 @@ def _check_fraction(name: str, value: float) -> float:
 
 def _check_room(validation_split: float, test_split: float) -> None:
     if validation_split + test_split >= 1:
-        raise UserError(f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
-                        "train on; their sum must be below 1.")
+        raise UserError(
+            f"validation_split {validation_split:g} + test_split {test_split:g} leave nothing to "
+            "train on; their sum must be below 1."
+        )
 
 
-def split_indices(labels: np.ndarray, *, validation_split: float, test_split: float | None, seed: int,
-                  fixed_test: np.ndarray | None = None, train_fraction: float = 1.0) -> dict[str, np.ndarray]:
+def split_indices(
+    labels: np.ndarray,
+    *,
+    validation_split: float,
+    test_split: float | None,
+    seed: int,
+    fixed_test: np.ndarray | None = None,
+    train_fraction: float = 1.0,
+) -> dict[str, np.ndarray]:
     """Stratified train / validation / test positions (each sorted) for `labels`.
 
     The test split is `fixed_test` when `test_split` is None and one is given,
@@ -125,10 +150,11 @@ def split_indices(labels: np.ndarray, *, validation_split: float, test_split: fl
     """
     labels = np.asarray(labels)
     validation_split = _check_fraction("validation_split", validation_split)
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)) \
-            or not 0 < train_fraction <= 1:
-        raise UserError(f"train_fraction must be in (0, 1], got {train_fraction!r}; e.g. 0.1 trains on a tenth "
-                        "of the training images.")
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)) or not 0 < train_fraction <= 1:
+        raise UserError(
+            f"train_fraction must be in (0, 1], got {train_fraction!r}; e.g. 0.1 trains on a tenth "
+            "of the training images."
+        )
     use_fixed = test_split is None and fixed_test is not None
     test_split = DEFAULT_TEST_SPLIT if test_split is None else _check_fraction("test_split", test_split)
     if not use_fixed:
@@ -151,13 +177,14 @@ def split_indices(labels: np.ndarray, *, validation_split: float, test_split: fl
         parts["test"].append(test)
         parts["validation"].append(shuffled[:n_validation])
         train = shuffled[n_validation:]
-        parts["train"].append(train[:max(1, int(round(len(train) * train_fraction)))])
+        parts["train"].append(train[: max(1, int(round(len(train) * train_fraction)))])
     return {name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
 # ---------------------------------------------------------------------------
 # Pipelines
 # ---------------------------------------------------------------------------
+
 
 def _prepare(batch, resolution: int):
     """uint8 (B, h, w, 1|3) -> float32 RGB (B, resolution, resolution, 3), 0..255."""
@@ -188,8 +215,17 @@ def _augment(pixels, seed, resolution: int, mirror: bool):
     return tf.clip_by_value(pixels, 0, 255)
 
 
-def pipeline(pixels: np.ndarray, labels: np.ndarray, *, resolution: int, batch_size: int, shuffle: bool = False,
-             augment: bool = False, mirror: bool = True, seed: int = 0):
+def pipeline(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    *,
+    resolution: int,
+    batch_size: int,
+    shuffle: bool = False,
+    augment: bool = False,
+    mirror: bool = True,
+    seed: int = 0,
+):
     """A batched, prefetched tf.data pipeline of (float32 RGB pixels 0..255, int32 labels).
 
     `shuffle` reshuffles the order every epoch; `augment` gives every batch
@@ -205,16 +241,31 @@ def pipeline(pixels: np.ndarray, labels: np.ndarray, *, resolution: int, batch_s
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda batch, pair: (_augment(_prepare(batch[0], resolution), pair, resolution, mirror), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     else:
-        dataset = dataset.map(lambda batch, labels_: (_prepare(batch, resolution), labels_),
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.map(
+            lambda batch, labels_: (_prepare(batch, resolution), labels_),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def load(source: str | os.PathLike | Source, *, resolution: int, batch_size: int = 32,
-         validation_split: float = 0.1, test_split: float | None = None, seed: int = 0, augment: bool = True,
-         shuffle: bool = True, train_fraction: float = 1.0, show_progress: bool = True) -> Data:
+def load(
+    source: str | os.PathLike | Source,
+    *,
+    resolution: int,
+    batch_size: int = 32,
+    validation_split: float = 0.1,
+    test_split: float | None = None,
+    seed: int = 0,
+    augment: bool = True,
+    shuffle: bool = True,
+    train_fraction: float = 1.0,
+    show_progress: bool = True,
+) -> Data:
     """Read `source` and split it into train / validation / test pipelines.
 
     Args:
@@ -242,17 +293,43 @@ def load(source: str | os.PathLike | Source, *, resolution: int, batch_size: int
     present = np.unique(data.labels)
     if len(present) < 2:
         only = data.class_names[int(present[0])] if len(present) else "none"
-        raise UserError(f"{data.name} holds images of one class only ({only}); a classifier needs at least two "
-                        "classes. Add images of other classes.")
-    indices = split_indices(data.labels, validation_split=validation_split, test_split=test_split, seed=seed,
-                            fixed_test=data.test_indices, train_fraction=train_fraction)
+        raise UserError(
+            f"{data.name} holds images of one class only ({only}); a classifier needs at least two "
+            "classes. Add images of other classes."
+        )
+    indices = split_indices(
+        data.labels,
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        fixed_test=data.test_indices,
+        train_fraction=train_fraction,
+    )
     pipes = {}
     for name in SPLITS:
         chosen = indices[name]
-        pipes[name] = None if not len(chosen) else pipeline(
-            data.images[chosen], data.labels[chosen], resolution=int(resolution), batch_size=int(batch_size),
-            shuffle=name == "train" and shuffle, augment=name == "train" and augment, mirror=data.mirror,
-            seed=seed)
-    return Data(train=pipes["train"], validation=pipes["validation"], test=pipes["test"],
-                class_names=data.class_names, counts={name: int(len(indices[name])) for name in SPLITS},
-                indices=indices, resolution=int(resolution), batch_size=int(batch_size), source=data.name)
+        pipes[name] = (
+            None
+            if not len(chosen)
+            else pipeline(
+                data.images[chosen],
+                data.labels[chosen],
+                resolution=int(resolution),
+                batch_size=int(batch_size),
+                shuffle=name == "train" and shuffle,
+                augment=name == "train" and augment,
+                mirror=data.mirror,
+                seed=seed,
+            )
+        )
+    return Data(
+        train=pipes["train"],
+        validation=pipes["validation"],
+        test=pipes["test"],
+        class_names=data.class_names,
+        counts={name: int(len(indices[name])) for name in SPLITS},
+        indices=indices,
+        resolution=int(resolution),
+        batch_size=int(batch_size),
+        source=data.name,
+    )

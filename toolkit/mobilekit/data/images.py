@@ -23,15 +23,13 @@ def find_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
     if not folder.is_dir():
         raise UserError(f"{folder} is a file, not a folder. Pass a folder of .jpg/.png images.")
     files = sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not images:
-        found = (
-            f"it holds {len(files)} file(s), none an image (e.g. {files[0].name})" if files
-            else "it is empty"
-        )
+        found = f"it holds {len(files)} file(s), none an image (e.g. {files[0].name})" if files else "it is empty"
         raise UserError(
             f"no images in {folder}: {found}. Expected image files "
             f"({', '.join(sorted(IMAGE_SUFFIXES))}), searched recursively."
@@ -89,7 +87,7 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     height, width = image.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    return resize_bilinear(image[top:top + side, left:left + side], size, size)
+    return resize_bilinear(image[top : top + side, left : left + side], size, size)
 
 
 def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,7 +96,7 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     side = int(min(height, width) * np.sqrt(rng.uniform(0.25, 1.0)))
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))
-    crop = image[top:top + side, left:left + side]
+    crop = image[top : top + side, left : left + side]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     return resize_bilinear(crop, size, size)

@@ -26,7 +26,9 @@ def read_labels(path: str | pathlib.Path, num_classes: int) -> list[str]:
     except FileNotFoundError:
         raise UserError(f"labels file {path} does not exist. Pass a text file with one label per line.") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read labels file {path}: {error}. Pass a UTF-8 text file, one label per line.") from None
+        raise UserError(
+            f"cannot read labels file {path}: {error}. Pass a UTF-8 text file, one label per line."
+        ) from None
     labels = [line.strip() for line in lines]
     if len(labels) != num_classes:
         raise UserError(

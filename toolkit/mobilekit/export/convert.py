@@ -24,7 +24,6 @@ from mobilekit.export import lowering
 from mobilekit.export.int8_fixes import pin_input_quantization, repair_bias_scales
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Calibration:
     """Representative inputs for int8: raw-pixel batches of shape (N, H, W, 3)."""
@@ -74,7 +73,8 @@ def convert(
         raise UserError(
             f"model {model.name!r} has {len(model.outputs)} outputs; a phone classifier file has one. "
             "Drop training-only heads first, e.g. mobilekit.models.strip_aux_heads(model) for GoogLeNet "
-            "built with aux_logits=True.")
+            "built with aux_logits=True."
+        )
 
     import tensorflow as tf
 
@@ -149,7 +149,7 @@ def calibration_batches(model, calibration, steps: int, seed: int) -> Calibratio
         if height != width:
             raise UserError(f"calibration from images needs a square input, the model takes {height}x{width}.")
         images = calib_data.load(calibration, height, count=steps, seed=seed)
-        return Calibration(tuple(images[i:i + 1] for i in range(len(images))))
+        return Calibration(tuple(images[i : i + 1] for i in range(len(images))))
     batches = tuple(np.asarray(b, dtype=np.float32) for b in calibration)
     if not batches:
         raise UserError("the calibration iterable gave no batches. Pass at least one batch of images.")
@@ -165,8 +165,9 @@ def calibration_batches(model, calibration, steps: int, seed: int) -> Calibratio
 def _representative(calibration: Calibration, show_progress: bool, stream):
     def generate():
         samples = (image[None] for batch in calibration.batches for image in batch)
-        for sample in progress.bar(samples, total=calibration.count, desc="calibrating",
-                                   enabled=show_progress, stream=stream):
+        for sample in progress.bar(
+            samples, total=calibration.count, desc="calibrating", enabled=show_progress, stream=stream
+        ):
             yield [sample]
 
     return generate

@@ -11,14 +11,26 @@ import numpy as np
 from mobilekit.export import tflite_file
 
 # Ops whose outputs hold some of their inputs' values unchanged.
-_VALUE_MOVING_OPS = {"STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "REVERSE_V2", "GATHER",
-                     "RESHAPE", "TRANSPOSE"}
+_VALUE_MOVING_OPS = {
+    "STRIDED_SLICE",
+    "SLICE",
+    "SPLIT",
+    "SPLIT_V",
+    "CONCATENATION",
+    "REVERSE_V2",
+    "GATHER",
+    "RESHAPE",
+    "TRANSPOSE",
+}
 
 
 def is_quantized_integer(tensor) -> bool:
-    return (tensor.type in (tflite_file.schema.TensorType.UINT8, tflite_file.schema.TensorType.INT8)
-            and tensor.quantization is not None and tensor.quantization.scale is not None
-            and len(tensor.quantization.scale) > 0)
+    return (
+        tensor.type in (tflite_file.schema.TensorType.UINT8, tflite_file.schema.TensorType.INT8)
+        and tensor.quantization is not None
+        and tensor.quantization.scale is not None
+        and len(tensor.quantization.scale) > 0
+    )
 
 
 def pin_input_quantization(buf: bytes, input_range: tuple[float, float]) -> bytes:
@@ -77,8 +89,11 @@ def repair_bias_scales(buf: bytes) -> bytes:
         if tflite_file.op_name(model, op.opcodeIndex) not in BIASED_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
             continue
         data, weights, bias = (graph.tensors[i] for i in op.inputs[:3])
-        if bias.type != tflite_file.schema.TensorType.INT32 or not all(
-                is_quantized_integer(t) for t in (data, weights)) or bias.quantization is None:
+        if (
+            bias.type != tflite_file.schema.TensorType.INT32
+            or not all(is_quantized_integer(t) for t in (data, weights))
+            or bias.quantization is None
+        ):
             continue
         expected = float(data.quantization.scale[0]) * np.asarray(weights.quantization.scale, dtype=np.float64)
         actual = np.asarray(bias.quantization.scale, dtype=np.float64)

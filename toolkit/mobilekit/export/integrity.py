@@ -26,23 +26,51 @@ MAX_TENSOR_BYTES = 2**31 - 1
 _T = schema.TensorType
 # Bytes per element (4- and 2-bit types may be packed, so their constants are checked loosely).
 ITEM_BYTES = {
-    _T.FLOAT32: 4, _T.FLOAT16: 2, _T.INT32: 4, _T.UINT8: 1, _T.INT64: 8, _T.BOOL: 1, _T.INT16: 2,
-    _T.COMPLEX64: 8, _T.INT8: 1, _T.FLOAT64: 8, _T.COMPLEX128: 16, _T.UINT64: 8, _T.UINT32: 4, _T.UINT16: 2,
-    _T.BFLOAT16: 2, _T.FLOAT8_E4M3FN: 1, _T.FLOAT8_E5M2: 1,
+    _T.FLOAT32: 4,
+    _T.FLOAT16: 2,
+    _T.INT32: 4,
+    _T.UINT8: 1,
+    _T.INT64: 8,
+    _T.BOOL: 1,
+    _T.INT16: 2,
+    _T.COMPLEX64: 8,
+    _T.INT8: 1,
+    _T.FLOAT64: 8,
+    _T.COMPLEX128: 16,
+    _T.UINT64: 8,
+    _T.UINT32: 4,
+    _T.UINT16: 2,
+    _T.BFLOAT16: 2,
+    _T.FLOAT8_E4M3FN: 1,
+    _T.FLOAT8_E5M2: 1,
 }
 SUB_BYTE_BITS = {_T.INT4: 4, _T.UINT4: 4, _T.INT2: 2}
 # Zero points must lie in the stored type's range.
 ZERO_POINT_RANGES = {
-    _T.INT8: (-128, 127), _T.UINT8: (0, 255), _T.INT16: (-32768, 32767), _T.UINT16: (0, 65535),
-    _T.INT32: (-2**31, 2**31 - 1), _T.INT64: (-2**63, 2**63 - 1), _T.INT4: (-8, 7), _T.UINT4: (0, 15),
+    _T.INT8: (-128, 127),
+    _T.UINT8: (0, 255),
+    _T.INT16: (-32768, 32767),
+    _T.UINT16: (0, 65535),
+    _T.INT32: (-(2**31), 2**31 - 1),
+    _T.INT64: (-(2**63), 2**63 - 1),
+    _T.INT4: (-8, 7),
+    _T.UINT4: (0, 15),
     _T.INT2: (-2, 1),
 }
 KNOWN_TYPES = frozenset(value for name, value in vars(_T).items() if not name.startswith("_"))
 MAX_BUILTIN = max(value for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_"))
 
 # What the flatbuffer bindings raise when offsets or lengths point outside the bytes.
-PARSE_ERRORS = (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError,
-                AttributeError, RecursionError)
+PARSE_ERRORS = (
+    struct.error,
+    IndexError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnicodeDecodeError,
+    AttributeError,
+    RecursionError,
+)
 
 
 class FileProblem(UserError):
@@ -69,8 +97,7 @@ def naming(path) -> Iterator[None]:
 
 
 def damaged(what: str) -> DamagedFile:
-    return DamagedFile(f"the file is damaged (cut short or corrupted): {what}. "
-                       "Copy or convert it again.")
+    return DamagedFile(f"the file is damaged (cut short or corrupted): {what}. Copy or convert it again.")
 
 
 def parse(buf: bytes) -> schema.ModelT:
@@ -97,8 +124,10 @@ def check(model: schema.ModelT, size: int) -> None:
                 raise damaged(f"operator code {index} names builtin {value}, which does not exist")
     for index, buffer in enumerate(buffers):
         if buffer.offset > 1 and buffer.offset + buffer.size > size:
-            raise damaged(f"buffer {index} lies at bytes {buffer.offset:,}..{buffer.offset + buffer.size:,}, "
-                          f"past the end of the file ({size:,} bytes)")
+            raise damaged(
+                f"buffer {index} lies at bytes {buffer.offset:,}..{buffer.offset + buffer.size:,}, "
+                f"past the end of the file ({size:,} bytes)"
+            )
     if not model.subgraphs:
         raise damaged("it has no subgraph")
     for graph_index, graph in enumerate(model.subgraphs):
@@ -121,8 +150,9 @@ def check(model: schema.ModelT, size: int) -> None:
             raise damaged(f"metadata entry {index} names buffer {entry.buffer}, but the file has {len(buffers)}")
     for signature in model.signatureDefs or []:
         if not 0 <= signature.subgraphIndex < len(model.subgraphs):
-            raise damaged(f"a signature names subgraph {signature.subgraphIndex}, "
-                          f"but the file has {len(model.subgraphs)}")
+            raise damaged(
+                f"a signature names subgraph {signature.subgraphIndex}, but the file has {len(model.subgraphs)}"
+            )
         count = len(model.subgraphs[signature.subgraphIndex].tensors or [])
         for mapping in (signature.inputs or []) + (signature.outputs or []):
             _check_indices([mapping.tensorIndex], count, "a signature tensor", optional=False)
@@ -130,7 +160,7 @@ def check(model: schema.ModelT, size: int) -> None:
 
 def _check_indices(indices, count: int, what: str, *, optional: bool) -> None:
     lowest = -1 if optional else 0
-    for value in (() if indices is None else indices):
+    for value in () if indices is None else indices:
         if not lowest <= int(value) < count:
             raise damaged(f"{what} is tensor {int(value)}, but the subgraph has {count} tensors")
 
@@ -151,13 +181,17 @@ def _check_tensor(tensor: schema.TensorT, where: str, buffers) -> None:
     stored = 0 if data is None else len(data)
     if stored and tensor.sparsity is None and tensor.type in ITEM_BYTES:
         if stored != elements * item_bytes:
-            raise damaged(f"{where} ({shape}, {_type_name(tensor.type)}) needs {elements * item_bytes:,} bytes "
-                          f"of data, its buffer holds {stored:,}")
+            raise damaged(
+                f"{where} ({shape}, {_type_name(tensor.type)}) needs {elements * item_bytes:,} bytes "
+                f"of data, its buffer holds {stored:,}"
+            )
     if stored and tensor.sparsity is None and tensor.type in SUB_BYTE_BITS:
         packed = math.ceil(elements * SUB_BYTE_BITS[tensor.type] / 8)
         if stored not in (packed, elements):
-            raise damaged(f"{where} ({shape}, {_type_name(tensor.type)}) needs {packed:,} or {elements:,} bytes "
-                          f"of data, its buffer holds {stored:,}")
+            raise damaged(
+                f"{where} ({shape}, {_type_name(tensor.type)}) needs {packed:,} or {elements:,} bytes "
+                f"of data, its buffer holds {stored:,}"
+            )
     _check_quantization(tensor, shape, where)
 
 
@@ -174,8 +208,10 @@ def _check_quantization(tensor: schema.TensorT, shape: list[int], where: str) ->
     if tensor.type in ZERO_POINT_RANGES and len(zero_points):
         low, high = ZERO_POINT_RANGES[tensor.type]
         if zero_points.min() < low or zero_points.max() > high:
-            raise damaged(f"{where} has zero point {int(zero_points[(zero_points < low) | (zero_points > high)][0])}, "
-                          f"outside {_type_name(tensor.type)}'s range {low}..{high}")
+            raise damaged(
+                f"{where} has zero point {int(zero_points[(zero_points < low) | (zero_points > high)][0])}, "
+                f"outside {_type_name(tensor.type)}'s range {low}..{high}"
+            )
     if len(scales) > 1:
         axis = int(q.quantizedDimension)
         if not 0 <= axis < len(shape) or shape[axis] != len(scales):
@@ -183,5 +219,6 @@ def _check_quantization(tensor: schema.TensorT, shape: list[int], where: str) ->
 
 
 def _type_name(value: int) -> str:
-    return next((name.lower() for name, v in vars(_T).items() if v == value and not name.startswith("_")),
-                f"type {value}")
+    return next(
+        (name.lower() for name, v in vars(_T).items() if v == value and not name.startswith("_")), f"type {value}"
+    )

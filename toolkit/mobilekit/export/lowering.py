@@ -52,8 +52,19 @@ GATE_SCALE, GATE_ZERO_POINT = SIX / 255.0, -128
 # Ops that read the value as input 0 and hold weights in input 1: the factor goes into the weights.
 _ABSORBING = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
 # Ops that move values: their output keeps their input's quantization.
-_MOVING = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "PAD", "STRIDED_SLICE", "SLICE",
-                     "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"})
+_MOVING = frozenset(
+    {
+        "AVERAGE_POOL_2D",
+        "MAX_POOL_2D",
+        "RESHAPE",
+        "SQUEEZE",
+        "PAD",
+        "STRIDED_SLICE",
+        "SLICE",
+        "TRANSPOSE",
+        "RESIZE_NEAREST_NEIGHBOR",
+    }
+)
 # Ops linear in the value that requantize: their output's scale takes the factor.
 _REQUANTIZING = {"MEAN": (0,), "QUANTIZE": (0,), "RESIZE_BILINEAR": (0,), "MUL": (0, 1)}
 
@@ -61,8 +72,8 @@ _REQUANTIZING = {"MEAN": (0,), "QUANTIZE": (0,), "RESIZE_BILINEAR": (0,), "MUL":
 # product scale within [2^-16, 2^8) of the output's; outside, the op stays on the interpreter,
 # and a lowered pair would cost more than the stock op. An input that small is a layer with
 # almost no signal (random weights, a dead channel group).
-_ADD_SCALE_RATIOS = (2.0 ** -10, 2.0 ** 8)
-_MUL_SCALE_RATIOS = (2.0 ** -16, 2.0 ** 8)
+_ADD_SCALE_RATIOS = (2.0**-10, 2.0**8)
+_MUL_SCALE_RATIOS = (2.0**-16, 2.0**8)
 
 
 def lower(buf: bytes, *, hard_swish: bool = True) -> bytes:
@@ -109,19 +120,42 @@ def _pool_as_depthwise(model, graph, op, name: str) -> bool:
         return False
     channels = int(graph.tensors[x].shape[-1])
     name = tflite_file.decode(graph.tensors[y].name)
-    filters = _new_tensor(model, graph, f"{name}/mean_filter", [1, options.filterHeight, options.filterWidth, channels],
-                          [weight / 127.0] * channels, [0] * channels, low=0.0, high=weight,
-                          data=np.full((options.filterHeight, options.filterWidth, channels), 127, dtype=np.int8))
+    filters = _new_tensor(
+        model,
+        graph,
+        f"{name}/mean_filter",
+        [1, options.filterHeight, options.filterWidth, channels],
+        [weight / 127.0] * channels,
+        [0] * channels,
+        low=0.0,
+        high=weight,
+        data=np.full((options.filterHeight, options.filterWidth, channels), 127, dtype=np.int8),
+    )
     graph.tensors[filters].quantization.quantizedDimension = 3
     bias_scale = [_scale(graph, x) * weight / 127.0] * channels
-    bias = _new_tensor(model, graph, f"{name}/zero_bias", [channels], bias_scale, [0] * channels,
-                       data=np.zeros(channels, dtype=np.int32), dtype=schema.TensorType.INT32)
+    bias = _new_tensor(
+        model,
+        graph,
+        f"{name}/zero_bias",
+        [channels],
+        bias_scale,
+        [0] * channels,
+        data=np.zeros(channels, dtype=np.int32),
+        dtype=schema.TensorType.INT32,
+    )
     depthwise = schema.DepthwiseConv2DOptionsT()
     depthwise.padding, depthwise.strideW, depthwise.strideH = options.padding, options.strideW, options.strideH
     depthwise.depthMultiplier = 1
-    conv = _operator(model, schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, filters, bias], [y],
-                     schema.BuiltinOptions.DepthwiseConv2DOptions, depthwise, schema.ActivationFunctionType.NONE,
-                     version=3)
+    conv = _operator(
+        model,
+        schema.BuiltinOperator.DEPTHWISE_CONV_2D,
+        [x, filters, bias],
+        [y],
+        schema.BuiltinOptions.DepthwiseConv2DOptions,
+        depthwise,
+        schema.ActivationFunctionType.NONE,
+        version=3,
+    )
     graph.operators[graph.operators.index(op)] = conv
     return True
 
@@ -145,8 +179,9 @@ def _widen_small_constant(model, graph, op) -> bool:
         tensor = graph.tensors[index]
         scale = max(_scale(graph, y) * _ADD_SCALE_RATIOS[0] * 1.001, float(np.abs(real).max()) / 127.0)
         values = np.clip(np.round(real / scale), -127, 127).astype(np.int8)
-        op.inputs[slot] = _new_tensor(model, graph, f"{tflite_file.decode(tensor.name)}/widened", list(tensor.shape),
-                                      scale, 0, data=values)
+        op.inputs[slot] = _new_tensor(
+            model, graph, f"{tflite_file.decode(tensor.name)}/widened", list(tensor.shape), scale, 0, data=values
+        )
         changed = True
     return changed
 
@@ -167,13 +202,21 @@ def _lower(model, graph, op) -> bool:
         _scale_quantization(graph.tensors[y].quantization, SIX)
         _scale_range(graph.tensors[y].quantization, SIX)
         _relabel(model, graph, y, SIX, apply=True)
-        graph.operators[at:at + 1] = _add_and_mul(model, graph, x, y)
+        graph.operators[at : at + 1] = _add_and_mul(model, graph, x, y)
         return True
     # A reader cannot take the 1/6 (an ADD: MobileNetV3-Large's first residual; the app): it stays a MUL.
-    product = _new_tensor(model, graph, f"{tflite_file.decode(graph.tensors[y].name)}/times_six", list(
-        graph.tensors[y].shape), _scale(graph, y) * SIX, _zero_point(graph, y))
-    graph.operators[at:at + 1] = [*_add_and_mul(model, graph, x, product),
-                                  _multiply_by_constant(model, graph, product, y, 1.0 / SIX)]
+    product = _new_tensor(
+        model,
+        graph,
+        f"{tflite_file.decode(graph.tensors[y].name)}/times_six",
+        list(graph.tensors[y].shape),
+        _scale(graph, y) * SIX,
+        _zero_point(graph, y),
+    )
+    graph.operators[at : at + 1] = [
+        *_add_and_mul(model, graph, x, product),
+        _multiply_by_constant(model, graph, product, y, 1.0 / SIX),
+    ]
     return True
 
 
@@ -184,10 +227,26 @@ def _zero_point(graph, index: int) -> int:
 
 def _multiply_by_constant(model, graph, x: int, y: int, value: float):
     """MUL(x, value) -> y, the constant one int8 element (127 steps of value / 127)."""
-    constant = _new_tensor(model, graph, f"{tflite_file.decode(graph.tensors[y].name)}/constant", [1],
-                           value / 127.0, 0, low=0.0, high=value, data=np.array([127], dtype=np.int8))
-    return _operator(model, schema.BuiltinOperator.MUL, [x, constant], [y], schema.BuiltinOptions.MulOptions,
-                     schema.MulOptionsT(), schema.ActivationFunctionType.NONE)
+    constant = _new_tensor(
+        model,
+        graph,
+        f"{tflite_file.decode(graph.tensors[y].name)}/constant",
+        [1],
+        value / 127.0,
+        0,
+        low=0.0,
+        high=value,
+        data=np.array([127], dtype=np.int8),
+    )
+    return _operator(
+        model,
+        schema.BuiltinOperator.MUL,
+        [x, constant],
+        [y],
+        schema.BuiltinOptions.MulOptions,
+        schema.MulOptionsT(),
+        schema.ActivationFunctionType.NONE,
+    )
 
 
 def _fold_constant_multiply(model, graph, op) -> bool:
@@ -252,8 +311,13 @@ def _relabel(model, graph, tensor: int, factor: float, *, apply: bool, readers=N
                 continue
             moving = name in _MOVING and slot == 0
             requantizing = slot in _REQUANTIZING.get(name, ())
-            if not (moving or requantizing) or _fused_activation(reader) or output is None \
-                    or output in graph.outputs or not _int8(graph, output):
+            if (
+                not (moving or requantizing)
+                or _fused_activation(reader)
+                or output is None
+                or output in graph.outputs
+                or not _int8(graph, output)
+            ):
                 return False
             if apply and moving:
                 graph.tensors[output].quantization = _copy_quantization(graph.tensors[source].quantization)
@@ -280,8 +344,10 @@ def _delegate_takes(graph, x: int, y: int) -> bool:
         return False
     add_ratio = input_scale / GATE_SCALE
     mul_ratio = input_scale * GATE_SCALE / output_scale
-    return (_ADD_SCALE_RATIOS[0] <= add_ratio < _ADD_SCALE_RATIOS[1]
-            and _MUL_SCALE_RATIOS[0] <= mul_ratio < _MUL_SCALE_RATIOS[1])
+    return (
+        _ADD_SCALE_RATIOS[0] <= add_ratio < _ADD_SCALE_RATIOS[1]
+        and _MUL_SCALE_RATIOS[0] <= mul_ratio < _MUL_SCALE_RATIOS[1]
+    )
 
 
 def _consumers(graph, tensor: int) -> list:
@@ -332,21 +398,38 @@ def _add_and_mul(model, graph, x: int, y: int) -> list:
     """ADD(x, 3) onto [0, 6] and MUL(x, t) -> y, as new operators (tensors and buffers appended)."""
     source = graph.tensors[x]
     name = tflite_file.decode(source.name)
-    gate = _new_tensor(model, graph, f"{name}/relu6_plus_3", list(source.shape), GATE_SCALE, GATE_ZERO_POINT,
-                       low=0.0, high=SIX)
+    gate = _new_tensor(
+        model, graph, f"{name}/relu6_plus_3", list(source.shape), GATE_SCALE, GATE_ZERO_POINT, low=0.0, high=SIX
+    )
     if source.shapeSignature is not None:
         graph.tensors[gate].shapeSignature = list(source.shapeSignature)
-    three = _new_tensor(model, graph, f"{name}/three", [1], 3.0 / 127.0, 0, low=-3.0, high=3.0,
-                        data=np.array([127], dtype=np.int8))
-    add = _operator(model, schema.BuiltinOperator.ADD, [x, three], [gate], schema.BuiltinOptions.AddOptions,
-                    schema.AddOptionsT(), schema.ActivationFunctionType.RELU6)
-    mul = _operator(model, schema.BuiltinOperator.MUL, [x, gate], [y], schema.BuiltinOptions.MulOptions,
-                    schema.MulOptionsT(), schema.ActivationFunctionType.NONE)
+    three = _new_tensor(
+        model, graph, f"{name}/three", [1], 3.0 / 127.0, 0, low=-3.0, high=3.0, data=np.array([127], dtype=np.int8)
+    )
+    add = _operator(
+        model,
+        schema.BuiltinOperator.ADD,
+        [x, three],
+        [gate],
+        schema.BuiltinOptions.AddOptions,
+        schema.AddOptionsT(),
+        schema.ActivationFunctionType.RELU6,
+    )
+    mul = _operator(
+        model,
+        schema.BuiltinOperator.MUL,
+        [x, gate],
+        [y],
+        schema.BuiltinOptions.MulOptions,
+        schema.MulOptionsT(),
+        schema.ActivationFunctionType.NONE,
+    )
     return [add, mul]
 
 
-def _new_tensor(model, graph, name, shape, scale, zero_point, *, low=None, high=None, data=None,
-                dtype=schema.TensorType.INT8) -> int:
+def _new_tensor(
+    model, graph, name, shape, scale, zero_point, *, low=None, high=None, data=None, dtype=schema.TensorType.INT8
+) -> int:
     tensor = schema.TensorT()
     tensor.name, tensor.shape, tensor.type = name, shape, dtype
     quantization = schema.QuantizationParametersT()

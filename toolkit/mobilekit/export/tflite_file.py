@@ -19,16 +19,8 @@ from mobilekit.export import integrity
 
 FILE_IDENTIFIER = b"TFL3"
 
-_TYPE_NAMES = {
-    value: name.lower()
-    for name, value in vars(schema.TensorType).items()
-    if not name.startswith("_")
-}
-_OP_NAMES = {
-    value: name
-    for name, value in vars(schema.BuiltinOperator).items()
-    if not name.startswith("_")
-}
+_TYPE_NAMES = {value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+_OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 FLOAT_TYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
 
 
@@ -255,8 +247,7 @@ def complexity(buf: bytes) -> Complexity:
         weights += int(np.prod(kernel))
         if len(inputs) > bias_at and inputs[bias_at] >= 0:
             biases += int(np.prod(shape(inputs[bias_at])))
-    return Complexity(macs=int(sum(per_op.values())), weights=weights, params=weights + biases,
-                      ops=dict(per_op))
+    return Complexity(macs=int(sum(per_op.values())), weights=weights, params=weights + biases, ops=dict(per_op))
 
 
 def quantization_mode(summary: Summary) -> str:

@@ -20,8 +20,29 @@ import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 from mobilekit.models import classic, efficient, residual  # noqa: F401  (register the models)
 from mobilekit.models.classic import strip_aux_heads
 from mobilekit.models.complexity import count_macs, count_params
-from mobilekit.models.registry import (BuildSettings, ModelInfo, ReferenceCounts, build, check, check_options, info,
-                                       names, weights_source)
+from mobilekit.models.registry import (
+    BuildSettings,
+    ModelInfo,
+    ReferenceCounts,
+    build,
+    check,
+    check_options,
+    info,
+    names,
+    weights_source,
+)
 
-__all__ = ["BuildSettings", "ModelInfo", "ReferenceCounts", "build", "check", "check_options", "count_macs",
-           "count_params", "info", "names", "strip_aux_heads", "weights_source"]
+__all__ = [
+    "BuildSettings",
+    "ModelInfo",
+    "ReferenceCounts",
+    "build",
+    "check",
+    "check_options",
+    "count_macs",
+    "count_params",
+    "info",
+    "names",
+    "strip_aux_heads",
+    "weights_source",
+]

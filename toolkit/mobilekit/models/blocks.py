@@ -92,7 +92,8 @@ class BlockSettings:
         if product != int(product):
             raise ValueError(
                 f"expansion {expansion} of {in_channels} channels is not a whole number of channels; "
-                "use expand_rounding='divisible' for fractional expansions")
+                "use expand_rounding='divisible' for fractional expansions"
+            )
         return int(product)
 
     def se_channels(self, in_channels: int, expanded_channels: int, ratio: float) -> int:
@@ -152,10 +153,17 @@ def pointwise(x, filters: int, *, groups: int, name: str, init: str):
     out_sizes = split_channels(filters, groups)
 
     def branches(in_sizes):
-        return [tf_keras.layers.Conv2D(size, 1, padding="same", use_bias=False,
-                                       kernel_initializer=initializer(init),
-                                       name=name if groups == 1 else f"{name}_{i}")
-                for i, size in enumerate(out_sizes)]
+        return [
+            tf_keras.layers.Conv2D(
+                size,
+                1,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=initializer(init),
+                name=name if groups == 1 else f"{name}_{i}",
+            )
+            for i, size in enumerate(out_sizes)
+        ]
 
     return per_group(x, branches, groups=groups, name=name)
 
@@ -165,17 +173,24 @@ def depthwise(x, kernels: tuple[int, ...], stride: int, *, name: str, init: str)
 
     Stride 2 pads explicitly (correct_pad, per kernel size) and uses 'valid'.
     """
+
     def branches(in_sizes):
         made = []
         for i, kernel in enumerate(kernels):
             suffix = "" if len(kernels) == 1 else f"_{i}"
             conv = tf_keras.layers.DepthwiseConv2D(
-                kernel, strides=stride, padding="valid" if stride == 2 else "same", use_bias=False,
-                depthwise_initializer=initializer(init), name=f"{name}{suffix}")
+                kernel,
+                strides=stride,
+                padding="valid" if stride == 2 else "same",
+                use_bias=False,
+                depthwise_initializer=initializer(init),
+                name=f"{name}{suffix}",
+            )
             if stride == 2:
                 pad = tf_keras.layers.ZeroPadding2D(
                     correct_pad(tuple(x.shape[1:3]), kernel),
-                    name=f"{name}_pad" if len(kernels) == 1 else f"{name}_pad{i}")
+                    name=f"{name}_pad" if len(kernels) == 1 else f"{name}_pad{i}",
+                )
                 made.append(lambda t, pad=pad, conv=conv: conv(pad(t)))
             else:
                 made.append(conv)
@@ -186,11 +201,21 @@ def depthwise(x, kernels: tuple[int, ...], stride: int, *, name: str, init: str)
 
 def batch_norm(settings: BlockSettings, name: str) -> tf_keras.layers.BatchNormalization:
     return tf_keras.layers.BatchNormalization(
-        axis=-1, epsilon=settings.bn_epsilon, momentum=settings.bn_momentum, name=name)
+        axis=-1, epsilon=settings.bn_epsilon, momentum=settings.bn_momentum, name=name
+    )
 
 
-def conv_bn(x, filters: int, kernel: int, stride: int, *, name: str, activation: str | None,
-            settings: BlockSettings, explicit_pad: bool = False):
+def conv_bn(
+    x,
+    filters: int,
+    kernel: int,
+    stride: int,
+    *,
+    name: str,
+    activation: str | None,
+    settings: BlockSettings,
+    explicit_pad: bool = False,
+):
     """Conv2D (no bias) -> BatchNorm -> activation: stems and heads.
 
     Layers: `{name}_conv_pad` (stride 2 with explicit_pad), `{name}_conv`,
@@ -201,8 +226,14 @@ def conv_bn(x, filters: int, kernel: int, stride: int, *, name: str, activation:
         x = tf_keras.layers.ZeroPadding2D(correct_pad(tuple(x.shape[1:3]), kernel), name=f"{name}_conv_pad")(x)
         padding = "valid"
     x = tf_keras.layers.Conv2D(
-        filters, kernel, strides=stride, padding=padding, use_bias=False,
-        kernel_initializer=initializer(settings.conv_initializer), name=f"{name}_conv")(x)
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=initializer(settings.conv_initializer),
+        name=f"{name}_conv",
+    )(x)
     x = batch_norm(settings, f"{name}_bn")(x)
     if activation is not None:
         x = activation_layer(activation, f"{name}_activation")(x)
@@ -258,7 +289,8 @@ def inverted_residual(
             activation=settings.se_activation or activation,
             gate=settings.se_gate,
             kernel_initializer=initializer(init),
-            name=prefix + "se")(x)
+            name=prefix + "se",
+        )(x)
 
     x = pointwise(x, filters, groups=project_groups, name=prefix + "project_conv", init=init)
     x = batch_norm(settings, prefix + "project_bn")(x)

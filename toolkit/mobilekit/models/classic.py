@@ -29,8 +29,14 @@ import tf_keras
 from mobilekit.errors import UserError
 from mobilekit.models import registry
 from mobilekit.models.blocks import BlockSettings, batch_norm
-from mobilekit.models.layers import (CAFFE, TO_MINUS_ONE_ONE, TORCH, LocalResponseNormalization, Normalization,
-                                     activation_layer)
+from mobilekit.models.layers import (
+    CAFFE,
+    TO_MINUS_ONE_ONE,
+    TORCH,
+    LocalResponseNormalization,
+    Normalization,
+    activation_layer,
+)
 from mobilekit.models.registry import ReferenceCounts
 from mobilekit.models.scaling import scale_width
 
@@ -123,9 +129,11 @@ def alexnet_feature_size(resolution: int) -> int:
 
 ALEXNET_MIN_RESOLUTION = smallest_resolution(lambda side: alexnet_feature_size(side) >= 1)
 
-_ALEXNET_PAPER = ("Krizhevsky, Sutskever & Hinton, \"ImageNet Classification with Deep Convolutional Neural "
-                  "Networks\", NeurIPS 2012; one-tower layout from Krizhevsky, \"One weird trick for "
-                  "parallelizing convolutional neural networks\", 2014, arXiv:1404.5997")
+_ALEXNET_PAPER = (
+    'Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep Convolutional Neural '
+    'Networks", NeurIPS 2012; one-tower layout from Krizhevsky, "One weird trick for '
+    'parallelizing convolutional neural networks", 2014, arXiv:1404.5997'
+)
 
 
 def _conv_relu(x, filters: int, kernel: int, stride: int, pad: int, name: str):
@@ -135,8 +143,7 @@ def _conv_relu(x, filters: int, kernel: int, stride: int, pad: int, name: str):
     return tf_keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _classifier(x, hidden: tuple[int, ...], *, alpha: float, num_classes: int, dropout: float,
-                dropout_first: bool):
+def _classifier(x, hidden: tuple[int, ...], *, alpha: float, num_classes: int, dropout: float, dropout_first: bool):
     """FC stack: [dropout] fcN -> ReLU [dropout] ... -> predictions (softmax).
 
     dropout_first: dropout before each hidden FC (torchvision's AlexNet) rather
@@ -154,16 +161,22 @@ def _classifier(x, hidden: tuple[int, ...], *, alpha: float, num_classes: int, d
 
 
 @registry.register(
-    "alexnet", family="alexnet", default_resolution=224, default_dropout=0.5,
-    reference="torchvision.models.alexnet", paper=_ALEXNET_PAPER,
+    "alexnet",
+    family="alexnet",
+    default_resolution=224,
+    default_dropout=0.5,
+    reference="torchvision.models.alexnet",
+    paper=_ALEXNET_PAPER,
     idea="ReLU, dropout and local response normalization",
     description="AlexNet: five convolutions and three fully-connected layers, ReLU, overlapping max-pooling, "
-                "dropout; optional local response normalization.",
+    "dropout; optional local response normalization.",
     reference_counts=ReferenceCounts(params=61_100_840, macs=714_188_480),
     options={"lrn": False},
-    min_resolution=ALEXNET_MIN_RESOLUTION)
-def alexnet(*, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float,
-            lrn: bool = False) -> tf_keras.Model:
+    min_resolution=ALEXNET_MIN_RESOLUTION,
+)
+def alexnet(
+    *, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float, lrn: bool = False
+) -> tf_keras.Model:
     """AlexNet in torchvision's one-tower layout.
 
     Reference: torchvision.models.alexnet (equal trainable parameters,
@@ -196,8 +209,9 @@ def alexnet(*, alpha: float, resolution: int, num_classes: int, include_top: boo
             x = tf_keras.layers.MaxPooling2D(ALEXNET_POOL[0], ALEXNET_POOL[1], name=f"pool{pools}")(x)
     if include_top:
         x = tf_keras.layers.Flatten(name="flatten")(x)
-        x = _classifier(x, ALEXNET_CLASSIFIER, alpha=alpha, num_classes=num_classes, dropout=dropout,
-                        dropout_first=True)
+        x = _classifier(
+            x, ALEXNET_CLASSIFIER, alpha=alpha, num_classes=num_classes, dropout=dropout, dropout_first=True
+        )
     return tf_keras.Model(inputs, x, name="alexnet")
 
 
@@ -224,14 +238,17 @@ VGG_CONFIGS = {
     "vgg16": VGGConfig(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))),
     "vgg19": VGGConfig(((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))),
 }
-VGG_MIN_RESOLUTION = smallest_resolution(lambda side: side // 2 ** 5 >= 1)
+VGG_MIN_RESOLUTION = smallest_resolution(lambda side: side // 2**5 >= 1)
 
-_VGG_PAPER = ("Simonyan & Zisserman, \"Very Deep Convolutional Networks for Large-Scale Image Recognition\", "
-              "ICLR 2015, arXiv:1409.1556")
+_VGG_PAPER = (
+    'Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", '
+    "ICLR 2015, arXiv:1409.1556"
+)
 
 
-def build_vgg(config: VGGConfig, *, name: str, alpha: float, resolution: int, num_classes: int,
-              include_top: bool, dropout: float) -> tf_keras.Model:
+def build_vgg(
+    config: VGGConfig, *, name: str, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float
+) -> tf_keras.Model:
     """A VGG from its config; keras' layer names (block{s}_conv{i}, block{s}_pool, fc1, fc2, predictions)."""
     inputs, x = _normalized_input(resolution, CAFFE)
     for stage, (channels, convs) in enumerate(config.stages, start=1):
@@ -240,8 +257,9 @@ def build_vgg(config: VGGConfig, *, name: str, alpha: float, resolution: int, nu
         x = tf_keras.layers.MaxPooling2D(2, 2, name=f"block{stage}_pool")(x)
     if include_top:
         x = tf_keras.layers.Flatten(name="flatten")(x)
-        x = _classifier(x, config.classifier, alpha=alpha, num_classes=num_classes, dropout=dropout,
-                        dropout_first=False)
+        x = _classifier(
+            x, config.classifier, alpha=alpha, num_classes=num_classes, dropout=dropout, dropout_first=False
+        )
     return tf_keras.Model(inputs, x, name=name)
 
 
@@ -259,27 +277,38 @@ def _register_vgg(name: str, config: VGGConfig) -> None:
     counts = _VGG_REFERENCE_COUNTS.get(name)
     if counts is None:
         reference = f"tf_keras.applications.VGG{depth}"
-        reference_text = (f"Reference: {reference} (weight-compatible; keras expects its \"caffe\" "
-                          "preprocessing, RGB->BGR minus the ImageNet mean, which ours does inside on raw "
-                          "pixels).")
+        reference_text = (
+            f'Reference: {reference} (weight-compatible; keras expects its "caffe" '
+            "preprocessing, RGB->BGR minus the ImageNet mean, which ours does inside on raw "
+            "pixels)."
+        )
     else:
         reference = f"torchvision.models.{name}"
-        reference_text = (f"Reference: {reference} (equal trainable parameters, {counts.params:,}, and MACs "
-                          "at 224 px; torchvision pools adaptively to 7x7 before fc1, this model flattens "
-                          "the last feature map as keras' VGG16 does, which is the same at 224 px).")
+        reference_text = (
+            f"Reference: {reference} (equal trainable parameters, {counts.params:,}, and MACs "
+            "at 224 px; torchvision pools adaptively to 7x7 before fc1, this model flattens "
+            "the last feature map as keras' VGG16 does, which is the same at 224 px)."
+        )
     doc = (
         f"VGG-{depth}: {config.conv_layers} 3x3 convolutions in five stages "
         f"({', '.join(str(c) for _, c in config.stages)}) with 2x2 max-pools, then FC 4096, FC 4096, FC classes.\n\n"
         f"{reference_text}\n\n"
         "Dropout (default 0.5, as in the paper and torchvision) follows the ReLUs of fc1 and fc2; keras' VGG\n"
         "has none, and it carries no weights. The last feature map is flattened, so fc1's input size (and\n"
-        "the classifier's weights) depend on the resolution: 7x7x512 at 224 px.\n")
+        "the classifier's weights) depend on the resolution: 7x7x512 at 224 px.\n"
+    )
     registry.register(
-        name, family="vgg", default_resolution=224, default_dropout=0.5, reference=reference, paper=_VGG_PAPER,
+        name,
+        family="vgg",
+        default_resolution=224,
+        default_dropout=0.5,
+        reference=reference,
+        paper=_VGG_PAPER,
         idea="stacks of 3x3 convolutions",
         description=f"VGG-{depth}: {config.conv_layers} 3x3 convolutions with ReLU and max-pooling, "
-                    "three fully-connected layers.",
-        reference_counts=counts, min_resolution=VGG_MIN_RESOLUTION,
+        "three fully-connected layers.",
+        reference_counts=counts,
+        min_resolution=VGG_MIN_RESOLUTION,
     )(registry.variant(build_vgg, doc, config=config, name=name))
 
 
@@ -365,11 +394,19 @@ def _googlenet_fits(resolution: int, aux_logits: bool) -> bool:
 GOOGLENET_MIN_RESOLUTION = smallest_resolution(lambda side: _googlenet_fits(side, False))
 GOOGLENET_AUX_MIN_RESOLUTION = smallest_resolution(lambda side: _googlenet_fits(side, True))
 
-_GOOGLENET_PAPER = "Szegedy et al., \"Going Deeper with Convolutions\", CVPR 2015, arXiv:1409.4842"
+_GOOGLENET_PAPER = 'Szegedy et al., "Going Deeper with Convolutions", CVPR 2015, arXiv:1409.4842'
 
 
-def basic_conv(x, filters: int, kernel: int, *, name: str, stride: int = 1, pad: int | None = None,
-               settings: BlockSettings = _GOOGLENET_BLOCKS):
+def basic_conv(
+    x,
+    filters: int,
+    kernel: int,
+    *,
+    name: str,
+    stride: int = 1,
+    pad: int | None = None,
+    settings: BlockSettings = _GOOGLENET_BLOCKS,
+):
     """torchvision's BasicConv2d: Conv2D (no bias) -> BatchNorm -> ReLU, symmetric padding `pad`.
 
     pad None: kernel // 2 at stride 1 ('same'). Layers `{name}_pad` (if needed),
@@ -377,8 +414,7 @@ def basic_conv(x, filters: int, kernel: int, *, name: str, stride: int = 1, pad:
     """
     pad = kernel // 2 if pad is None else pad
     x, padding = torch_padding(x, kernel, stride, pad, name=f"{name}_pad")
-    x = tf_keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
-                               name=f"{name}_conv")(x)
+    x = tf_keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
     x = batch_norm(settings, f"{name}_bn")(x)
     return tf_keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -411,6 +447,7 @@ def inception_module(x, spec: InceptionSpec, *, alpha: float):
     named `{spec.name}_branch1`, `_branch2a/b`, `_branch3a/b`, `_pool`, `_branch4`,
     `_concat`; weights in torchvision's order.
     """
+
     def width(channels):
         return scale_width(channels, alpha)
 
@@ -451,16 +488,22 @@ def auxiliary_head(x, *, prefix: str, alpha: float, num_classes: int):
 
 
 @registry.register(
-    "googlenet", family="googlenet", default_resolution=224, default_dropout=0.2,
-    reference="torchvision.models.googlenet", paper=_GOOGLENET_PAPER,
+    "googlenet",
+    family="googlenet",
+    default_resolution=224,
+    default_dropout=0.2,
+    reference="torchvision.models.googlenet",
+    paper=_GOOGLENET_PAPER,
     idea="the Inception module",
     description="GoogLeNet (Inception v1) with batch norm: nine Inception modules of parallel 1x1, 3x3, "
-                "\"5x5\" and pooling branches; optional auxiliary classifiers for training.",
+    '"5x5" and pooling branches; optional auxiliary classifiers for training.',
     reference_counts=ReferenceCounts(params=6_624_904, macs=1_498_376_192),
     options={"aux_logits": False},
-    min_resolution=GOOGLENET_MIN_RESOLUTION)
-def googlenet(*, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float,
-              aux_logits: bool = False) -> tf_keras.Model:
+    min_resolution=GOOGLENET_MIN_RESOLUTION,
+)
+def googlenet(
+    *, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float, aux_logits: bool = False
+) -> tf_keras.Model:
     """GoogLeNet (Inception v1) as torchvision builds it, with batch norm.
 
     Reference: torchvision.models.googlenet (equal trainable parameters,
@@ -489,13 +532,16 @@ def googlenet(*, alpha: float, resolution: int, num_classes: int, include_top: b
     a resolution of at least 63 px (the model alone needs 15 px).
     """
     if aux_logits and not include_top:
-        raise UserError("googlenet: aux_logits=True adds auxiliary classifiers, which need include_top=True. "
-                        "Use include_top=True, or aux_logits=False for a feature extractor.")
+        raise UserError(
+            "googlenet: aux_logits=True adds auxiliary classifiers, which need include_top=True. "
+            "Use include_top=True, or aux_logits=False for a feature extractor."
+        )
     if aux_logits and resolution < GOOGLENET_AUX_MIN_RESOLUTION:
         raise UserError(
             f"googlenet with aux_logits=True needs a resolution >= {GOOGLENET_AUX_MIN_RESOLUTION}, got "
             f"{resolution}: the auxiliary classifiers pool inception4a's map to {AUX_GRID}x{AUX_GRID}. "
-            f"Use resolution >= {GOOGLENET_AUX_MIN_RESOLUTION}, or aux_logits=False.")
+            f"Use resolution >= {GOOGLENET_AUX_MIN_RESOLUTION}, or aux_logits=False."
+        )
     inputs, x = _normalized_input(resolution, TORCH)
     x = basic_conv(x, scale_width(64, alpha), 7, stride=2, pad=3, name="conv1")
     x = ceil_max_pool(x, 3, 2, name="pool1")
@@ -532,8 +578,10 @@ def strip_aux_heads(model: tf_keras.Model) -> tf_keras.Model:
     try:
         main = model.get_layer("predictions").output
     except ValueError:
-        raise UserError(f"model {model.name!r} has {len(model.outputs)} outputs but no 'predictions' layer: "
-                        "strip_aux_heads expects a googlenet built with aux_logits=True.") from None
+        raise UserError(
+            f"model {model.name!r} has {len(model.outputs)} outputs but no 'predictions' layer: "
+            "strip_aux_heads expects a googlenet built with aux_logits=True."
+        ) from None
     return tf_keras.Model(model.inputs, main, name=model.name)
 
 
@@ -543,23 +591,37 @@ def strip_aux_heads(model: tf_keras.Model) -> tf_keras.Model:
 
 # (pointwise channels, stride) of the thirteen depthwise-separable blocks (Howard et al., table 1).
 MOBILENET_V1_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 MOBILENET_V1_STEM = 32
 _MOBILENET_V1_BN = BlockSettings(bn_epsilon=1e-3, bn_momentum=0.99)  # keras' BatchNormalization defaults
 
-_MOBILENET_V1_PAPER = ("Howard et al., \"MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
-                       "Applications\", arXiv 2017, arXiv:1704.04861")
+_MOBILENET_V1_PAPER = (
+    'Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision '
+    'Applications", arXiv 2017, arXiv:1704.04861'
+)
 
 
 def _mobilenet_v1_width(channels: int, alpha: float) -> int:
     """keras MobileNet's rounding: int(channels * alpha), no divisibility."""
     width = int(channels * alpha)
     if width < 1:
-        raise UserError(f"mobilenet_v1 at alpha {alpha:g} leaves int({channels} * {alpha:g}) = 0 channels. "
-                        f"Use alpha >= {1 / MOBILENET_V1_STEM:g} (0.25 is the smallest published).")
+        raise UserError(
+            f"mobilenet_v1 at alpha {alpha:g} leaves int({channels} * {alpha:g}) = 0 channels. "
+            f"Use alpha >= {1 / MOBILENET_V1_STEM:g} (0.25 is the smallest published)."
+        )
     return width
 
 
@@ -573,8 +635,9 @@ def depthwise_separable(x, filters: int, stride: int, *, block_id: int):
     if stride == 2:
         x = tf_keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
         padding = "valid"
-    x = tf_keras.layers.DepthwiseConv2D(3, strides=stride, padding=padding, use_bias=False,
-                                        name=f"conv_dw_{block_id}")(x)
+    x = tf_keras.layers.DepthwiseConv2D(3, strides=stride, padding=padding, use_bias=False, name=f"conv_dw_{block_id}")(
+        x
+    )
     x = batch_norm(_MOBILENET_V1_BN, f"conv_dw_{block_id}_bn")(x)
     x = activation_layer("relu6", f"conv_dw_{block_id}_relu")(x)
     x = tf_keras.layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
@@ -583,12 +646,18 @@ def depthwise_separable(x, filters: int, stride: int, *, block_id: int):
 
 
 @registry.register(
-    "mobilenet_v1", family="mobilenet_v1", default_resolution=224, default_dropout=1e-3,
-    reference="tf_keras.applications.MobileNet", paper=_MOBILENET_V1_PAPER,
+    "mobilenet_v1",
+    family="mobilenet_v1",
+    default_resolution=224,
+    default_dropout=1e-3,
+    reference="tf_keras.applications.MobileNet",
+    paper=_MOBILENET_V1_PAPER,
     idea="depthwise-separable convolution",
-    description="MobileNetV1: a 3x3 stem and thirteen depthwise-separable blocks, ReLU6.")
-def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top: bool,
-                 dropout: float) -> tf_keras.Model:
+    description="MobileNetV1: a 3x3 stem and thirteen depthwise-separable blocks, ReLU6.",
+)
+def mobilenet_v1(
+    *, alpha: float, resolution: int, num_classes: int, include_top: bool, dropout: float
+) -> tf_keras.Model:
     """MobileNetV1.
 
     Reference: tf_keras.applications.MobileNet (weight-compatible at every
@@ -602,8 +671,9 @@ def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top
     reshape, softmax.
     """
     inputs, x = _normalized_input(resolution, TO_MINUS_ONE_ONE)
-    x = tf_keras.layers.Conv2D(_mobilenet_v1_width(MOBILENET_V1_STEM, alpha), 3, strides=2, padding="same",
-                               use_bias=False, name="conv1")(x)
+    x = tf_keras.layers.Conv2D(
+        _mobilenet_v1_width(MOBILENET_V1_STEM, alpha), 3, strides=2, padding="same", use_bias=False, name="conv1"
+    )(x)
     x = batch_norm(_MOBILENET_V1_BN, "conv1_bn")(x)
     x = activation_layer("relu6", "conv1_relu")(x)
     for block_id, (channels, stride) in enumerate(MOBILENET_V1_BLOCKS, start=1):
@@ -619,6 +689,15 @@ def mobilenet_v1(*, alpha: float, resolution: int, num_classes: int, include_top
 
 
 __all__ = [
-    "ALEXNET_FEATURES", "AUX_LOSS_WEIGHTS", "GOOGLENET_MODULES", "MOBILENET_V1_BLOCKS", "VGG_CONFIGS",
-    "LocalResponseNormalization", "alexnet", "build_vgg", "googlenet", "mobilenet_v1", "strip_aux_heads",
+    "ALEXNET_FEATURES",
+    "AUX_LOSS_WEIGHTS",
+    "GOOGLENET_MODULES",
+    "MOBILENET_V1_BLOCKS",
+    "VGG_CONFIGS",
+    "LocalResponseNormalization",
+    "alexnet",
+    "build_vgg",
+    "googlenet",
+    "mobilenet_v1",
+    "strip_aux_heads",
 ]

@@ -39,9 +39,17 @@ def layer_macs(layer) -> int:
         return macs(1, layer.reduce.kernel.shape) + macs(1, layer.expand.kernel.shape)
     if isinstance(layer, tf_keras.Model):
         return sum(layer_macs(inner) for inner in layer.layers)
-    if isinstance(layer, (tf_keras.layers.Conv1D, tf_keras.layers.Conv2D, tf_keras.layers.Conv3D,
-                          tf_keras.layers.DepthwiseConv2D, tf_keras.layers.SeparableConv2D,
-                          tf_keras.layers.Dense)):
+    if isinstance(
+        layer,
+        (
+            tf_keras.layers.Conv1D,
+            tf_keras.layers.Conv2D,
+            tf_keras.layers.Conv3D,
+            tf_keras.layers.DepthwiseConv2D,
+            tf_keras.layers.SeparableConv2D,
+            tf_keras.layers.Dense,
+        ),
+    ):
         output_shape = layer.output.shape
         positions = math.prod(int(d) for d in output_shape[1:-1]) if len(output_shape) > 2 else 1
         return sum(macs(positions, kernel.shape) for kernel in _kernels(layer))

@@ -129,26 +129,34 @@ class KerasCounterpart:
         if self.dropout_argument is not None:
             arguments[self.dropout_argument] = settings.dropout
         return keras_attribute(self.function)(
-            include_top=settings.include_top, weights=weights, classes=settings.num_classes,
-            input_shape=(settings.resolution, settings.resolution, 3), **arguments)
+            include_top=settings.include_top,
+            weights=weights,
+            classes=settings.num_classes,
+            input_shape=(settings.resolution, settings.resolution, 3),
+            **arguments,
+        )
 
     def imagenet(self, settings: BuildSettings) -> ImagenetWeights:
         """The ImageNet weights file for these settings; UserError where keras publishes none."""
         if settings.include_top and settings.num_classes != IMAGENET_CLASSES:
-            no_imagenet(f"{self.name} with a {settings.num_classes}-class top",
-                        f"its classifier has {IMAGENET_CLASSES} ImageNet classes",
-                        f"Use num_classes={IMAGENET_CLASSES} (--num-classes {IMAGENET_CLASSES}), or include_top=False "
-                        "to fine-tune a new classifier, or weights=None.")
+            no_imagenet(
+                f"{self.name} with a {settings.num_classes}-class top",
+                f"its classifier has {IMAGENET_CLASSES} ImageNet classes",
+                f"Use num_classes={IMAGENET_CLASSES} (--num-classes {IMAGENET_CLASSES}), or include_top=False "
+                "to fine-tune a new classifier, or weights=None.",
+            )
         self._check_alpha(settings)
         if settings.include_top and self.top_resolution not in (None, settings.resolution):
-            no_imagenet(f"{self.name} with its classifier at resolution {settings.resolution}",
-                        f"the classifier's weights fit a {self.top_resolution} px input only (fc1 takes the "
-                        "flattened last feature map)",
-                        f"Use resolution={self.top_resolution}, or include_top=False (any resolution), "
-                        "or weights=None.")
+            no_imagenet(
+                f"{self.name} with its classifier at resolution {settings.resolution}",
+                f"the classifier's weights fit a {self.top_resolution} px input only (fc1 takes the "
+                "flattened last feature map)",
+                f"Use resolution={self.top_resolution}, or include_top=False (any resolution), or weights=None.",
+            )
         rows = settings.resolution if settings.resolution in self.resolutions else 224
-        file_name = self.file.format(alpha=self.alphas[settings.alpha], rows=rows,
-                                     top=self.top[0 if settings.include_top else 1])
+        file_name = self.file.format(
+            alpha=self.alphas[settings.alpha], rows=rows, top=self.top[0 if settings.include_top else 1]
+        )
         folder = keras_attribute(self.folder).rsplit("/", 1)[0]
         resolution = self.load_resolution or (rows if self.resolutions else settings.resolution)
         return ImagenetWeights(file_name, f"{folder}/{file_name}", dataclasses.replace(settings, resolution=resolution))
@@ -160,24 +168,41 @@ class KerasCounterpart:
 
     def _check_alpha(self, settings: BuildSettings) -> None:
         if settings.alpha not in self.alphas:
-            no_imagenet(f"{self.name} at alpha {settings.alpha:g}", f"alpha must be {_either(self.alphas)}",
-                        "Pick one of these alphas, or use weights=None.")
+            no_imagenet(
+                f"{self.name} at alpha {settings.alpha:g}",
+                f"alpha must be {_either(self.alphas)}",
+                "Pick one of these alphas, or use weights=None.",
+            )
 
 
 def _published_width(name: str, function: str, folder: str, preprocessing: str, **limits) -> KerasCounterpart:
     """VGG, ResNet, DenseNet: alpha 1 only; files `{name without _}_weights_tf_dim_ordering_tf_kernels[_notop].h5`."""
     stem = name.replace("_", "")  # resnet50_v2 -> resnet50v2
-    return KerasCounterpart(name, function, folder, stem + "_weights_tf_dim_ordering_tf_kernels{top}",
-                            top=(".h5", "_notop.h5"), preprocessing=preprocessing, **limits)
+    return KerasCounterpart(
+        name,
+        function,
+        folder,
+        stem + "_weights_tf_dim_ordering_tf_kernels{top}",
+        top=(".h5", "_notop.h5"),
+        preprocessing=preprocessing,
+        **limits,
+    )
 
 
 def _mobilenet_v3(name: str, function: str, *, minimalistic: bool) -> KerasCounterpart:
     variant = name.removeprefix("mobilenet_v3_")  # "large", "small_minimalistic", ...
     return KerasCounterpart(
-        name, function, "mobilenet_v3.BASE_WEIGHT_PATH", f"weights_mobilenet_v3_{variant}_224_{{alpha}}_float{{top}}",
-        top=(".h5", "_no_top_v2.h5"), preprocessing=None, alpha_argument="alpha", dropout_argument="dropout_rate",
+        name,
+        function,
+        "mobilenet_v3.BASE_WEIGHT_PATH",
+        f"weights_mobilenet_v3_{variant}_224_{{alpha}}_float{{top}}",
+        top=(".h5", "_no_top_v2.h5"),
+        preprocessing=None,
+        alpha_argument="alpha",
+        dropout_argument="dropout_rate",
         fixed=(("minimalistic", minimalistic), ("include_preprocessing", True)),
-        alphas=_as_written(1.0) if minimalistic else _as_written(0.75, 1.0))
+        alphas=_as_written(1.0) if minimalistic else _as_written(0.75, 1.0),
+    )
 
 
 # keras' EfficientNet ImageNet files hold the channel standard deviations where
@@ -207,37 +232,62 @@ def _efficientnet(name: str, scale: CompoundScale) -> KerasCounterpart:
     """keras' generic EfficientNet builder (what EfficientNetB0..B7 call), so that alpha and dropout reach it."""
     keras_name = name.replace("_", "")  # efficientnet_b0 -> efficientnetb0
     return KerasCounterpart(
-        name, "efficientnet.EfficientNet", "efficientnet.BASE_WEIGHTS_PATH", keras_name + "{top}",
-        top=(".h5", "_notop.h5"), preprocessing=None, alpha_argument="width_coefficient", base_width=scale.width,
+        name,
+        "efficientnet.EfficientNet",
+        "efficientnet.BASE_WEIGHTS_PATH",
+        keras_name + "{top}",
+        top=(".h5", "_notop.h5"),
+        preprocessing=None,
+        alpha_argument="width_coefficient",
+        base_width=scale.width,
         dropout_argument="dropout_rate",
         fixed=(("depth_coefficient", scale.depth), ("default_size", scale.resolution), ("model_name", keras_name)),
-        load_resolution=scale.resolution, adopt=_fold_efficientnet_stddev)
+        load_resolution=scale.resolution,
+        adopt=_fold_efficientnet_stddev,
+    )
 
 
-KERAS_COUNTERPARTS: dict[str, KerasCounterpart] = {row.name: row for row in (
-    _published_width("vgg16", "VGG16", "vgg16.WEIGHTS_PATH", "caffe", top_resolution=224),
-    _published_width("vgg19", "VGG19", "vgg19.WEIGHTS_PATH", "caffe", top_resolution=224),
-    _published_width("resnet50", "ResNet50", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
-    _published_width("resnet101", "ResNet101", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
-    _published_width("resnet152", "ResNet152", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
-    _published_width("resnet50_v2", "ResNet50V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
-    _published_width("resnet101_v2", "ResNet101V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
-    _published_width("resnet152_v2", "ResNet152V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
-    _published_width("densenet121", "DenseNet121", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
-    _published_width("densenet169", "DenseNet169", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
-    _published_width("densenet201", "DenseNet201", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
-    KerasCounterpart(
-        "mobilenet_v1", "MobileNet", "mobilenet.BASE_WEIGHT_PATH", "mobilenet_{alpha}_{rows}_tf{top}",
-        top=(".h5", "_no_top.h5"), preprocessing="tf", alpha_argument="alpha", dropout_argument="dropout",
-        alphas={0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}, resolutions=(128, 160, 192, 224)),
-    KerasCounterpart(
-        "mobilenet_v2", "MobileNetV2", "mobilenet_v2.BASE_WEIGHT_PATH",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}{top}",
-        top=(".h5", "_no_top.h5"), preprocessing="tf", alpha_argument="alpha",
-        alphas=_as_written(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), resolutions=(96, 128, 160, 192, 224)),
-    _mobilenet_v3("mobilenet_v3_large", "MobileNetV3Large", minimalistic=False),
-    _mobilenet_v3("mobilenet_v3_small", "MobileNetV3Small", minimalistic=False),
-    _mobilenet_v3("mobilenet_v3_large_minimalistic", "MobileNetV3Large", minimalistic=True),
-    _mobilenet_v3("mobilenet_v3_small_minimalistic", "MobileNetV3Small", minimalistic=True),
-    *(_efficientnet(name, scale) for name, scale in EFFICIENTNET_SCALES.items()),
-)}
+KERAS_COUNTERPARTS: dict[str, KerasCounterpart] = {
+    row.name: row
+    for row in (
+        _published_width("vgg16", "VGG16", "vgg16.WEIGHTS_PATH", "caffe", top_resolution=224),
+        _published_width("vgg19", "VGG19", "vgg19.WEIGHTS_PATH", "caffe", top_resolution=224),
+        _published_width("resnet50", "ResNet50", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
+        _published_width("resnet101", "ResNet101", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
+        _published_width("resnet152", "ResNet152", "resnet.BASE_WEIGHTS_PATH", "caffe", load_resolution=224),
+        _published_width("resnet50_v2", "ResNet50V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
+        _published_width("resnet101_v2", "ResNet101V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
+        _published_width("resnet152_v2", "ResNet152V2", "resnet.BASE_WEIGHTS_PATH", "tf", load_resolution=224),
+        _published_width("densenet121", "DenseNet121", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
+        _published_width("densenet169", "DenseNet169", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
+        _published_width("densenet201", "DenseNet201", "densenet.BASE_WEIGHTS_PATH", "torch", load_resolution=224),
+        KerasCounterpart(
+            "mobilenet_v1",
+            "MobileNet",
+            "mobilenet.BASE_WEIGHT_PATH",
+            "mobilenet_{alpha}_{rows}_tf{top}",
+            top=(".h5", "_no_top.h5"),
+            preprocessing="tf",
+            alpha_argument="alpha",
+            dropout_argument="dropout",
+            alphas={0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"},
+            resolutions=(128, 160, 192, 224),
+        ),
+        KerasCounterpart(
+            "mobilenet_v2",
+            "MobileNetV2",
+            "mobilenet_v2.BASE_WEIGHT_PATH",
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}{top}",
+            top=(".h5", "_no_top.h5"),
+            preprocessing="tf",
+            alpha_argument="alpha",
+            alphas=_as_written(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+            resolutions=(96, 128, 160, 192, 224),
+        ),
+        _mobilenet_v3("mobilenet_v3_large", "MobileNetV3Large", minimalistic=False),
+        _mobilenet_v3("mobilenet_v3_small", "MobileNetV3Small", minimalistic=False),
+        _mobilenet_v3("mobilenet_v3_large_minimalistic", "MobileNetV3Large", minimalistic=True),
+        _mobilenet_v3("mobilenet_v3_small_minimalistic", "MobileNetV3Small", minimalistic=True),
+        *(_efficientnet(name, scale) for name, scale in EFFICIENTNET_SCALES.items()),
+    )
+}

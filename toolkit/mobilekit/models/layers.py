@@ -130,13 +130,21 @@ class SqueezeExcite(tf_keras.layers.Layer):
         pooled = tf.TensorShape([input_shape[0], 1, 1, channels])
         # Created reduce first, expand second: this fixes the weight order.
         self.reduce = tf_keras.layers.Conv2D(
-            self.filters, 1, use_bias=True, name="reduce",
+            self.filters,
+            1,
+            use_bias=True,
+            name="reduce",
             kernel_initializer=tf_keras.initializers.deserialize(self.kernel_initializer),
-            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer))
+            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer),
+        )
         self.expand = tf_keras.layers.Conv2D(
-            int(channels), 1, use_bias=True, name="expand",
+            int(channels),
+            1,
+            use_bias=True,
+            name="expand",
             kernel_initializer=tf_keras.initializers.deserialize(self.kernel_initializer),
-            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer))
+            bias_initializer=tf_keras.initializers.deserialize(self.bias_initializer),
+        )
         self.act = activation_layer(self.activation, "act")
         self.gate_layer = activation_layer(self.gate, "gate")
         with tf.name_scope(self.reduce.name):
@@ -184,12 +192,11 @@ class ChannelSlice(tf_keras.layers.Layer):
     def build(self, input_shape):
         channels = tf.TensorShape(input_shape)[-1]
         if channels is not None and self.start + self.size > channels:
-            raise ValueError(f"ChannelSlice [{self.start}, {self.start + self.size}) "
-                             f"exceeds {channels} channels")
+            raise ValueError(f"ChannelSlice [{self.start}, {self.start + self.size}) exceeds {channels} channels")
         super().build(input_shape)
 
     def call(self, inputs):
-        return inputs[..., self.start:self.start + self.size]
+        return inputs[..., self.start : self.start + self.size]
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.size])
@@ -220,8 +227,7 @@ class LocalResponseNormalization(tf_keras.layers.Layer):
     No weights: parameter counts are unchanged.
     """
 
-    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75,
-                 **kwargs):
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, **kwargs):
         super().__init__(**kwargs)
         if int(depth_radius) < 0 or bias <= 0 or alpha < 0 or beta <= 0:
             raise ValueError("LocalResponseNormalization needs depth_radius >= 0, bias > 0, alpha >= 0, beta > 0")
@@ -306,8 +312,9 @@ class InputNormalization(tf_keras.layers.Layer):
     MAXIMUM reaches the .tflite file.
     """
 
-    def __init__(self, scale=1.0, offset=0.0, stats: bool = False, epsilon: float | None = None,
-                 bgr: bool = False, **kwargs):
+    def __init__(
+        self, scale=1.0, offset=0.0, stats: bool = False, epsilon: float | None = None, bgr: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         self.scale = _per_channel(scale, "scale")
         self.offset = _per_channel(offset, "offset")
@@ -326,13 +333,12 @@ class InputNormalization(tf_keras.layers.Layer):
                 raise ValueError("InputNormalization(stats=True) needs a known channel count")
             # Same names, shapes, dtypes and order as keras' Normalization(axis=-1).
             self.mean = self.add_weight(
-                name="mean", shape=(int(channels),), dtype=self.compute_dtype,
-                initializer="zeros", trainable=False)
+                name="mean", shape=(int(channels),), dtype=self.compute_dtype, initializer="zeros", trainable=False
+            )
             self.variance = self.add_weight(
-                name="variance", shape=(int(channels),), dtype=self.compute_dtype,
-                initializer="ones", trainable=False)
-            self.count = self.add_weight(
-                name="count", shape=(), dtype=tf.int64, initializer="zeros", trainable=False)
+                name="variance", shape=(int(channels),), dtype=self.compute_dtype, initializer="ones", trainable=False
+            )
+            self.count = self.add_weight(name="count", shape=(), dtype=tf.int64, initializer="zeros", trainable=False)
         super().build(input_shape)
 
     def affine(self):
@@ -384,5 +390,6 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 TO_MINUS_ONE_ONE = Normalization(scale=1.0 / 127.5, offset=-1.0)  # "tf": x / 127.5 - 1
 TORCH = Normalization(  # "torch" and torchvision / timm: (x / 255 - mean) / std
     scale=tuple(1.0 / (255.0 * s) for s in _IMAGENET_STD),
-    offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)))
+    offset=tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)),
+)
 CAFFE = Normalization(scale=1.0, offset=(-103.939, -116.779, -123.68), bgr=True)  # "caffe": BGR minus mean

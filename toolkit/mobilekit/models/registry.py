@@ -94,26 +94,52 @@ class Registry:
     def __init__(self):
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, *, family: str, default_resolution: int, default_dropout: float,
-                 reference: str, description: str, paper: str, idea: str,
-                 reference_counts: ReferenceCounts | None = None,
-                 options: dict | None = None, min_resolution: int = MIN_RESOLUTION):
+    def register(
+        self,
+        name: str,
+        *,
+        family: str,
+        default_resolution: int,
+        default_dropout: float,
+        reference: str,
+        description: str,
+        paper: str,
+        idea: str,
+        reference_counts: ReferenceCounts | None = None,
+        options: dict | None = None,
+        min_resolution: int = MIN_RESOLUTION,
+    ):
         """Decorator: register `builder(*, alpha, resolution, num_classes, include_top, dropout, **options)`."""
         keras = KERAS_COUNTERPARTS.get(name)
         if (keras is None) == (reference_counts is None):
-            raise ValueError(f"model {name!r}: needs exactly one of a row in KERAS_COUNTERPARTS (a weight-compatible "
-                             "keras.applications model) or reference_counts= (a reference's figures)")
+            raise ValueError(
+                f"model {name!r}: needs exactly one of a row in KERAS_COUNTERPARTS (a weight-compatible "
+                "keras.applications model) or reference_counts= (a reference's figures)"
+            )
 
         def decorator(builder):
             if name in self._entries:
                 raise ValueError(f"model {name!r} is registered twice")
             self._entries[name] = Entry(
-                info=ModelInfo(name=name, family=family, default_resolution=int(default_resolution),
-                               reference=reference, description=description, paper=paper, idea=idea,
-                               options=tuple((options or {}).items()), min_resolution=int(min_resolution),
-                               reference_counts=reference_counts, imagenet_weights=keras is not None),
-                builder=builder, default_dropout=float(default_dropout), keras=keras)
+                info=ModelInfo(
+                    name=name,
+                    family=family,
+                    default_resolution=int(default_resolution),
+                    reference=reference,
+                    description=description,
+                    paper=paper,
+                    idea=idea,
+                    options=tuple((options or {}).items()),
+                    min_resolution=int(min_resolution),
+                    reference_counts=reference_counts,
+                    imagenet_weights=keras is not None,
+                ),
+                builder=builder,
+                default_dropout=float(default_dropout),
+                keras=keras,
+            )
             return builder
+
         return decorator
 
     def names(self) -> list[str]:
@@ -127,7 +153,8 @@ class Registry:
         hint = f" Did you mean {guess[0]!r}?" if guess else ""
         raise UserError(
             f"unknown model {name!r}.{hint} Known models: {', '.join(known)}. "
-            "Pass one of these names (`mobilekit models` lists them with their sizes).")
+            "Pass one of these names (`mobilekit models` lists them with their sizes)."
+        )
 
 
 REGISTRY = Registry()
@@ -162,18 +189,23 @@ def check_options(name: str, options: dict) -> dict:
     return resolve_options(REGISTRY.get(name), options)
 
 
-def resolve_settings(entry: Entry, *, alpha=1.0, resolution=None, num_classes=1000,
-                     include_top=True, dropout=None) -> BuildSettings:
+def resolve_settings(
+    entry: Entry, *, alpha=1.0, resolution=None, num_classes=1000, include_top=True, dropout=None
+) -> BuildSettings:
     """Fill None arguments with the model's defaults and check every value."""
     alpha = 1.0 if alpha is None else alpha
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha) or alpha <= 0:
-        raise UserError(f"alpha (width multiplier) must be a number > 0, got {alpha!r}. "
-                        "Use 1.0 for the published width, e.g. 0.35-1.4 for MobileNetV2.")
+        raise UserError(
+            f"alpha (width multiplier) must be a number > 0, got {alpha!r}. "
+            "Use 1.0 for the published width, e.g. 0.35-1.4 for MobileNetV2."
+        )
     resolution = entry.info.default_resolution if resolution is None else resolution
     smallest = entry.info.min_resolution
     if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < smallest:
-        raise UserError(f"resolution must be a whole number of pixels >= {smallest} for {entry.info.name}, "
-                        f"got {resolution!r}. It was designed for {entry.info.default_resolution}.")
+        raise UserError(
+            f"resolution must be a whole number of pixels >= {smallest} for {entry.info.name}, "
+            f"got {resolution!r}. It was designed for {entry.info.default_resolution}."
+        )
     num_classes = 1000 if num_classes is None else num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise UserError(f"num_classes must be a whole number >= 1, got {num_classes!r}.")
@@ -182,10 +214,17 @@ def resolve_settings(entry: Entry, *, alpha=1.0, resolution=None, num_classes=10
         raise UserError(f"include_top must be True or False, got {include_top!r}.")
     dropout = entry.default_dropout if dropout is None else dropout
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise UserError(f"dropout must be a rate in [0, 1), got {dropout!r}. "
-                        f"Leave it unset for {entry.info.name}'s default ({entry.default_dropout}).")
-    return BuildSettings(alpha=float(alpha), resolution=int(resolution), num_classes=int(num_classes),
-                         include_top=include_top, dropout=float(dropout))
+        raise UserError(
+            f"dropout must be a rate in [0, 1), got {dropout!r}. "
+            f"Leave it unset for {entry.info.name}'s default ({entry.default_dropout})."
+        )
+    return BuildSettings(
+        alpha=float(alpha),
+        resolution=int(resolution),
+        num_classes=int(num_classes),
+        include_top=include_top,
+        dropout=float(dropout),
+    )
 
 
 def resolve_options(entry: Entry, options: dict) -> dict:
@@ -197,8 +236,9 @@ def resolve_options(entry: Entry, options: dict) -> dict:
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-        raise UserError(f"{entry.info.name} has no option {', '.join(map(repr, unknown))}. "
-                        f"Its options (with defaults): {known}.")
+        raise UserError(
+            f"{entry.info.name} has no option {', '.join(map(repr, unknown))}. Its options (with defaults): {known}."
+        )
     resolved = dict(defaults)
     for key, value in options.items():
         if value is None:
@@ -211,14 +251,25 @@ def resolve_options(entry: Entry, options: dict) -> dict:
         else:
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         if not ok:
-            raise UserError(f"{entry.info.name} option {key} must be a {type(default).__name__} like its "
-                            f"default {default!r}, got {value!r}.")
+            raise UserError(
+                f"{entry.info.name} option {key} must be a {type(default).__name__} like its "
+                f"default {default!r}, got {value!r}."
+            )
         resolved[key] = type(default)(value)
     return resolved
 
 
-def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None = None,
-          num_classes: int = 1000, include_top: bool = True, dropout: float | None = None, **options):
+def build(
+    name: str,
+    *,
+    weights=None,
+    alpha: float = 1.0,
+    resolution: int | None = None,
+    num_classes: int = 1000,
+    include_top: bool = True,
+    dropout: float | None = None,
+    **options,
+):
     """Build a zoo model as a tf_keras.Model that takes raw RGB pixels in [0, 255].
 
     Args:
@@ -237,8 +288,16 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     Returns:
       A float32 tf_keras.Model with input shape (resolution, resolution, 3).
     """
-    plan = _plan(name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes,
-                 include_top=include_top, dropout=dropout, options=options)
+    plan = _plan(
+        name,
+        weights=weights,
+        alpha=alpha,
+        resolution=resolution,
+        num_classes=num_classes,
+        include_top=include_top,
+        dropout=dropout,
+        options=options,
+    )
     from mobilekit.models import weights as weight_loading
 
     model = plan.entry.builder(**dataclasses.asdict(plan.settings), **plan.options)
@@ -249,14 +308,30 @@ def build(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None
     return model
 
 
-def check(name: str, *, weights=None, alpha: float = 1.0, resolution: int | None = None,
-          num_classes: int = 1000, include_top: bool = True, dropout: float | None = None,
-          **options) -> BuildSettings:
+def check(
+    name: str,
+    *,
+    weights=None,
+    alpha: float = 1.0,
+    resolution: int | None = None,
+    num_classes: int = 1000,
+    include_top: bool = True,
+    dropout: float | None = None,
+    **options,
+) -> BuildSettings:
     """Everything `build` checks before it builds, with the same arguments: the name, the
     settings, the model's options, and that requested ImageNet weights exist and are cached or
     reachable. Returns the resolved settings; raises UserError like `build`."""
-    return _plan(name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes,
-                 include_top=include_top, dropout=dropout, options=options).settings
+    return _plan(
+        name,
+        weights=weights,
+        alpha=alpha,
+        resolution=resolution,
+        num_classes=num_classes,
+        include_top=include_top,
+        dropout=dropout,
+        options=options,
+    ).settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,8 +345,9 @@ class _Plan:
 
 def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout, options) -> _Plan:
     entry = REGISTRY.get(name)
-    settings = resolve_settings(entry, alpha=alpha, resolution=resolution, num_classes=num_classes,
-                                include_top=include_top, dropout=dropout)
+    settings = resolve_settings(
+        entry, alpha=alpha, resolution=resolution, num_classes=num_classes, include_top=include_top, dropout=dropout
+    )
     chosen = resolve_options(entry, options)
     source = weights_source(weights)
     imagenet = None

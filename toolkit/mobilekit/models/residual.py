@@ -129,15 +129,36 @@ class ResNetStyle:
             raise ValueError(f"stage strides {self.stage_strides} must be 1 or 2")
 
 
-KERAS_V1 = ResNetStyle(conv_bias=True, bn_epsilon=KERAS_BN_EPSILON, bn_momentum=0.99, preact=False,
-                       stage_strides=(1, 2, 2, 2), stride_block="first", bottleneck_stride="1x1",
-                       normalization=CAFFE)
-KERAS_V2 = ResNetStyle(conv_bias=False, bn_epsilon=KERAS_BN_EPSILON, bn_momentum=0.99, preact=True,
-                       stage_strides=(2, 2, 2, 1), stride_block="last", bottleneck_stride="3x3",
-                       normalization=TO_MINUS_ONE_ONE)
-TORCHVISION = ResNetStyle(conv_bias=False, bn_epsilon=1e-5, bn_momentum=0.9, preact=False,
-                          stage_strides=(1, 2, 2, 2), stride_block="first", bottleneck_stride="3x3",
-                          normalization=TORCH)
+KERAS_V1 = ResNetStyle(
+    conv_bias=True,
+    bn_epsilon=KERAS_BN_EPSILON,
+    bn_momentum=0.99,
+    preact=False,
+    stage_strides=(1, 2, 2, 2),
+    stride_block="first",
+    bottleneck_stride="1x1",
+    normalization=CAFFE,
+)
+KERAS_V2 = ResNetStyle(
+    conv_bias=False,
+    bn_epsilon=KERAS_BN_EPSILON,
+    bn_momentum=0.99,
+    preact=True,
+    stage_strides=(2, 2, 2, 1),
+    stride_block="last",
+    bottleneck_stride="3x3",
+    normalization=TO_MINUS_ONE_ONE,
+)
+TORCHVISION = ResNetStyle(
+    conv_bias=False,
+    bn_epsilon=1e-5,
+    bn_momentum=0.9,
+    preact=False,
+    stage_strides=(1, 2, 2, 2),
+    stride_block="first",
+    bottleneck_stride="3x3",
+    normalization=TORCH,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +214,9 @@ def _conv(x, filters: int, kernel: int, stride: int, *, prefix: str, bias: bool)
     if stride > 1 and kernel > 1:
         x = tf_keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad")(x)
         padding = "valid"
-    return tf_keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=bias,
-                                  name=f"{prefix}_conv")(x)
+    return tf_keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding=padding, use_bias=bias, name=f"{prefix}_conv"
+    )(x)
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, *, prefix: str, style: ResNetStyle, relu: bool):
@@ -268,8 +290,17 @@ RESIDUAL_UNITS = {  # (block kind, pre-activation) -> block function
 }
 
 
-def build_resnet(depth: ResNetDepth, style: ResNetStyle, *, name: str, alpha: float, resolution: int,
-                 num_classes: int, include_top: bool, dropout: float) -> tf_keras.Model:
+def build_resnet(
+    depth: ResNetDepth,
+    style: ResNetStyle,
+    *,
+    name: str,
+    alpha: float,
+    resolution: int,
+    num_classes: int,
+    include_top: bool,
+    dropout: float,
+) -> tf_keras.Model:
     """The functional model for one row of RESNET_DEPTHS in one style. Widths go through scale_width."""
     unit = RESIDUAL_UNITS.get((depth.kind, style.preact))
     if unit is None:
@@ -277,8 +308,12 @@ def build_resnet(depth: ResNetDepth, style: ResNetStyle, *, name: str, alpha: fl
     expansion = BLOCK_EXPANSION[depth.kind]
     inputs = tf_keras.Input((resolution, resolution, 3), name="image")
     x = style.normalization.layer()(inputs)
-    x = _pool_stem(x, scale_width(STEM_WIDTH, alpha), bias=style.conv_bias or style.preact,
-                   post=None if style.preact else (style.bn_epsilon, style.bn_momentum))
+    x = _pool_stem(
+        x,
+        scale_width(STEM_WIDTH, alpha),
+        bias=style.conv_bias or style.preact,
+        post=None if style.preact else (style.bn_epsilon, style.bn_momentum),
+    )
     for planned in plan_units(depth, style):
         # The output width (inner * expansion) is what alpha scales; the inner width follows.
         out_channels = scale_width(planned.width * expansion, alpha)
@@ -328,18 +363,30 @@ def transition(x, compression: float, *, name: str):
 def check_densenet_options(growth_rate, compression) -> None:
     """Ranges of DenseNet's knobs (the registry has checked their types)."""
     if isinstance(growth_rate, bool) or not isinstance(growth_rate, numbers.Integral) or growth_rate < 1:
-        raise UserError(f"DenseNet growth_rate (k, channels each dense layer adds) must be a whole number "
-                        f">= 1, got {growth_rate!r}. The paper uses 32 (DenseNet-121/169/201) or 12 and 24.")
-    if isinstance(compression, bool) or not isinstance(compression, numbers.Real) \
-            or not 0 < compression <= 1:
-        raise UserError(f"DenseNet compression (theta, the fraction of channels a transition keeps) must be "
-                        f"in (0, 1], got {compression!r}. The paper uses 0.5 (DenseNet-BC); 1 keeps every "
-                        "channel.")
+        raise UserError(
+            f"DenseNet growth_rate (k, channels each dense layer adds) must be a whole number "
+            f">= 1, got {growth_rate!r}. The paper uses 32 (DenseNet-121/169/201) or 12 and 24."
+        )
+    if isinstance(compression, bool) or not isinstance(compression, numbers.Real) or not 0 < compression <= 1:
+        raise UserError(
+            f"DenseNet compression (theta, the fraction of channels a transition keeps) must be "
+            f"in (0, 1], got {compression!r}. The paper uses 0.5 (DenseNet-BC); 1 keeps every "
+            "channel."
+        )
 
 
-def build_densenet(blocks: tuple[int, ...], *, name: str, alpha: float, resolution: int, num_classes: int,
-                   include_top: bool, dropout: float, growth_rate: int = DENSENET_GROWTH_RATE,
-                   compression: float = DENSENET_COMPRESSION) -> tf_keras.Model:
+def build_densenet(
+    blocks: tuple[int, ...],
+    *,
+    name: str,
+    alpha: float,
+    resolution: int,
+    num_classes: int,
+    include_top: bool,
+    dropout: float,
+    growth_rate: int = DENSENET_GROWTH_RATE,
+    compression: float = DENSENET_COMPRESSION,
+) -> tf_keras.Model:
     """DenseNet-BC: stem, dense blocks joined by transitions, BN + ReLU, classifier.
 
     alpha scales the stem and the growth rate (the growth rate to a whole
@@ -351,8 +398,7 @@ def build_densenet(blocks: tuple[int, ...], *, name: str, alpha: float, resoluti
     x = TORCH.layer()(inputs)
     # keras' stem, with its names ("conv1/conv"; its padding layers are unnamed there).
     x = tf_keras.layers.ZeroPadding2D(3, name="conv1/pad")(x)
-    x = tf_keras.layers.Conv2D(scale_width(DENSENET_STEM, alpha), 7, strides=2, use_bias=False,
-                               name="conv1/conv")(x)
+    x = tf_keras.layers.Conv2D(scale_width(DENSENET_STEM, alpha), 7, strides=2, use_bias=False, name="conv1/conv")(x)
     x = _batch_norm("conv1/bn", KERAS_BN_EPSILON)(x)
     x = activation_layer("relu", "conv1/relu")(x)
     x = tf_keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -372,12 +418,9 @@ def build_densenet(blocks: tuple[int, ...], *, name: str, alpha: float, resoluti
 # ---------------------------------------------------------------------------
 # Registered models
 
-_RESNET_PAPER = ("He et al., \"Deep Residual Learning for Image Recognition\", CVPR 2016, "
-                 "arXiv:1512.03385")
-_RESNET_V2_PAPER = ("He et al., \"Identity Mappings in Deep Residual Networks\", ECCV 2016, "
-                    "arXiv:1603.05027")
-_DENSENET_PAPER = ("Huang et al., \"Densely Connected Convolutional Networks\", CVPR 2017, "
-                   "arXiv:1608.06993")
+_RESNET_PAPER = 'He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, arXiv:1512.03385'
+_RESNET_V2_PAPER = 'He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016, arXiv:1603.05027'
+_DENSENET_PAPER = 'Huang et al., "Densely Connected Convolutional Networks", CVPR 2017, arXiv:1608.06993'
 
 # Counted with complexity.py at 224 px, 1000 classes; torchvision's trainable
 # parameters (torchvision.models.resnet18/34: 11,689,512 / 21,797,672) exactly,
@@ -397,51 +440,78 @@ def _register_resnet(name: str, depth: int, style: ResNetStyle) -> None:
         paper = _RESNET_PAPER
         reference = f"torchvision.models.resnet{depth}"
         what = f"ResNet-{depth}: {kind} residual units, blocks {table.blocks}, torchvision's layout."
-        notes = ("same trainable parameters and multiply-adds; convs without biases, the stride on the "
-                 "first 3x3 of a stage, 1x1 conv + BN projection shortcuts, torch normalization inside")
+        notes = (
+            "same trainable parameters and multiply-adds; convs without biases, the stride on the "
+            "first 3x3 of a stage, 1x1 conv + BN projection shortcuts, torch normalization inside"
+        )
         counts = _TORCHVISION_COUNTS[depth]
     elif style is KERAS_V2:
         paper = _RESNET_V2_PAPER
         reference = f"tf_keras.applications.ResNet{depth}V2"
-        what = (f"ResNet-{depth} v2: pre-activation {kind} units (BN-ReLU before each conv), "
-                f"blocks {table.blocks}.")
-        notes = ("weight-compatible; that model expects x/127.5 - 1, ours takes raw pixels and normalizes "
-                 "inside")
+        what = f"ResNet-{depth} v2: pre-activation {kind} units (BN-ReLU before each conv), blocks {table.blocks}."
+        notes = "weight-compatible; that model expects x/127.5 - 1, ours takes raw pixels and normalizes inside"
         idea = "residual learning with pre-activation residual units (identity mappings)"
     elif style is KERAS_V1:
         paper = _RESNET_PAPER
         reference = f"tf_keras.applications.ResNet{depth}"
         what = f"ResNet-{depth}: {kind} residual units, blocks {table.blocks}."
-        notes = ("weight-compatible; that model expects keras' \"caffe\" preprocessing, RGB -> BGR minus the "
-                 "ImageNet mean; ours takes raw RGB pixels and does it inside")
+        notes = (
+            'weight-compatible; that model expects keras\' "caffe" preprocessing, RGB -> BGR minus the '
+            "ImageNet mean; ours takes raw RGB pixels and does it inside"
+        )
     else:
         raise ValueError(f"{name}: no reference for this style")
 
     registry.register(
-        name, family="resnet_v2" if style.preact else "resnet", default_resolution=224, default_dropout=0.0,
-        reference=reference, paper=paper, idea=idea, description=what, reference_counts=counts, min_resolution=32,
-    )(registry.variant(build_resnet, f"{what}\n\nReference: {reference} ({notes}) and {paper}.\n",
-                       depth=table, style=style, name=name))
+        name,
+        family="resnet_v2" if style.preact else "resnet",
+        default_resolution=224,
+        default_dropout=0.0,
+        reference=reference,
+        paper=paper,
+        idea=idea,
+        description=what,
+        reference_counts=counts,
+        min_resolution=32,
+    )(
+        registry.variant(
+            build_resnet,
+            f"{what}\n\nReference: {reference} ({notes}) and {paper}.\n",
+            depth=table,
+            style=style,
+            name=name,
+        )
+    )
 
 
 def _register_densenet(name: str, blocks: tuple[int, ...]) -> None:
     """Register one row of DENSENET_BLOCKS at keras' layers (growth rate 32, compression 0.5 by default)."""
     depth = name.removeprefix("densenet")
     reference = f"tf_keras.applications.DenseNet{depth}"
-    what = (f"DenseNet-{depth} (BC): dense blocks {blocks} of BN-ReLU-1x1-BN-ReLU-3x3 layers, each "
-            "concatenated to all before it, joined by compressing transitions.")
+    what = (
+        f"DenseNet-{depth} (BC): dense blocks {blocks} of BN-ReLU-1x1-BN-ReLU-3x3 layers, each "
+        "concatenated to all before it, joined by compressing transitions."
+    )
 
     doc = (
         f"{what}\n\nOptions: growth_rate (k, default {DENSENET_GROWTH_RATE}) and compression (theta, default "
         f"{DENSENET_COMPRESSION}); at the defaults the layers are keras'.\n\n"
-        f"Reference: {reference} (weight-compatible; that model expects keras' \"torch\" preprocessing, "
+        f'Reference: {reference} (weight-compatible; that model expects keras\' "torch" preprocessing, '
         f"x/255 minus the ImageNet mean over its std; ours takes raw pixels and does it inside) and "
-        f"{_DENSENET_PAPER}.\n")
+        f"{_DENSENET_PAPER}.\n"
+    )
     registry.register(
-        name, family="densenet", default_resolution=224, default_dropout=0.0, reference=reference,
-        paper=_DENSENET_PAPER, idea="dense connectivity", description=what,
+        name,
+        family="densenet",
+        default_resolution=224,
+        default_dropout=0.0,
+        reference=reference,
+        paper=_DENSENET_PAPER,
+        idea="dense connectivity",
+        description=what,
         options={"growth_rate": DENSENET_GROWTH_RATE, "compression": DENSENET_COMPRESSION},
-        min_resolution=32)(registry.variant(build_densenet, doc, blocks=blocks, name=name))
+        min_resolution=32,
+    )(registry.variant(build_densenet, doc, blocks=blocks, name=name))
 
 
 _register_resnet("resnet18", 18, TORCHVISION)

@@ -90,7 +90,8 @@ def _alternatives(file_name: str, url: str, folder: pathlib.Path) -> str:
         "  - load a weights file you have: weights=PATH (CLI: --weights PATH; .h5, .weights.h5 or .keras,\n"
         "    keras.applications' own file works too);\n"
         f"  - on a machine with internet, download {url}\n"
-        f"    and copy it into {folder}/ here (keeping the name {file_name}).")
+        f"    and copy it into {folder}/ here (keeping the name {file_name})."
+    )
 
 
 def copy_weights(source, target) -> None:
@@ -101,8 +102,9 @@ def copy_weights(source, target) -> None:
         raise ValueError(f"{len(theirs)} weight tensors where {target.name} has {len(ours)}")
     for index, (variable, array) in enumerate(zip(ours, theirs)):
         if tuple(variable.shape) != tuple(array.shape):
-            raise ValueError(f"weight {index} ({variable.name}) has shape {tuple(array.shape)}, "
-                             f"expected {tuple(variable.shape)}")
+            raise ValueError(
+                f"weight {index} ({variable.name}) has shape {tuple(array.shape)}, expected {tuple(variable.shape)}"
+            )
     target.set_weights(theirs)
 
 
@@ -115,13 +117,19 @@ def find_imagenet(entry, settings, options=None):
     """
     name = entry.info.name
     if entry.keras is None:
-        no_imagenet(name, f"its reference is {entry.info.reference}, whose weights mobilekit does not convert",
-                    "Use weights=None (--weights none) to train it yourself, or weights=PATH with a file saved "
-                    f"from a mobilekit {name}.")
+        no_imagenet(
+            name,
+            f"its reference is {entry.info.reference}, whose weights mobilekit does not convert",
+            "Use weights=None (--weights none) to train it yourself, or weights=PATH with a file saved "
+            f"from a mobilekit {name}.",
+        )
     changed = ", ".join(f"{k}={v!r}" for k, v in (options or {}).items() if v != dict(entry.info.options)[k])
     if changed:
-        no_imagenet(f"{name} with {changed}", "its weights exist at the default options only, and these change "
-                    "the layers", "Leave these options at their defaults, or use weights=None.")
+        no_imagenet(
+            f"{name} with {changed}",
+            "its weights exist at the default options only, and these change the layers",
+            "Leave these options at their defaults, or use weights=None.",
+        )
     weights = entry.keras.imagenet(settings)  # UserError where keras publishes none
     folder = keras_cache_dir()
     cached = folder / weights.file_name
@@ -131,7 +139,8 @@ def find_imagenet(entry, settings, options=None):
             raise UserError(
                 f"ImageNet weights for {entry.info.name} are not in keras' cache and cannot be downloaded "
                 f"({blocker}).\nkeras looks for them at {cached}\n"
-                + _alternatives(weights.file_name, weights.url, folder))
+                + _alternatives(weights.file_name, weights.url, folder)
+            )
     return weights
 
 
@@ -147,7 +156,8 @@ def load_imagenet(model, entry, weights) -> None:
         raise UserError(
             f"keras could not load ImageNet weights for {name} ({cached}): {error}\n"
             "If the cached file is damaged, delete it and try again.\n"
-            + _alternatives(weights.file_name, weights.url, folder)) from error
+            + _alternatives(weights.file_name, weights.url, folder)
+        ) from error
     try:
         copy_weights(reference, model)
     except ValueError as error:  # a bug, not a user mistake: our structure drifted from keras'
@@ -164,16 +174,21 @@ def load_file(model, entry, settings, path: str) -> None:
     as .keras) are loaded into that model and copied over in order.
     """
     file = pathlib.Path(path).expanduser()
-    expected = (f"{entry.info.name} at alpha {settings.alpha:g} with "
-                + (f"a {settings.num_classes}-class top" if settings.include_top else "no top")
-                + f" ({len(model.weights)} weight tensors)")
+    expected = (
+        f"{entry.info.name} at alpha {settings.alpha:g} with "
+        + (f"a {settings.num_classes}-class top" if settings.include_top else "no top")
+        + f" ({len(model.weights)} weight tensors)"
+    )
     if not str(file).endswith(WEIGHT_SUFFIXES):
         raise UserError(
             f"weights {path!r} is neither 'imagenet', 'none' nor a weights file: expected a path ending "
-            f"in {', '.join(WEIGHT_SUFFIXES)}. Pass weights=None for random weights.")
+            f"in {', '.join(WEIGHT_SUFFIXES)}. Pass weights=None for random weights."
+        )
     if not file.is_file():
-        raise UserError(f"weights file {file} does not exist. Expected a file with weights for {expected}; "
-                        "check the path, or pass weights=None / 'imagenet'.")
+        raise UserError(
+            f"weights file {file} does not exist. Expected a file with weights for {expected}; "
+            "check the path, or pass weights=None / 'imagenet'."
+        )
     try:
         model.load_weights(str(file))
         return
@@ -183,7 +198,8 @@ def load_file(model, entry, settings, path: str) -> None:
         raise UserError(
             f"weights file {file} does not fit {expected}: {_first_line(direct_error)}\n"
             "Build the model with the settings the file was saved with (alpha, num_classes, include_top, "
-            "options), or pass another file.") from direct_error
+            "options), or pass another file."
+        ) from direct_error
     try:
         import tf_keras
 
@@ -199,7 +215,8 @@ def load_file(model, entry, settings, path: str) -> None:
             f"  as a mobilekit file: {_first_line(direct_error)}\n"
             f"  as a keras.applications file: {_first_line(error)}\n"
             "Build the model with the settings the file was saved with (alpha, num_classes, include_top), "
-            "or pass another file.") from error
+            "or pass another file."
+        ) from error
     if entry.keras.adopt is not None:
         entry.keras.adopt(model, "file")
 
@@ -217,8 +234,10 @@ def copy_backbone(backbone, model) -> None:
     """
     for theirs, ours in zip(backbone.layers, model.layers):
         if type(theirs) is not type(ours):
-            raise RuntimeError(f"backbone layer {theirs.name} ({type(theirs).__name__}) does not line up with "
-                               f"{ours.name} ({type(ours).__name__}) of {model.name}")
+            raise RuntimeError(
+                f"backbone layer {theirs.name} ({type(theirs).__name__}) does not line up with "
+                f"{ours.name} ({type(ours).__name__}) of {model.name}"
+            )
         copy_weights(theirs, ours)
 
 
@@ -229,8 +248,7 @@ def build_with_weights(name: str, num_classes: int, weights, settings: dict):
 
     kind = _weights_kind(weights)
     if kind == "none" or (kind == "imagenet" and num_classes == 1000):
-        return models.build(name, weights=None if kind == "none" else "imagenet", num_classes=num_classes,
-                            **settings)
+        return models.build(name, weights=None if kind == "none" else "imagenet", num_classes=num_classes, **settings)
     if kind == "imagenet":
         backbone = models.build(name, weights="imagenet", include_top=False, **settings)
     else:

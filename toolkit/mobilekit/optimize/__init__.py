@@ -21,12 +21,16 @@ def check_functional(model, purpose: str) -> None:
     import tf_keras
 
     if not isinstance(model, tf_keras.Model):
-        raise UserError(f"{purpose} a tf_keras.Model, got {type(model).__name__}. Build the model with "
-                        "mobilekit.models.build(...) or tf_keras (not keras 3: importing mobilekit first sets "
-                        "TF_USE_LEGACY_KERAS=1).")
+        raise UserError(
+            f"{purpose} a tf_keras.Model, got {type(model).__name__}. Build the model with "
+            "mobilekit.models.build(...) or tf_keras (not keras 3: importing mobilekit first sets "
+            "TF_USE_LEGACY_KERAS=1)."
+        )
     if isinstance(model, tf_keras.Sequential) or not getattr(model, "_is_graph_network", False):
-        raise UserError(f"{purpose} functional models; {model.name!r} is a {type(model).__name__}. Rebuild it "
-                        "with the functional API (tf_keras.Model(inputs, outputs)); every zoo model is one.")
+        raise UserError(
+            f"{purpose} functional models; {model.name!r} is a {type(model).__name__}. Rebuild it "
+            "with the functional API (tf_keras.Model(inputs, outputs)); every zoo model is one."
+        )
 
 
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -44,11 +48,15 @@ def load_model(path, *, compile: bool = False):
 
     file = pathlib.Path(path).expanduser()
     if file.name.endswith(".weights.h5"):
-        raise UserError(f"{file} holds weights only, not a model. Build the model and load them: "
-                        f"mobilekit.models.build(NAME, weights='{file}', ...) with the settings it was saved with.")
+        raise UserError(
+            f"{file} holds weights only, not a model. Build the model and load them: "
+            f"mobilekit.models.build(NAME, weights='{file}', ...) with the settings it was saved with."
+        )
     if file.suffix not in MODEL_SUFFIXES:
-        raise UserError(f"{file} is not a saved Keras model (expected {' or '.join(MODEL_SUFFIXES)}): pass the "
-                        "best.keras of `mobilekit train` or a model file a recipe stage wrote.")
+        raise UserError(
+            f"{file} is not a saved Keras model (expected {' or '.join(MODEL_SUFFIXES)}): pass the "
+            "best.keras of `mobilekit train` or a model file a recipe stage wrote."
+        )
     if not file.is_file():
         raise UserError(f"model file {file} does not exist. Check the path (e.g. RUN/best.keras).")
     import tensorflow_model_optimization as tfmot
@@ -62,5 +70,7 @@ def load_model(path, *, compile: bool = False):
             return tf_keras.models.load_model(str(file), compile=compile)
     except Exception as error:  # noqa: BLE001 -- keras raises many kinds for unreadable files
         lines = str(error).strip().splitlines()
-        raise UserError(f"cannot load a model from {file}: {(lines[0] if lines else type(error).__name__)[:300]}. "
-                        "Pass a file saved with model.save(...) by mobilekit or tf_keras.") from error
+        raise UserError(
+            f"cannot load a model from {file}: {(lines[0] if lines else type(error).__name__)[:300]}. "
+            "Pass a file saved with model.save(...) by mobilekit or tf_keras."
+        ) from error

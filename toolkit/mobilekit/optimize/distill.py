@@ -47,6 +47,7 @@ import tf_keras
 from mobilekit import models
 from mobilekit.errors import UserError
 from mobilekit.optimize import MODEL_SUFFIXES
+
 PROBABILITIES, LOGITS = "probabilities", "logits"
 _LOG_FLOOR = float(np.finfo(np.float32).tiny)  # log(0) would be -inf; this gives about -87
 
@@ -54,6 +55,7 @@ _LOG_FLOOR = float(np.finfo(np.float32).tiny)  # log(0) would be -inf; this give
 # ---------------------------------------------------------------------------
 # The teacher
 # ---------------------------------------------------------------------------
+
 
 def load_teacher(spec, *, num_classes: int, resolution: int):
     """The teacher model for a student with `num_classes` outputs and `resolution` px inputs.
@@ -79,16 +81,22 @@ def load_teacher(spec, *, num_classes: int, resolution: int):
     elif isinstance(spec, Mapping):
         teacher = _build_zoo(spec, num_classes, resolution)
     else:
-        raise UserError(f"a teacher is a tf_keras.Model, the path of a saved model or "
-                        f"{{'model': NAME, 'weights': PATH}}, got {type(spec).__name__}.")
+        raise UserError(
+            f"a teacher is a tf_keras.Model, the path of a saved model or "
+            f"{{'model': NAME, 'weights': PATH}}, got {type(spec).__name__}."
+        )
     _check_model("teacher", teacher)
     classes, size = teacher.outputs[0].shape[-1], tuple(teacher.input_shape[1:3])
     if classes != num_classes:
-        raise UserError(f"the teacher {teacher.name!r} has {classes} outputs but the student needs {num_classes} "
-                        "classes. Use a teacher trained on the same classes (in the same order).")
+        raise UserError(
+            f"the teacher {teacher.name!r} has {classes} outputs but the student needs {num_classes} "
+            "classes. Use a teacher trained on the same classes (in the same order)."
+        )
     if size != (resolution, resolution):
-        raise UserError(f"the teacher {teacher.name!r} takes {size[0]}x{size[1]} images but the student takes "
-                        f"{resolution}x{resolution}. Build or save the teacher at resolution {resolution}.")
+        raise UserError(
+            f"the teacher {teacher.name!r} takes {size[0]}x{size[1]} images but the student takes "
+            f"{resolution}x{resolution}. Build or save the teacher at resolution {resolution}."
+        )
     return teacher
 
 
@@ -96,13 +104,15 @@ def _load_file(path) -> tf_keras.Model:
     file = pathlib.Path(os.fspath(path)).expanduser()
     name = str(file)
     if name.endswith(".weights.h5"):
-        raise UserError(f"{file} holds weights only, not a model. Pass {{'model': NAME, 'weights': '{file}', ...}} "
-                        "with the settings it was saved with.")
+        raise UserError(
+            f"{file} holds weights only, not a model. Pass {{'model': NAME, 'weights': '{file}', ...}} "
+            "with the settings it was saved with."
+        )
     if not name.endswith(MODEL_SUFFIXES):
-        hint = (f" For the zoo model pass {{'model': {name!r}, 'weights': PATH}}." if name in models.names()
-                else "")
-        raise UserError(f"teacher {name!r} is not the path of a saved Keras model (expected "
-                        f"{' or '.join(MODEL_SUFFIXES)}).{hint}")
+        hint = f" For the zoo model pass {{'model': {name!r}, 'weights': PATH}}." if name in models.names() else ""
+        raise UserError(
+            f"teacher {name!r} is not the path of a saved Keras model (expected {' or '.join(MODEL_SUFFIXES)}).{hint}"
+        )
     if not file.is_file():
         raise UserError(f"teacher file {file} does not exist. Check the path (e.g. best.keras of a training run).")
     from mobilekit.optimize import load_model
@@ -117,24 +127,34 @@ def _build_zoo(spec: Mapping, num_classes: int, resolution: int) -> tf_keras.Mod
     options = dict(spec)
     name, weights = options.pop("model", None), options.pop("weights", None)
     if not isinstance(name, str):
-        raise UserError(f"a zoo teacher needs 'model': one of models.names(), e.g. {{'model': 'resnet50', "
-                        f"'weights': 'runs/resnet50/best.keras'}}; got {dict(spec)!r}.")
+        raise UserError(
+            f"a zoo teacher needs 'model': one of models.names(), e.g. {{'model': 'resnet50', "
+            f"'weights': 'runs/resnet50/best.keras'}}; got {dict(spec)!r}."
+        )
     if models.weights_source(weights) is None:
-        raise UserError(f"the teacher {name} needs trained weights: add 'weights': PATH (e.g. best.keras of a "
-                        "training run) or 'imagenet' for a 1000-class teacher.")
+        raise UserError(
+            f"the teacher {name} needs trained weights: add 'weights': PATH (e.g. best.keras of a "
+            "training run) or 'imagenet' for a 1000-class teacher."
+        )
     return models.build(name, weights=weights, **{"num_classes": num_classes, "resolution": resolution, **options})
 
 
 def _check_model(role: str, model) -> None:
     if not isinstance(model, tf_keras.Model):
-        raise UserError(f"the {role} must be a tf_keras.Model, got {type(model).__name__}. Build it with "
-                        "mobilekit.models.build(...) or tf_keras (import mobilekit first, which selects tf_keras).")
+        raise UserError(
+            f"the {role} must be a tf_keras.Model, got {type(model).__name__}. Build it with "
+            "mobilekit.models.build(...) or tf_keras (import mobilekit first, which selects tf_keras)."
+        )
     if not model.built or getattr(model, "outputs", None) is None:
-        raise UserError(f"the {role} {model.name!r} has no known input shape. Build it with the functional API "
-                        "(tf_keras.Model(inputs, outputs)), as every zoo model is.")
+        raise UserError(
+            f"the {role} {model.name!r} has no known input shape. Build it with the functional API "
+            "(tf_keras.Model(inputs, outputs)), as every zoo model is."
+        )
     if len(model.outputs) != 1:
-        raise UserError(f"the {role} {model.name!r} has {len(model.outputs)} outputs; distillation needs one "
-                        "classifier output. Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False).")
+        raise UserError(
+            f"the {role} {model.name!r} has {len(model.outputs)} outputs; distillation needs one "
+            "classifier output. Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False)."
+        )
 
 
 def _output_kind(model) -> str:
@@ -158,15 +178,18 @@ def _output_kind(model) -> str:
         return PROBABILITIES
     if name == "linear":
         return LOGITS
-    raise UserError(f"cannot tell whether {model.name!r} outputs probabilities or logits: its last layer "
-                    f"{layer.name!r} ({type(layer).__name__}) has {f'activation {name!r}' if name else 'no activation'}"
-                    ". End the model in a softmax (Dense(..., activation='softmax') or Activation('softmax'), as "
-                    "zoo models do) or in a linear Dense (logits).")
+    raise UserError(
+        f"cannot tell whether {model.name!r} outputs probabilities or logits: its last layer "
+        f"{layer.name!r} ({type(layer).__name__}) has {f'activation {name!r}' if name else 'no activation'}"
+        ". End the model in a softmax (Dense(..., activation='softmax') or Activation('softmax'), as "
+        "zoo models do) or in a linear Dense (logits)."
+    )
 
 
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------
+
 
 class Distiller(tf_keras.Model):
     """Trains `student` on the true labels and on `teacher`'s softened predictions.
@@ -190,23 +213,29 @@ class Distiller(tf_keras.Model):
         _check_model("student", student)
         _check_model("teacher", teacher)
         if student is teacher:
-            raise UserError("the student and the teacher are the same model; distill into a new (usually smaller) "
-                            "model.")
+            raise UserError(
+                "the student and the teacher are the same model; distill into a new (usually smaller) model."
+            )
         alpha, temperature = _number("alpha", alpha), _number("temperature", temperature)
         if not 0 <= alpha <= 1:
-            raise UserError(f"alpha must be in [0, 1] (the weight of the hard-label loss), got {alpha!r}; "
-                            "e.g. 0.1.")
+            raise UserError(f"alpha must be in [0, 1] (the weight of the hard-label loss), got {alpha!r}; e.g. 0.1.")
         if not temperature > 0:
-            raise UserError(f"temperature must be > 0, got {temperature!r}; e.g. 4.0 (1 leaves the teacher's "
-                            "probabilities as they are).")
+            raise UserError(
+                f"temperature must be > 0, got {temperature!r}; e.g. 4.0 (1 leaves the teacher's "
+                "probabilities as they are)."
+            )
         if tuple(student.input_shape[1:]) != tuple(teacher.input_shape[1:]):
-            raise UserError(f"the student {student.name!r} takes inputs of shape {tuple(student.input_shape[1:])} "
-                            f"but the teacher {teacher.name!r} takes {tuple(teacher.input_shape[1:])}. Build both "
-                            "at the same resolution.")
+            raise UserError(
+                f"the student {student.name!r} takes inputs of shape {tuple(student.input_shape[1:])} "
+                f"but the teacher {teacher.name!r} takes {tuple(teacher.input_shape[1:])}. Build both "
+                "at the same resolution."
+            )
         classes = (student.outputs[0].shape[-1], teacher.outputs[0].shape[-1])
         if classes[0] != classes[1]:
-            raise UserError(f"the student {student.name!r} has {classes[0]} outputs but the teacher "
-                            f"{teacher.name!r} has {classes[1]}. Both must classify the same classes.")
+            raise UserError(
+                f"the student {student.name!r} has {classes[0]} outputs but the teacher "
+                f"{teacher.name!r} has {classes[1]}. Both must classify the same classes."
+            )
         kinds = _output_kind(student), _output_kind(teacher)
         super().__init__(name=name or f"{student.name}_distilled")
         self.student, self.teacher = student, teacher
@@ -220,11 +249,15 @@ class Distiller(tf_keras.Model):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """tf_keras.Model.compile; `loss` (required) is the student's hard-label loss."""
         if loss is None:
-            raise UserError("compile the Distiller with the student's hard-label loss, e.g. "
-                            "loss='sparse_categorical_crossentropy' (it is weighted by alpha).")
+            raise UserError(
+                "compile the Distiller with the student's hard-label loss, e.g. "
+                "loss='sparse_categorical_crossentropy' (it is weighted by alpha)."
+            )
         if self._student_kind == LOGITS and _expects_probabilities(loss):
-            raise UserError(f"the student {self.student.name!r} outputs logits but the loss expects probabilities. "
-                            "Compile with tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True).")
+            raise UserError(
+                f"the student {self.student.name!r} outputs logits but the loss expects probabilities. "
+                "Compile with tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)."
+            )
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     @property
@@ -245,8 +278,7 @@ class Distiller(tf_keras.Model):
             predictions = self.student(x, training=True)
             # compiled_loss divides by the replica count for the gradient sum; the logs show the unscaled value.
             hard = self.compiled_loss(y, predictions, sample_weight) * replicas
-            soft = _soft_loss(teacher_logits, _logits(predictions, self._student_kind), self.temperature,
-                              sample_weight)
+            soft = _soft_loss(teacher_logits, _logits(predictions, self._student_kind), self.temperature, sample_weight)
             loss = self.alpha * hard + (1 - self.alpha) * soft
             if self.student.losses:
                 loss += tf.add_n(self.student.losses)
@@ -262,8 +294,9 @@ class Distiller(tf_keras.Model):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
         predictions = self.student(x, training=False)
         loss = self.compiled_loss(y, predictions, sample_weight, regularization_losses=self.student.losses)
-        self._loss_mean.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync,
-                                     sample_weight=tf.shape(predictions)[0])
+        self._loss_mean.update_state(
+            loss * tf.distribute.get_strategy().num_replicas_in_sync, sample_weight=tf.shape(predictions)[0]
+        )
         self.compiled_metrics.update_state(y, predictions, sample_weight)
         return {metric.name: metric.result() for metric in [self._loss_mean, *self.compiled_metrics.metrics]}
 
@@ -286,8 +319,7 @@ def _logits(outputs, kind: str):
     if kind == PROBABILITIES:
         # tf_keras' softmax leaves its input on the output tensor (graph mode), as its cross-entropy uses.
         logits = getattr(outputs, "_keras_logits", None)
-        outputs = logits if logits is not None else tf.math.log(tf.maximum(tf.cast(outputs, tf.float32),
-                                                                            _LOG_FLOOR))
+        outputs = logits if logits is not None else tf.math.log(tf.maximum(tf.cast(outputs, tf.float32), _LOG_FLOOR))
     return tf.cast(outputs, tf.float32)
 
 
@@ -298,4 +330,4 @@ def _soft_loss(teacher_logits, student_logits, temperature: float, sample_weight
     divergence = tf.reduce_sum(tf.exp(teacher_log) * (teacher_log - student_log), axis=-1)
     if sample_weight is not None:
         divergence *= tf.reshape(tf.cast(sample_weight, divergence.dtype), [-1])
-    return temperature ** 2 * tf.reduce_mean(divergence)
+    return temperature**2 * tf.reduce_mean(divergence)

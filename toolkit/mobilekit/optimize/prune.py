@@ -55,13 +55,26 @@ DEFAULT_SKIP = SKIP_KINDS
 PRUNABLE = {tf_keras.layers.Conv2D: "kernel", tf_keras.layers.Dense: "kernel"}
 
 # Layers with weights that do not transform features (not "the first convolution" or "the classifier").
-_NORMALIZATIONS = (tf_keras.layers.BatchNormalization, tf_keras.layers.LayerNormalization,
-                   tf_keras.layers.Normalization, InputNormalization)
+_NORMALIZATIONS = (
+    tf_keras.layers.BatchNormalization,
+    tf_keras.layers.LayerNormalization,
+    tf_keras.layers.Normalization,
+    InputNormalization,
+)
 
 
-def prune(model, *, target_sparsity: float | None = 0.75, end_step: int, begin_step: int = 0,
-          initial_sparsity: float = 0.0, frequency: int = 100, m_by_n: tuple[int, int] | None = None,
-          skip=DEFAULT_SKIP, skip_layers=()):
+def prune(
+    model,
+    *,
+    target_sparsity: float | None = 0.75,
+    end_step: int,
+    begin_step: int = 0,
+    initial_sparsity: float = 0.0,
+    frequency: int = 100,
+    m_by_n: tuple[int, int] | None = None,
+    skip=DEFAULT_SKIP,
+    skip_layers=(),
+):
     """Wrap a model's Conv2D and Dense kernels for magnitude pruning during training.
 
     Args:
@@ -105,12 +118,18 @@ def prune(model, *, target_sparsity: float | None = 0.75, end_step: int, begin_s
         m_by_n = _check_m_by_n(m_by_n)
     chosen = _prunable_layers(model) - _skipped(model, kinds) - names
     if not chosen:
-        raise UserError(f"model {model.name!r} has no Conv2D or Dense kernel left to prune (skip={tuple(kinds)}, "
-                        f"skip_layers={tuple(sorted(names))}). Skip fewer layers, or prune a model with "
-                        "convolutions or dense layers.")
+        raise UserError(
+            f"model {model.name!r} has no Conv2D or Dense kernel left to prune (skip={tuple(kinds)}, "
+            f"skip_layers={tuple(sorted(names))}). Skip fewer layers, or prune a model with "
+            "convolutions or dense layers."
+        )
     if "depthwise" not in kinds and any(isinstance(layer, tf_keras.layers.DepthwiseConv2D) for layer in model.layers):
-        warnings.warn("tfmot cannot prune DepthwiseConv2D kernels; the model's depthwise convolutions stay dense "
-                      "although skip leaves out 'depthwise'.", MobilekitWarning, stacklevel=2)
+        warnings.warn(
+            "tfmot cannot prune DepthwiseConv2D kernels; the model's depthwise convolutions stay dense "
+            "although skip leaves out 'depthwise'.",
+            MobilekitWarning,
+            stacklevel=2,
+        )
 
     def wrap(layer):
         fresh = _fresh(layer)
@@ -178,8 +197,10 @@ class SparsityReport:
         """A plain-text table, one line per kernel and a total."""
         width = max([len(row.layer) for row in self.rows] + [len("total"), len("layer")])
         lines = [f"{'layer':<{width}}  {'weight':<6}  {'weights':>10}  {'zeros':>10}  {'sparsity':>8}"]
-        lines += [f"{row.layer:<{width}}  {row.weight:<6}  {row.count:>10,}  {row.zeros:>10,}  {row.sparsity:>8.1%}"
-                  for row in self.rows]
+        lines += [
+            f"{row.layer:<{width}}  {row.weight:<6}  {row.count:>10,}  {row.zeros:>10,}  {row.sparsity:>8.1%}"
+            for row in self.rows
+        ]
         lines.append(f"{'total':<{width}}  {'':<6}  {self.count:>10,}  {self.zeros:>10,}  {self.sparsity:>8.1%}")
         return "\n".join(lines)
 
@@ -209,11 +230,15 @@ def sparsity_report(model) -> SparsityReport:
         if mask is not None:
             kernel = kernel * mask
         zeros = int(np.count_nonzero(kernel == 0))
-        rows.append(KernelSparsity(layer=layer.name, weight=name, count=int(kernel.size), zeros=zeros,
-                                   sparsity=zeros / kernel.size))
+        rows.append(
+            KernelSparsity(
+                layer=layer.name, weight=name, count=int(kernel.size), zeros=zeros, sparsity=zeros / kernel.size
+            )
+        )
     count, zeros = sum(row.count for row in rows), sum(row.zeros for row in rows)
-    return SparsityReport(model=model.name, rows=tuple(rows), count=count, zeros=zeros,
-                          sparsity=zeros / count if count else 0.0)
+    return SparsityReport(
+        model=model.name, rows=tuple(rows), count=count, zeros=zeros, sparsity=zeros / count if count else 0.0
+    )
 
 
 def _variable(layer, name: str):
@@ -230,8 +255,10 @@ def _variable(layer, name: str):
 def gzipped_size(buf: bytes) -> int:
     """The size of `buf` compressed with gzip at level 9: how much a sparse .tflite file shrinks in transit."""
     if not isinstance(buf, (bytes, bytearray, memoryview)):
-        raise UserError(f"gzipped_size takes the bytes of a file (e.g. the .tflite bytes export.convert "
-                        f"returns), got {type(buf).__name__}.")
+        raise UserError(
+            f"gzipped_size takes the bytes of a file (e.g. the .tflite bytes export.convert "
+            f"returns), got {type(buf).__name__}."
+        )
     return len(gzip.compress(bytes(buf), compresslevel=9, mtime=0))
 
 
@@ -249,40 +276,54 @@ def _check_model(model) -> None:
     for layer in model.layers:
         module = type(layer).__module__
         if _is_pruning_wrapper(layer):
-            raise UserError(f"model {model.name!r} is already wrapped for pruning (layer {layer.name!r}); pass "
-                            "the float model, or prune.strip(...) it first.")
+            raise UserError(
+                f"model {model.name!r} is already wrapped for pruning (layer {layer.name!r}); pass "
+                "the float model, or prune.strip(...) it first."
+            )
         if module.startswith("tensorflow_model_optimization") and "quantiz" in module:
-            raise UserError(f"model {model.name!r} is quantized for QAT (layer {layer.name!r}); prune the float "
-                            "model, then strip it and run qat.quantize(..., preserve_sparsity=True).")
+            raise UserError(
+                f"model {model.name!r} is quantized for QAT (layer {layer.name!r}); prune the float "
+                "model, then strip it and run qat.quantize(..., preserve_sparsity=True)."
+            )
         if isinstance(layer, tf_keras.Model):
-            raise UserError(f"layer {layer.name!r} of {model.name!r} is a nested model; flatten it into the outer "
-                            "model's graph.")
+            raise UserError(
+                f"layer {layer.name!r} of {model.name!r} is a nested model; flatten it into the outer model's graph."
+            )
 
 
 def _check_skip(model, skip, skip_layers) -> tuple[tuple[str, ...], set[str]]:
     for argument, value in (("skip", skip), ("skip_layers", skip_layers)):
         if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
-            raise UserError(f"{argument} must be a tuple of strings, e.g. {argument}=({value!r},) for one, got "
-                            f"{value!r}.")
+            raise UserError(
+                f"{argument} must be a tuple of strings, e.g. {argument}=({value!r},) for one, got {value!r}."
+            )
     unknown = sorted(set(skip) - set(SKIP_KINDS))
     if unknown:
-        raise UserError(f"unknown skip kind(s) {', '.join(map(repr, unknown))}: expected some of "
-                        f"{', '.join(SKIP_KINDS)}. Name single layers with skip_layers=(...).")
+        raise UserError(
+            f"unknown skip kind(s) {', '.join(map(repr, unknown))}: expected some of "
+            f"{', '.join(SKIP_KINDS)}. Name single layers with skip_layers=(...)."
+        )
     names = {layer.name for layer in model.layers}
     missing = sorted(set(skip_layers) - names)
     if missing:
-        raise UserError(f"skip_layers names {', '.join(map(repr, missing))}, not layers of model {model.name!r}. "
-                        "Use the names of `model.layers` (e.g. 'stem_conv', 'predictions').")
+        raise UserError(
+            f"skip_layers names {', '.join(map(repr, missing))}, not layers of model {model.name!r}. "
+            "Use the names of `model.layers` (e.g. 'stem_conv', 'predictions')."
+        )
     return tuple(skip), set(skip_layers)
 
 
 def _fraction(name: str, value, *, low_open: bool) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (0 < value < 1 if low_open
-                                                                                else 0 <= value < 1)
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and (0 < value < 1 if low_open else 0 <= value < 1)
+    )
     if not ok:
         bounds = "(0, 1)" if low_open else "[0, 1)"
-        raise UserError(f"{name} must be a fraction of weights in {bounds}, got {value!r}; e.g. 0.75 zeroes "
-                        "three weights in four.")
+        raise UserError(
+            f"{name} must be a fraction of weights in {bounds}, got {value!r}; e.g. 0.75 zeroes three weights in four."
+        )
     return float(value)
 
 
@@ -304,18 +345,27 @@ def _schedule(target_sparsity, end_step, begin_step, initial_sparsity, frequency
     target_sparsity = _fraction("target_sparsity", target_sparsity, low_open=True)
     initial_sparsity = _fraction("initial_sparsity", initial_sparsity, low_open=False)
     if initial_sparsity >= target_sparsity:
-        raise UserError(f"initial_sparsity ({initial_sparsity}) must be below target_sparsity "
-                        f"({target_sparsity}); the sparsity rises from one to the other.")
+        raise UserError(
+            f"initial_sparsity ({initial_sparsity}) must be below target_sparsity "
+            f"({target_sparsity}); the sparsity rises from one to the other."
+        )
     span = end_step - begin_step
     if span % frequency:
         below, above = begin_step + span // frequency * frequency, begin_step + (span // frequency + 1) * frequency
         nearer = f"end_step={below} or {above}" if below > begin_step else f"end_step={above}"
-        raise UserError(f"end_step - begin_step ({span}) must be a multiple of frequency ({frequency}): masks "
-                        f"change every {frequency} steps from begin_step, and the last change must fall on "
-                        f"end_step for the kernels to reach target_sparsity. Use {nearer}, or a frequency "
-                        f"that divides {span}.")
-    return _sparsity.PolynomialDecay(initial_sparsity=initial_sparsity, final_sparsity=target_sparsity,
-                                     begin_step=begin_step, end_step=end_step, frequency=frequency)
+        raise UserError(
+            f"end_step - begin_step ({span}) must be a multiple of frequency ({frequency}): masks "
+            f"change every {frequency} steps from begin_step, and the last change must fall on "
+            f"end_step for the kernels to reach target_sparsity. Use {nearer}, or a frequency "
+            f"that divides {span}."
+        )
+    return _sparsity.PolynomialDecay(
+        initial_sparsity=initial_sparsity,
+        final_sparsity=target_sparsity,
+        begin_step=begin_step,
+        end_step=end_step,
+        frequency=frequency,
+    )
 
 
 def _check_m_by_n(m_by_n) -> tuple[int, int]:
@@ -323,10 +373,15 @@ def _check_m_by_n(m_by_n) -> tuple[int, int]:
         pair = tuple(m_by_n)
     except TypeError:
         pair = ()
-    if (len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair)
-            or not 0 < pair[0] < pair[1]):
-        raise UserError(f"m_by_n must be a pair (m, n) of whole numbers with 0 < m < n: m zeros in every n "
-                        f"weights, e.g. (2, 4); got {m_by_n!r}.")
+    if (
+        len(pair) != 2
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair)
+        or not 0 < pair[0] < pair[1]
+    ):
+        raise UserError(
+            f"m_by_n must be a pair (m, n) of whole numbers with 0 < m < n: m zeros in every n "
+            f"weights, e.g. (2, 4); got {m_by_n!r}."
+        )
     return int(pair[0]), int(pair[1])
 
 

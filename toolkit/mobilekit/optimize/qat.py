@@ -46,9 +46,14 @@ from mobilekit.formats import PIXEL_RANGE
 from mobilekit.models import layers as zoo_layers
 from mobilekit.models.layers import LocalResponseNormalization
 from mobilekit.optimize import check_functional, prune
-from mobilekit.optimize.qat_configs import (HardSwishQuantizeConfig, InputNormalizationQuantizeConfig,
-                                            OutputQuantizeConfig, SparsityPreservingQuantizeConfig,
-                                            SqueezeExciteQuantizeConfig, serializable_classes)
+from mobilekit.optimize.qat_configs import (
+    HardSwishQuantizeConfig,
+    InputNormalizationQuantizeConfig,
+    OutputQuantizeConfig,
+    SparsityPreservingQuantizeConfig,
+    SqueezeExciteQuantizeConfig,
+    serializable_classes,
+)
 
 _keras_q = tfmot.quantization.keras
 
@@ -166,14 +171,20 @@ def custom_objects() -> dict:
 def quantize_scope():
     """tfmot's quantize_scope with our configs: load or clone a QAT model inside it.
 
-        with qat.quantize_scope():
-            model = tf_keras.models.load_model(path)
+    with qat.quantize_scope():
+        model = tf_keras.models.load_model(path)
     """
     return _keras_q.quantize_scope(custom_objects())
 
 
-def quantize(model, *, per_channel: bool = True, input_range: tuple[float, float] | None = PIXEL_RANGE,
-             preserve_sparsity: bool = False, calibration=None):
+def quantize(
+    model,
+    *,
+    per_channel: bool = True,
+    input_range: tuple[float, float] | None = PIXEL_RANGE,
+    preserve_sparsity: bool = False,
+    calibration=None,
+):
     """Wrap a zoo model (or any functional tf_keras model of supported layers) for quantization-aware training.
 
     Args:
@@ -241,12 +252,15 @@ def calibrate_ranges(quantized, images, *, count: int = 64) -> None:
 
     images = np.asarray(images, dtype=np.float32)[:count]
     if images.ndim != 4 or images.shape[1:] != tuple(quantized.input_shape[1:]) or not len(images):
-        raise UserError(f"calibration images of shape {images.shape} do not fit the model's input "
-                        f"{tuple(quantized.input_shape)}: expected (N, H, W, 3) raw pixels.")
+        raise UserError(
+            f"calibration images of shape {images.shape} do not fit the model's input "
+            f"{tuple(quantized.input_shape)}: expected (N, H, W, 3) raw pixels."
+        )
     ranges = [v for v in quantized.variables if _is_range(v)]
     others = [(v, v.numpy()) for v in quantized.variables if not _is_range(v)]
-    inputs = [(v, v.numpy()) for layer in quantized.layers if _tfmot_class(layer) == "QuantizeLayer"
-              for v in layer.weights]
+    inputs = [
+        (v, v.numpy()) for layer in quantized.layers if _tfmot_class(layer) == "QuantizeLayer" for v in layer.weights
+    ]
     original = quant_ops.MovingAvgQuantize
 
     def instant(*args, **kwargs):
@@ -280,38 +294,50 @@ def _check_layers(model, registry: QuantizeRegistry) -> None:
     """Name every layer tfmot could not wrap, before anything is cloned."""
     pruning = [layer.name for layer in model.layers if _tfmot_class(layer) == "PruneLowMagnitude"]
     if pruning:
-        raise UserError(f"model {model.name!r} is still wrapped for pruning ({len(pruning)} layers, e.g. "
-                        f"{pruning[0]!r}); pass prune.strip(model) to qat.quantize, with preserve_sparsity=True "
-                        "to keep its zeros.")
+        raise UserError(
+            f"model {model.name!r} is still wrapped for pruning ({len(pruning)} layers, e.g. "
+            f"{pruning[0]!r}); pass prune.strip(model) to qat.quantize, with preserve_sparsity=True "
+            "to keep its zeros."
+        )
     problems = []
     for layer in model.layers:
         if isinstance(layer, tf_keras.layers.InputLayer):
             continue
         if isinstance(layer, tf_keras.Model):
-            problems.append(f"{layer.name!r} is a nested model ({type(layer).__name__}); flatten it into the "
-                            "outer model's graph")
+            problems.append(
+                f"{layer.name!r} is a nested model ({type(layer).__name__}); flatten it into the outer model's graph"
+            )
         elif _tfmot_class(layer) == "QuantizeAnnotate":
             continue
         elif _tfmot_class(layer) in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer"):
-            problems.append(f"{layer.name!r} is already quantized ({type(layer).__name__}); pass the float "
-                            "model, not a QAT one")
-        elif isinstance(layer, tf_keras.layers.Lambda) or type(layer).__name__ in ("TFOpLambda",
-                                                                                   "SlicingOpLambda"):
-            problems.append(f"{layer.name!r} is a {type(layer).__name__} (raw TensorFlow code in the graph); "
-                            "write it as a Keras layer with a QuantizeConfig, as mobilekit.models.layers does")
+            problems.append(
+                f"{layer.name!r} is already quantized ({type(layer).__name__}); pass the float model, not a QAT one"
+            )
+        elif isinstance(layer, tf_keras.layers.Lambda) or type(layer).__name__ in ("TFOpLambda", "SlicingOpLambda"):
+            problems.append(
+                f"{layer.name!r} is a {type(layer).__name__} (raw TensorFlow code in the graph); "
+                "write it as a Keras layer with a QuantizeConfig, as mobilekit.models.layers does"
+            )
         elif not registry.supports(layer):
-            problems.append(f"{layer.name!r} is a {type(layer).__module__}.{type(layer).__name__}, which "
-                            "neither tfmot's default 8-bit registry nor mobilekit has a QuantizeConfig for")
+            problems.append(
+                f"{layer.name!r} is a {type(layer).__module__}.{type(layer).__name__}, which "
+                "neither tfmot's default 8-bit registry nor mobilekit has a QuantizeConfig for"
+            )
         elif _activation_name(layer) not in _tfmot_activations(layer):
-            problems.append(f"{layer.name!r} ({type(layer).__name__}) has activation "
-                            f"{_activation_name(layer)!r}, which tfmot quantizes only as one of "
-                            f"{', '.join(sorted(_tfmot_activations(layer)))}; use a separate activation layer "
-                            "(ReLU(6.0), HardSwish, ...)")
+            problems.append(
+                f"{layer.name!r} ({type(layer).__name__}) has activation "
+                f"{_activation_name(layer)!r}, which tfmot quantizes only as one of "
+                f"{', '.join(sorted(_tfmot_activations(layer)))}; use a separate activation layer "
+                "(ReLU(6.0), HardSwish, ...)"
+            )
     if problems:
-        raise UserError(f"cannot wrap model {model.name!r} for quantization-aware training: layer "
-                        + "; layer ".join(problems) + ". Supported: the layers of mobilekit.models and those "
-                        "of tfmot's default 8-bit registry (Conv2D, DepthwiseConv2D, Dense, BatchNormalization, "
-                        "ReLU, Add, Concatenate, pooling, ...).")
+        raise UserError(
+            f"cannot wrap model {model.name!r} for quantization-aware training: layer "
+            + "; layer ".join(problems)
+            + ". Supported: the layers of mobilekit.models and those "
+            "of tfmot's default 8-bit registry (Conv2D, DepthwiseConv2D, Dense, BatchNormalization, "
+            "ReLU, Add, Concatenate, pooling, ...)."
+        )
 
 
 def _activation_name(layer) -> str:

@@ -34,14 +34,12 @@ _FIXED_RANGE_ACTIVATIONS = frozenset({"sigmoid"})
 
 def _weight_quantizer(per_channel: bool):
     """tfmot's weight quantizer for convolutions: symmetric, narrow range, per output channel."""
-    return _keras_q.quantizers.LastValueQuantizer(num_bits=8, per_axis=per_channel, symmetric=True,
-                                                  narrow_range=True)
+    return _keras_q.quantizers.LastValueQuantizer(num_bits=8, per_axis=per_channel, symmetric=True, narrow_range=True)
 
 
 def _activation_quantizer():
     """tfmot's activation quantizer: asymmetric, range from a moving average of batch ranges."""
-    return _keras_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
-                                                      narrow_range=False)
+    return _keras_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
 
 class _Named(_keras_q.quantizers.Quantizer):
@@ -100,8 +98,12 @@ class _SparsityPreserving(_keras_q.quantizers.Quantizer):
     def build(self, tensor_shape, name, layer):
         weight = getattr(layer.layer, name)
         mask = layer.add_weight(
-            f"{name}_sparsity_mask", shape=tensor_shape, dtype=weight.dtype, trainable=False,
-            initializer=lambda shape, dtype=None: tf.cast(tf.not_equal(weight, 0), dtype or weight.dtype))
+            f"{name}_sparsity_mask",
+            shape=tensor_shape,
+            dtype=weight.dtype,
+            trainable=False,
+            initializer=lambda shape, dtype=None: tf.cast(tf.not_equal(weight, 0), dtype or weight.dtype),
+        )
         return {"sparsity_mask": mask, **self.quantizer.build(tensor_shape, name, layer)}
 
     def __call__(self, inputs, training, weights, **kwargs):
@@ -208,8 +210,10 @@ class OutputQuantizeConfig(_keras_q.QuantizeConfig):
         pass
 
     def get_activations_and_quantizers(self, layer):
-        return [(_Linear(getattr(owner, attribute)), _Named(name, self._point_quantizer(name)))
-                for name, owner, attribute in self._points(layer)]
+        return [
+            (_Linear(getattr(owner, attribute)), _Named(name, self._point_quantizer(name)))
+            for name, owner, attribute in self._points(layer)
+        ]
 
     def set_quantize_activations(self, layer, quantize_activations):
         for (_, owner, attribute), activation in zip(self._points(layer), quantize_activations):
@@ -299,9 +303,11 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
         # reduce.bias is listed, unquantized, so that the wrapper orders its weights as the
         # block does whether the block was built before wrapping (quantize) or inside the
         # wrapper (loading a saved QAT model): h5 files match weights by position.
-        return [(layer.reduce.kernel, _Named("reduce", _weight_quantizer(self.per_channel))),
-                (layer.reduce.bias, _Unquantized()),
-                (layer.expand.kernel, _Named("expand", _weight_quantizer(self.per_channel)))]
+        return [
+            (layer.reduce.kernel, _Named("reduce", _weight_quantizer(self.per_channel))),
+            (layer.reduce.bias, _Unquantized()),
+            (layer.expand.kernel, _Named("expand", _weight_quantizer(self.per_channel))),
+        ]
 
     def set_quantize_weights(self, layer, quantize_weights):
         layer.reduce.kernel, layer.reduce.bias, layer.expand.kernel = quantize_weights
@@ -311,8 +317,10 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
 
     def _points(self, layer):
         points = []
-        for conv_name, activation, attribute in (("reduce", layer.activation, "act"),
-                                                 ("expand", layer.gate, "gate_layer")):
+        for conv_name, activation, attribute in (
+            ("reduce", layer.activation, "act"),
+            ("expand", layer.gate, "gate_layer"),
+        ):
             if activation not in _FUSED_ACTIVATIONS:
                 points.append((conv_name, getattr(layer, conv_name), "activation"))
             if activation not in _FIXED_RANGE_ACTIVATIONS:
@@ -322,9 +330,16 @@ class SqueezeExciteQuantizeConfig(OutputQuantizeConfig):
 
 def serializable_classes() -> dict:
     """Every quantizer and QuantizeConfig class of this module by its class name, as saved models record it."""
-    classes = (OutputQuantizeConfig, HardSwishQuantizeConfig, InputNormalizationQuantizeConfig,
-               SqueezeExciteQuantizeConfig, SparsityPreservingQuantizeConfig, _Named, _Unquantized,
-               _SparsityPreserving)
+    classes = (
+        OutputQuantizeConfig,
+        HardSwishQuantizeConfig,
+        InputNormalizationQuantizeConfig,
+        SqueezeExciteQuantizeConfig,
+        SparsityPreservingQuantizeConfig,
+        _Named,
+        _Unquantized,
+        _SparsityPreserving,
+    )
     return {cls.__name__: cls for cls in classes}
 
 

@@ -26,14 +26,61 @@ stage functions and their table, `runner` the loop and results.json.
 """
 
 from mobilekit.recipes.loader import load, parse
-from mobilekit.recipes.runner import (RESULTS_FILE, Run, check_output, fingerprint, read_results, run, stage_folder,
-                                      summarize)
-from mobilekit.recipes.schema import (SKIP_KINDS, SPLITS, DataSpec, DistillStage, EvaluateStage, ExportStage,
-                                      ModelSpec, PruneStage, QatStage, Recipe, Stage, TeacherSpec, TrainStage,
-                                      Training)
+from mobilekit.recipes.runner import (
+    RESULTS_FILE,
+    Run,
+    check_output,
+    fingerprint,
+    read_results,
+    run,
+    stage_folder,
+    summarize,
+)
+from mobilekit.recipes.schema import (
+    SKIP_KINDS,
+    SPLITS,
+    DataSpec,
+    DistillStage,
+    EvaluateStage,
+    ExportStage,
+    ModelSpec,
+    PruneStage,
+    QatStage,
+    Recipe,
+    Stage,
+    TeacherSpec,
+    TrainStage,
+    Training,
+)
 from mobilekit.recipes.stages import MODEL_LOADERS, STAGES, ModelFile, StageKind
 
-__all__ = ["MODEL_LOADERS", "RESULTS_FILE", "SKIP_KINDS", "SPLITS", "STAGES", "DataSpec", "DistillStage",
-           "EvaluateStage", "ExportStage", "ModelFile", "ModelSpec", "PruneStage", "QatStage", "Recipe", "Run",
-           "Stage", "StageKind", "TeacherSpec", "TrainStage", "Training", "check_output", "fingerprint", "load",
-           "parse", "read_results", "run", "stage_folder", "summarize"]
+__all__ = [
+    "MODEL_LOADERS",
+    "RESULTS_FILE",
+    "SKIP_KINDS",
+    "SPLITS",
+    "STAGES",
+    "DataSpec",
+    "DistillStage",
+    "EvaluateStage",
+    "ExportStage",
+    "ModelFile",
+    "ModelSpec",
+    "PruneStage",
+    "QatStage",
+    "Recipe",
+    "Run",
+    "Stage",
+    "StageKind",
+    "TeacherSpec",
+    "TrainStage",
+    "Training",
+    "check_output",
+    "fingerprint",
+    "load",
+    "parse",
+    "read_results",
+    "run",
+    "stage_folder",
+    "summarize",
+]

@@ -18,8 +18,7 @@ import typing
 from typing import Any
 
 from mobilekit.errors import UserError
-from mobilekit.recipes.schema import (DataSpec, DistillStage, ModelSpec, PruneStage, QatStage, Recipe, Stage,
-                                      TeacherSpec)
+from mobilekit.recipes.schema import DataSpec, DistillStage, ModelSpec, PruneStage, QatStage, Recipe, Stage, TeacherSpec
 from mobilekit.recipes.stages import STAGES
 
 
@@ -88,9 +87,15 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
     for key, kind in (("name", str), ("description", str), ("seed", int)):
         if key in scalars and not _is(scalars[key], kind):
             raise _Invalid(entries[key][1], f"'{key}' must be {_KIND_WORDS[kind]}, got {scalars[key]!r}")
-    recipe = Recipe(name=scalars.get("name", default_name), description=scalars.get("description", ""),
-                    seed=scalars.get("seed", 0), model=_section(ModelSpec, entries["model"][1], "model"),
-                    data=_section(DataSpec, entries["data"][1], "data"), stages=stages, path=origin)
+    recipe = Recipe(
+        name=scalars.get("name", default_name),
+        description=scalars.get("description", ""),
+        seed=scalars.get("seed", 0),
+        model=_section(ModelSpec, entries["model"][1], "model"),
+        data=_section(DataSpec, entries["data"][1], "data"),
+        stages=stages,
+        path=origin,
+    )
     _check_zoo_models(recipe, entries["model"][1], stages_node)
     return recipe
 
@@ -100,7 +105,7 @@ def _check_zoo_models(recipe: Recipe, model_node, stages_node) -> None:
     _check_zoo_model(recipe.model, _value_nodes(model_node), "model")
     for stage, node in zip(recipe.stages, stages_node.value):
         if isinstance(getattr(stage.settings, "teacher", None), TeacherSpec):
-            (_, settings_node), = _mapping(node, "").values()
+            ((_, settings_node),) = _mapping(node, "").values()
             teacher_node = _mapping(settings_node, "")["teacher"][1]
             _check_zoo_model(stage.settings.teacher, _value_nodes(teacher_node), f"stage '{stage.kind}': 'teacher'")
 
@@ -143,9 +148,12 @@ def _stage(node, index: int) -> Stage:
     else:
         entries = _mapping(node, where)
         if len(entries) != 1:
-            raise _Invalid(node, f"{where} must name one stage with its settings, e.g. '- train: {{epochs: 5}}'; "
-                                 f"got {len(entries)} keys ({', '.join(entries)})")
-        (kind, (key_node, settings_node)), = entries.items()
+            raise _Invalid(
+                node,
+                f"{where} must name one stage with its settings, e.g. '- train: {{epochs: 5}}'; "
+                f"got {len(entries)} keys ({', '.join(entries)})",
+            )
+        ((kind, (key_node, settings_node)),) = entries.items()
         node = key_node
     if kind not in STAGES:
         close = difflib.get_close_matches(str(kind), STAGES, n=1)
@@ -153,8 +161,11 @@ def _stage(node, index: int) -> Stage:
         raise _Invalid(node, f"unknown stage {kind!r} in {where}{hint}; stages: {', '.join(STAGES)}")
     empty = settings_node is None or (isinstance(settings_node, yaml.ScalarNode) and _scalar(settings_node) is None)
     settings_class = STAGES[kind].settings
-    settings = (_defaults(settings_class, node, f"stage '{kind}'") if empty
-                else _section(settings_class, settings_node, f"stage '{kind}'"))
+    settings = (
+        _defaults(settings_class, node, f"stage '{kind}'")
+        if empty
+        else _section(settings_class, settings_node, f"stage '{kind}'")
+    )
     return Stage(kind=kind, settings=settings, line=node.start_mark.line + 1)
 
 
@@ -163,15 +174,21 @@ def _check_order(stages: tuple[Stage, ...]) -> None:
     if kinds.count("qat") > 1:
         raise _Invalid.at_line(stages[_nth(kinds, "qat", 2)].line, "a recipe has at most one 'qat' stage")
     if "qat" in kinds:
-        after = [s for s in stages[kinds.index("qat") + 1:] if s.kind in ("train", "prune", "distill")]
+        after = [s for s in stages[kinds.index("qat") + 1 :] if s.kind in ("train", "prune", "distill")]
         if after:
-            raise _Invalid.at_line(after[0].line, f"stage '{after[0].kind}' comes after 'qat'; training a "
-                                                 "quantized model as a float one is not supported. Put "
-                                                 "train/prune/distill before qat")
+            raise _Invalid.at_line(
+                after[0].line,
+                f"stage '{after[0].kind}' comes after 'qat'; training a "
+                "quantized model as a float one is not supported. Put "
+                "train/prune/distill before qat",
+            )
     for index, stage in enumerate(stages):
         if stage.kind == "evaluate" and "export" not in kinds[:index]:
-            raise _Invalid.at_line(stage.line, "stage 'evaluate' needs an 'export' stage before it: it measures "
-                                              "the .tflite file (and the Keras models) on the data")
+            raise _Invalid.at_line(
+                stage.line,
+                "stage 'evaluate' needs an 'export' stage before it: it measures "
+                "the .tflite file (and the Keras models) on the data",
+            )
 
 
 def _nth(items: list, item, n: int) -> int:
@@ -197,16 +214,25 @@ def _section(cls, node, where: str):
     missing = [name for name, f in fields.items() if _required(f) and name not in entries]
     if missing:
         raise _Invalid(node, f"{where} needs {', '.join(repr(m) for m in missing)}")
-    values = {key: _value(hints[key], value_node, f"{where}: '{key}'", fields[key].metadata)
-              for key, (_, value_node) in entries.items()}
+    values = {
+        key: _value(hints[key], value_node, f"{where}: '{key}'", fields[key].metadata)
+        for key, (_, value_node) in entries.items()
+    }
     section = cls(**values)
     if cls in _SECTION_CHECKS:
         _SECTION_CHECKS[cls](section, _value_nodes(node), where)
     return section
 
 
-_KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
-               dict: "a mapping", list: "a list", type(None): "null"}
+_KIND_WORDS = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list",
+    type(None): "null",
+}
 
 
 def _is(value, kind) -> bool:
@@ -284,11 +310,16 @@ def _check_zoo_model(section, nodes: dict, where: str) -> None:
 def _check_prune(section: PruneStage, nodes: dict, where: str) -> None:
     pair = section.m_by_n
     if pair is not None and (len(pair) != 2 or not 0 < pair[0] < pair[1]):
-        raise _Invalid(nodes["m_by_n"], f"{where}: 'm_by_n' must be [m, n] with 0 < m < n, e.g. [2, 4] "
-                                        f"(m zeros in every n consecutive weights), got {pair!r}")
+        raise _Invalid(
+            nodes["m_by_n"],
+            f"{where}: 'm_by_n' must be [m, n] with 0 < m < n, e.g. [2, 4] "
+            f"(m zeros in every n consecutive weights), got {pair!r}",
+        )
     if section.ramp_epochs is not None and section.ramp_epochs > section.epochs:
-        raise _Invalid(nodes["ramp_epochs"], f"{where}: 'ramp_epochs' ({section.ramp_epochs}) must not exceed "
-                                             f"'epochs' ({section.epochs})")
+        raise _Invalid(
+            nodes["ramp_epochs"],
+            f"{where}: 'ramp_epochs' ({section.ramp_epochs}) must not exceed 'epochs' ({section.epochs})",
+        )
 
 
 def _check_teacher(section, nodes: dict, where: str) -> None:
@@ -299,9 +330,12 @@ def _check_teacher(section, nodes: dict, where: str) -> None:
         return
     if not pathlib.Path(teacher).expanduser().is_file():
         also = " or 'float' (the model before QAT)" if isinstance(section, QatStage) else ""
-        raise _Invalid(nodes["teacher"], f"{where}: 'teacher' {teacher!r} is not a file; give the path of a saved "
-                                         f"Keras model (.keras / .h5), a zoo teacher ({{model: NAME, epochs: N}})"
-                                         f"{also}")
+        raise _Invalid(
+            nodes["teacher"],
+            f"{where}: 'teacher' {teacher!r} is not a file; give the path of a saved "
+            f"Keras model (.keras / .h5), a zoo teacher ({{model: NAME, epochs: N}})"
+            f"{also}",
+        )
 
 
 # Checks of a section's values together (the zoo's names: _check_zoo_models, after all of these).

@@ -28,8 +28,12 @@ RESULTS_FILE = "results.json"
 def fingerprint(recipe: Recipe, upto: int) -> str:
     """A digest of what stage `upto` depends on: model, data, seed and the settings of stages 0..upto."""
     document = recipe.to_json()
-    document = {"model": document["model"], "data": document["data"], "seed": document["seed"],
-                "stages": document["stages"][:upto + 1]}
+    document = {
+        "model": document["model"],
+        "data": document["data"],
+        "seed": document["seed"],
+        "stages": document["stages"][: upto + 1],
+    }
     stamps = _file_stamps(document)
     if stamps:
         document["files"] = stamps
@@ -54,11 +58,14 @@ def stage_folder(index: int, stage: Stage) -> str:
 
 def check_output(output_dir: str | os.PathLike) -> pathlib.Path:
     """Fail early if `output_dir` cannot hold a recipe run."""
+
     def owned_by_run(folder):
         if not any(folder.iterdir()) or (folder / RESULTS_FILE).is_file():
             return None
-        return (f"output folder {folder} holds other files and no {RESULTS_FILE}, so it is not a recipe run. "
-                "Choose an empty or new folder.")
+        return (
+            f"output folder {folder} holds other files and no {RESULTS_FILE}, so it is not a recipe run. "
+            "Choose an empty or new folder."
+        )
 
     return files.check_output_folder(output_dir, writes="a recipe run writes a folder", owned_by_run=owned_by_run)
 
@@ -87,8 +94,15 @@ def read_results(folder: pathlib.Path) -> dict | None:
         raise UserError(f"cannot read {path}: {error}. Pass --force to run the recipe over.") from None
 
 
-def run(recipe: Recipe, output_dir: str | os.PathLike, *, force: bool = False, verbose: int = 1,
-        show_progress: bool = True, log=None) -> dict:
+def run(
+    recipe: Recipe,
+    output_dir: str | os.PathLike,
+    *,
+    force: bool = False,
+    verbose: int = 1,
+    show_progress: bool = True,
+    log=None,
+) -> dict:
     """Run the recipe's stages in order into `output_dir`; returns the results (also in results.json).
 
     Stages finished by an earlier run with the same settings are skipped, an
@@ -104,8 +118,9 @@ def run(recipe: Recipe, output_dir: str | os.PathLike, *, force: bool = False, v
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if show_progress else (lambda line: None)
     earlier = None if force else read_results(folder)
     if folder.is_dir():  # stage folders of stages this recipe does not have, or all of them with force
-        _clear(folder, keep=set() if force else {stage_folder(i, s) for i, s in enumerate(recipe.stages)}
-               | {RESULTS_FILE})
+        _clear(
+            folder, keep=set() if force else {stage_folder(i, s) for i, s in enumerate(recipe.stages)} | {RESULTS_FILE}
+        )
     folder.mkdir(exist_ok=True)
     runner = Run(recipe, folder, earlier, verbose=verbose, show_progress=show_progress, log=log)
     return runner.run_all()
@@ -114,14 +129,20 @@ def run(recipe: Recipe, output_dir: str | os.PathLike, *, force: bool = False, v
 class Run:
     """One run of a recipe: carries the model from stage to stage and keeps results.json current."""
 
-    def __init__(self, recipe: Recipe, folder: pathlib.Path, earlier: dict | None, *, verbose: int,
-                 show_progress: bool, log):
+    def __init__(
+        self, recipe: Recipe, folder: pathlib.Path, earlier: dict | None, *, verbose: int, show_progress: bool, log
+    ):
         from mobilekit import __version__
 
         self.recipe, self.folder, self.verbose, self.show, self.log = recipe, folder, verbose, show_progress, log
         self.earlier = {entry["folder"]: entry for entry in (earlier or {}).get("stages", [])}
-        self.results = {"mobilekit": __version__, "recipe": recipe.to_json(), "source": recipe.path,
-                        "stages": [], "summary": {}}
+        self.results = {
+            "mobilekit": __version__,
+            "recipe": recipe.to_json(),
+            "source": recipe.path,
+            "stages": [],
+            "summary": {},
+        }
         self._data = None
         self._model = None
         self.model_file: ModelFile | None = None  # what the stages so far made
@@ -144,12 +165,21 @@ class Run:
             from mobilekit.data import datasets
 
             spec = self.recipe.data
-            self._data = datasets.load(spec.source, resolution=self.resolution, batch_size=spec.batch_size,
-                                       validation_split=spec.validation_split, test_split=spec.test_split,
-                                       seed=spec.seed, augment=spec.augment, train_fraction=spec.train_fraction,
-                                       show_progress=self.show)
-            self.log(f"data: {self._data.source}, {self._data.num_classes} classes, "
-                     + ", ".join(f"{count} {name}" for name, count in self._data.counts.items()))
+            self._data = datasets.load(
+                spec.source,
+                resolution=self.resolution,
+                batch_size=spec.batch_size,
+                validation_split=spec.validation_split,
+                test_split=spec.test_split,
+                seed=spec.seed,
+                augment=spec.augment,
+                train_fraction=spec.train_fraction,
+                show_progress=self.show,
+            )
+            self.log(
+                f"data: {self._data.source}, {self._data.num_classes} classes, "
+                + ", ".join(f"{count} {name}" for name, count in self._data.counts.items())
+            )
         return self._data
 
     def model(self):
@@ -160,17 +190,31 @@ class Run:
 
     def recipe_model(self):
         spec = self.recipe.model
-        return self.build(spec.name, weights=spec.weights, alpha=spec.alpha, options=spec.options,
-                           bn_momentum=spec.bn_momentum, dropout=spec.dropout)
+        return self.build(
+            spec.name,
+            weights=spec.weights,
+            alpha=spec.alpha,
+            options=spec.options,
+            bn_momentum=spec.bn_momentum,
+            dropout=spec.dropout,
+        )
 
     def build(self, name: str, *, weights: str, alpha: float, options: dict, bn_momentum=0.9, dropout=None):
         from mobilekit import models, train
 
         train.check_weights_file(weights)
         models.check(name, weights=weights, alpha=alpha, resolution=self.resolution, include_top=False, **options)
-        return train.build_model(name, num_classes=self.data.num_classes, weights=weights, alpha=alpha,
-                                 resolution=self.resolution, bn_momentum=bn_momentum, dropout=dropout,
-                                 seed=self.recipe.seed, **options)
+        return train.build_model(
+            name,
+            num_classes=self.data.num_classes,
+            weights=weights,
+            alpha=alpha,
+            resolution=self.resolution,
+            bn_momentum=bn_momentum,
+            dropout=dropout,
+            seed=self.recipe.seed,
+            **options,
+        )
 
     def produced(self, model_file: ModelFile, model=None) -> None:
         """A stage made a new model: it is the next stage's input."""
@@ -183,10 +227,19 @@ class Run:
     def fit(self, model, settings, stage_dir: pathlib.Path, fingerprint_: str, **extra) -> dict:
         from mobilekit import train
 
-        return train.fit(model, self.data, epochs=settings.epochs, output_dir=stage_dir,
-                         learning_rate=settings.learning_rate, optimizer=settings.optimizer,
-                         schedule=settings.schedule, seed=self.recipe.seed,
-                         verbose=self.verbose, run_info={"build": {"recipe_stage": fingerprint_}}, **extra)
+        return train.fit(
+            model,
+            self.data,
+            epochs=settings.epochs,
+            output_dir=stage_dir,
+            learning_rate=settings.learning_rate,
+            optimizer=settings.optimizer,
+            schedule=settings.schedule,
+            seed=self.recipe.seed,
+            verbose=self.verbose,
+            run_info={"build": {"recipe_stage": fingerprint_}},
+            **extra,
+        )
 
     # -- the loop ---------------------------------------------------------------
 
@@ -208,8 +261,13 @@ class Run:
                 shutil.rmtree(stage_dir)  # made with other settings or from another model
             stage_dir.mkdir(exist_ok=True)
             rerun_rest = True
-            entry = {"stage": stage.kind, "folder": name, "fingerprint": digest, "status": "running",
-                     "settings": dataclasses.asdict(stage.settings)}
+            entry = {
+                "stage": stage.kind,
+                "folder": name,
+                "fingerprint": digest,
+                "status": "running",
+                "settings": dataclasses.asdict(stage.settings),
+            }
             self.results["stages"].append(entry)
             self._save()
             self.log(f"[{index + 1}/{len(stages)}] {stage.kind}: {_settings_line(stage.settings)}")
@@ -256,8 +314,12 @@ def summarize(stages: list[dict]) -> dict:
         if entry["stage"] == "prune":
             summary["sparsity"] = results["sparsity"]["sparsity"]
         if entry["stage"] == "export":
-            summary.update(mode=results["mode"], size_bytes=results["size_bytes"], gzip_bytes=results["gzip_bytes"],
-                           fully_integer=results["fully_integer"])
+            summary.update(
+                mode=results["mode"],
+                size_bytes=results["size_bytes"],
+                gzip_bytes=results["gzip_bytes"],
+                fully_integer=results["fully_integer"],
+            )
         if entry["stage"] == "evaluate":
             for key in ("float", "qat", "tflite"):
                 if key in results:

@@ -140,6 +140,11 @@ class Recipe:
     path: str | None = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description, "seed": self.seed,
-                "model": dataclasses.asdict(self.model), "data": dataclasses.asdict(self.data),
-                "stages": [{stage.kind: dataclasses.asdict(stage.settings)} for stage in self.stages]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "model": dataclasses.asdict(self.model),
+            "data": dataclasses.asdict(self.data),
+            "stages": [{stage.kind: dataclasses.asdict(stage.settings)} for stage in self.stages],
+        }

@@ -47,13 +47,25 @@ def prune_stage(run, settings: PruneStage, stage_dir, digest) -> dict:
     # The schedule updates masks every `frequency` steps and reaches the target on such a step.
     frequency = min(settings.frequency, ramp_epochs * steps)
     end_step = max(frequency, (ramp_epochs * steps) // frequency * frequency)
-    wrapped = prune.prune(run.model(), target_sparsity=None if settings.m_by_n else settings.target_sparsity,
-                          end_step=end_step, frequency=frequency,
-                          m_by_n=tuple(settings.m_by_n) if settings.m_by_n else None,
-                          skip=tuple(settings.skip), skip_layers=tuple(settings.skip_layers))
+    wrapped = prune.prune(
+        run.model(),
+        target_sparsity=None if settings.m_by_n else settings.target_sparsity,
+        end_step=end_step,
+        frequency=frequency,
+        m_by_n=tuple(settings.m_by_n) if settings.m_by_n else None,
+        skip=tuple(settings.skip),
+        skip_layers=tuple(settings.skip_layers),
+    )
     reached = -(-end_step // steps)  # the first epoch that ends at full sparsity
-    history = run.fit(wrapped, settings, stage_dir, digest, callbacks=prune.callbacks(), best_file="best.h5",
-                       best_after_epoch=min(reached, settings.epochs) - 1)
+    history = run.fit(
+        wrapped,
+        settings,
+        stage_dir,
+        digest,
+        callbacks=prune.callbacks(),
+        best_file="best.h5",
+        best_after_epoch=min(reached, settings.epochs) - 1,
+    )
     best = ModelFile(stage_dir / history["best"]["file"], "pruned").load()
     stripped = prune.strip(best)
     path = stage_dir / "pruned.keras"
@@ -61,9 +73,16 @@ def prune_stage(run, settings: PruneStage, stage_dir, digest) -> dict:
     run.produced(ModelFile(path, "keras"), stripped)
     run.pruned = True
     report = prune.sparsity_report(stripped)
-    return {"artifact": run.relative(path), "loader": "keras",
-            "results": {**_fit_results(history), "end_step": end_step, "steps_per_epoch": steps,
-                        "sparsity": report.to_json()}}
+    return {
+        "artifact": run.relative(path),
+        "loader": "keras",
+        "results": {
+            **_fit_results(history),
+            "end_step": end_step,
+            "steps_per_epoch": steps,
+            "sparsity": report.to_json(),
+        },
+    }
 
 
 def teacher_model(run, teacher, stage_dir: pathlib.Path, digest: str):
@@ -87,13 +106,22 @@ def distill_stage(run, settings: DistillStage, stage_dir, digest) -> dict:
 
     teacher = teacher_model(run, settings.teacher, stage_dir, digest)
     teacher_accuracy = train.evaluate(teacher, run.data.split(_held_out(run.data)))
-    history = run.fit(run.model(), settings, stage_dir, digest,
-                       trainer=lambda student: distill.Distiller(student, teacher, alpha=settings.alpha,
-                                                                 temperature=settings.temperature))
+    history = run.fit(
+        run.model(),
+        settings,
+        stage_dir,
+        digest,
+        trainer=lambda student: distill.Distiller(
+            student, teacher, alpha=settings.alpha, temperature=settings.temperature
+        ),
+    )
     best = stage_dir / history["best"]["file"]
     run.produced(ModelFile(best, "keras"))
-    return {"artifact": run.relative(best), "loader": "keras",
-            "results": {**_fit_results(history), "teacher": teacher_accuracy}}
+    return {
+        "artifact": run.relative(best),
+        "loader": "keras",
+        "results": {**_fit_results(history), "teacher": teacher_accuracy},
+    }
 
 
 def qat_stage(run, settings: QatStage, stage_dir, digest) -> dict:
@@ -102,15 +130,24 @@ def qat_stage(run, settings: QatStage, stage_dir, digest) -> dict:
     preserve = run.pruned if settings.preserve_sparsity is None else settings.preserve_sparsity
     teacher = None if settings.teacher is None else teacher_model(run, settings.teacher, stage_dir, digest)
     calibration = _calibration_images(run.data, 64) if settings.calibrate_ranges else None
-    quantized = qat.quantize(run.model(), per_channel=settings.per_channel, preserve_sparsity=preserve,
-                             calibration=calibration)
-    trainer = None if teacher is None else (
-        lambda student: distill.Distiller(student, teacher, alpha=settings.alpha, temperature=settings.temperature))
+    quantized = qat.quantize(
+        run.model(), per_channel=settings.per_channel, preserve_sparsity=preserve, calibration=calibration
+    )
+    trainer = (
+        None
+        if teacher is None
+        else (
+            lambda student: distill.Distiller(student, teacher, alpha=settings.alpha, temperature=settings.temperature)
+        )
+    )
     history = run.fit(quantized, settings, stage_dir, digest, best_file="best.h5", trainer=trainer)
     best = stage_dir / history["best"]["file"]
     run.produced(ModelFile(best, "qat"))
-    return {"artifact": run.relative(best), "loader": "qat",
-            "results": {**_fit_results(history), "preserve_sparsity": preserve}}
+    return {
+        "artifact": run.relative(best),
+        "loader": "qat",
+        "results": {**_fit_results(history), "preserve_sparsity": preserve},
+    }
 
 
 def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
@@ -120,21 +157,44 @@ def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
 
     model = run.model()
     images = _calibration_images(run.data, settings.calibration_steps) if settings.mode == "int8" else None
-    buf = convert.convert(model, mode=settings.mode, calibration=[images] if images is not None else None,
-                          io=settings.io, seed=run.recipe.seed, show_progress=run.show,
-                          keep_hard_swish=settings.keep_hard_swish)
+    buf = convert.convert(
+        model,
+        mode=settings.mode,
+        calibration=[images] if images is not None else None,
+        io=settings.io,
+        seed=run.recipe.seed,
+        show_progress=run.show,
+        keep_hard_swish=settings.keep_hard_swish,
+    )
     spec = run.recipe.model
-    buf = metadata.attach(buf, metadata.ModelMetadataSpec(
-        name=spec.name, labels=tuple(run.data.class_names), version=__version__, author="mobilekit",
-        description=(f"{spec.name} {run.resolution}x{run.resolution} RGB, alpha {spec.alpha}, "
-                     f"{settings.mode} TFLite, from recipe {run.recipe.name}. Takes raw RGB pixels 0..255.")))
+    buf = metadata.attach(
+        buf,
+        metadata.ModelMetadataSpec(
+            name=spec.name,
+            labels=tuple(run.data.class_names),
+            version=__version__,
+            author="mobilekit",
+            description=(
+                f"{spec.name} {run.resolution}x{run.resolution} RGB, alpha {spec.alpha}, "
+                f"{settings.mode} TFLite, from recipe {run.recipe.name}. Takes raw RGB pixels 0..255."
+            ),
+        ),
+    )
     path = stage_dir / f"{spec.name}_{settings.mode}.tflite"
     files.write_atomic(path, buf, force=True)
     run.tflite = path
     summary = tflite_file.summarize(buf)
-    return {"artifact": run.relative(path), "loader": "tflite",
-            "results": {"mode": settings.mode, "size_bytes": len(buf), "gzip_bytes": prune.gzipped_size(buf),
-                        "fully_integer": summary.fully_integer, "ops": sum(summary.ops.values())}}
+    return {
+        "artifact": run.relative(path),
+        "loader": "tflite",
+        "results": {
+            "mode": settings.mode,
+            "size_bytes": len(buf),
+            "gzip_bytes": prune.gzipped_size(buf),
+            "fully_integer": summary.fully_integer,
+            "ops": sum(summary.ops.values()),
+        },
+    }
 
 
 def evaluate_stage(run, settings: EvaluateStage, stage_dir, digest) -> dict:
@@ -150,9 +210,16 @@ def evaluate_stage(run, settings: EvaluateStage, stage_dir, digest) -> dict:
             run.log(f"  evaluating the {key} Keras model")
             results[key] = train.evaluate(model, split)
     spec = run.recipe.data
-    accuracy = evaluate.accuracy(run.tflite.read_bytes(), spec.source, split=settings.split, seed=spec.seed,
-                                 validation_split=spec.validation_split, test_split=spec.test_split,
-                                 batch_size=spec.batch_size, show_progress=run.show)
+    accuracy = evaluate.accuracy(
+        run.tflite.read_bytes(),
+        spec.source,
+        split=settings.split,
+        seed=spec.seed,
+        validation_split=spec.validation_split,
+        test_split=spec.test_split,
+        batch_size=spec.batch_size,
+        show_progress=run.show,
+    )
     results["tflite"] = {**accuracy.to_json(), "file": run.relative(run.tflite)}
     path = stage_dir / "accuracy.json"
     files.write_json(path, results, force=True)
@@ -161,8 +228,11 @@ def evaluate_stage(run, settings: EvaluateStage, stage_dir, digest) -> dict:
 
 def _fit_results(history: dict) -> dict:
     best = history.get("best") or {}
-    return {"epochs": len(history.get("epochs", [])), "best_epoch": best.get("epoch"),
-            history.get("monitor") or "accuracy": best.get(history.get("monitor"))}
+    return {
+        "epochs": len(history.get("epochs", [])),
+        "best_epoch": best.get("epoch"),
+        history.get("monitor") or "accuracy": best.get(history.get("monitor")),
+    }
 
 
 def _held_out(data) -> str:

@@ -10,9 +10,11 @@ from mobilekit.report import collect, markdown, plots
 
 REPORT_FILE = "report.md"
 # file name -> caption; written when there is something to draw.
-PLOTS = {"accuracy_latency.png": "Top-1 accuracy against median latency, Pareto front per device",
-         "size.png": "File size per model and stage",
-         "stages.png": "Accuracy through each recipe's stages"}
+PLOTS = {
+    "accuracy_latency.png": "Top-1 accuracy against median latency, Pareto front per device",
+    "size.png": "File size per model and stage",
+    "stages.png": "Accuracy through each recipe's stages",
+}
 
 
 def write_report(inputs, output_dir, *, force: bool = False) -> list[pathlib.Path]:
@@ -21,9 +23,11 @@ def write_report(inputs, output_dir, *, force: bool = False) -> list[pathlib.Pat
     output_dir = pathlib.Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output {output_dir} is a file. Pass a folder for report.md and its plots.")
-    drawn = {"accuracy_latency.png": plots.accuracy_latency(collection.latency, markdown.latency_numbers(collection)),
-             "size.png": plots.sizes(collection),
-             "stages.png": plots.stages(collection)}
+    drawn = {
+        "accuracy_latency.png": plots.accuracy_latency(collection.latency, markdown.latency_numbers(collection)),
+        "size.png": plots.sizes(collection),
+        "stages.png": plots.stages(collection),
+    }
     files = {name: data for name, data in drawn.items() if data is not None}
     text = markdown.render(collection, {name: PLOTS[name] for name in files})
     files[REPORT_FILE] = text.encode()

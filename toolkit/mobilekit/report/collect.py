@@ -80,8 +80,10 @@ def collect(paths) -> Collection:
     for path in map(pathlib.Path, paths):
         if path.is_dir():
             if not (path / RESULTS_FILE).is_file():
-                raise UserError(f"{path} is a folder without {RESULTS_FILE}. Pass a recipe run folder "
-                                "(the --output of `mobilekit run`) or a JSON file.")
+                raise UserError(
+                    f"{path} is a folder without {RESULTS_FILE}. Pass a recipe run folder "
+                    "(the --output of `mobilekit run`) or a JSON file."
+                )
             path = path / RESULTS_FILE
         document = schema.read_json(path)
         kind = kind_of(document)
@@ -94,8 +96,10 @@ def collect(paths) -> Collection:
             device = document["device"]
             inputs.append((str(path), f"latency results, {device['kind']} {device['name']!r}, {len(rows)} entries"))
         else:
-            raise UserError(f"{path} is neither a recipe results.json (keys 'recipe', 'stages', 'summary') nor "
-                            f"latency results (format {schema.BENCH_FORMAT!r}, see {schema.SCHEMA_FILE.name}).")
+            raise UserError(
+                f"{path} is neither a recipe results.json (keys 'recipe', 'stages', 'summary') nor "
+                f"latency results (format {schema.BENCH_FORMAT!r}, see {schema.SCHEMA_FILE.name})."
+            )
     seen = {}
     for run in runs:  # runs of one name: number the later ones
         seen[run.label] = seen.get(run.label, 0) + 1
@@ -122,16 +126,26 @@ def read_run(document: dict, path: pathlib.Path) -> RecipeRun:
         summary = dict(document.get("summary", {}))
         steps = _steps(stages, summary)
     except (KeyError, TypeError) as error:
-        raise UserError(f"{path}: not a complete recipe results.json (missing {error}). "
-                        "Rerun the recipe with `mobilekit run` to rewrite it.") from None
+        raise UserError(
+            f"{path}: not a complete recipe results.json (missing {error}). "
+            "Rerun the recipe with `mobilekit run` to rewrite it."
+        ) from None
     export = next((entry for entry in stages if entry.get("stage") == "export"), None)
     artifact = export.get("artifact") if export else None
     file = path.parent / artifact if artifact else None
     sha = hashlib.sha256(file.read_bytes()).hexdigest() if file and file.is_file() else None
     description = f"{model['name']} ({model.get('resolution') or 'default'} px, alpha {model.get('alpha', 1.0)})"
     label = path.parent.name if path.name == RESULTS_FILE and path.parent.name else recipe["name"]
-    return RecipeRun(label=label, source=path, recipe=recipe["name"], model=description,
-                     summary=summary, steps=steps, artifact=artifact, sha256=sha)
+    return RecipeRun(
+        label=label,
+        source=path,
+        recipe=recipe["name"],
+        model=description,
+        summary=summary,
+        steps=steps,
+        artifact=artifact,
+        sha256=sha,
+    )
 
 
 def _steps(stages: list[dict], summary: dict) -> list[Step]:
@@ -159,11 +173,24 @@ def read_bench(document: dict, source: str) -> list[LatencyRow]:
     for result in document["results"]:
         latency = result.get("latency_ms") or {}
         accuracy = result.get("accuracy") or {}
-        rows.append(LatencyRow(
-            model=result["model"], mode=result.get("mode", "unknown"), device=device["name"], device_kind=device["kind"],
-            delegate=result["delegate"], threads=result["threads"], median_ms=latency.get("median"),
-            p90_ms=latency.get("p90"), size_bytes=result.get("size_bytes"), top1=accuracy.get("top1"),
-            error=result.get("error"), source=source, file=result.get("file"), sha256=result.get("sha256")))
+        rows.append(
+            LatencyRow(
+                model=result["model"],
+                mode=result.get("mode", "unknown"),
+                device=device["name"],
+                device_kind=device["kind"],
+                delegate=result["delegate"],
+                threads=result["threads"],
+                median_ms=latency.get("median"),
+                p90_ms=latency.get("p90"),
+                size_bytes=result.get("size_bytes"),
+                top1=accuracy.get("top1"),
+                error=result.get("error"),
+                source=source,
+                file=result.get("file"),
+                sha256=result.get("sha256"),
+            )
+        )
     return rows
 
 
@@ -192,10 +219,15 @@ def _match(row: LatencyRow, runs, by_sha, names) -> str | None:
     for run in runs:
         if run.artifact and (run.sha256 is None or row.sha256 is None):
             tail = pathlib.PurePath(run.source.parent.name, run.artifact).parts
-            if file.parts[-len(tail):] == tail:
+            if file.parts[-len(tail) :] == tail:
                 return run.label
     for run in runs:
-        if (run.artifact and run.sha256 is None and names.count(file.name) == 1
-                and pathlib.PurePath(run.artifact).name == file.name and row.sha256 is None):
+        if (
+            run.artifact
+            and run.sha256 is None
+            and names.count(file.name) == 1
+            and pathlib.PurePath(run.artifact).name == file.name
+            and row.sha256 is None
+        ):
             return run.label
     return None

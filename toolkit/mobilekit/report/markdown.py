@@ -47,13 +47,23 @@ def _models(collection: Collection) -> list[str]:
     for run in collection.runs:
         summary = run.summary
         sparsity = summary.get("sparsity")
-        rows.append([run.label, run.model, summary.get("mode", "-"), _percent(summary.get("float_top1")),
-                     _percent(summary.get("qat_top1")), _percent(summary.get("tflite_top1")),
-                     _mb(summary.get("size_bytes")), _mb(summary.get("gzip_bytes")),
-                     "-" if sparsity is None else f"{sparsity:.1%}"])
+        rows.append(
+            [
+                run.label,
+                run.model,
+                summary.get("mode", "-"),
+                _percent(summary.get("float_top1")),
+                _percent(summary.get("qat_top1")),
+                _percent(summary.get("tflite_top1")),
+                _mb(summary.get("size_bytes")),
+                _mb(summary.get("gzip_bytes")),
+                "-" if sparsity is None else f"{sparsity:.1%}",
+            ]
+        )
     header = ["run", "model", "mode", "float top-1", "QAT top-1", "file top-1", "size (MB)", "gzipped (MB)", "sparsity"]
-    return ["## Models", "", "Test top-1 from each recipe's evaluate stage; sizes of the exported file.", ""] + \
-        _table(header, rows)
+    return ["## Models", "", "Test top-1 from each recipe's evaluate stage; sizes of the exported file.", ""] + _table(
+        header, rows
+    )
 
 
 def _latency(collection: Collection) -> list[str]:
@@ -62,14 +72,43 @@ def _latency(collection: Collection) -> list[str]:
     numbers = latency_numbers(collection)
     rows = []
     for row in collection.latency:
-        rows.append([numbers[id(row)], row.model, row.mode, row.run or "-", row.device, row.delegate, row.threads,
-                     _ms(row.median_ms), _ms(row.p90_ms), _percent(row.top1), _mb(row.size_bytes),
-                     row.error or ""])
-    header = ["#", "model", "mode", "run", "device", "delegate", "threads", "median (ms)", "p90 (ms)", "top-1",
-              "size (MB)", "note"]
-    lines = ["## Latency", "",
-             "Per device, delegate and thread count. `run`: the recipe run whose file was measured (joined by "
-             "sha256 or file path); top-1 comes from the result or from that run.", ""]
+        rows.append(
+            [
+                numbers[id(row)],
+                row.model,
+                row.mode,
+                row.run or "-",
+                row.device,
+                row.delegate,
+                row.threads,
+                _ms(row.median_ms),
+                _ms(row.p90_ms),
+                _percent(row.top1),
+                _mb(row.size_bytes),
+                row.error or "",
+            ]
+        )
+    header = [
+        "#",
+        "model",
+        "mode",
+        "run",
+        "device",
+        "delegate",
+        "threads",
+        "median (ms)",
+        "p90 (ms)",
+        "top-1",
+        "size (MB)",
+        "note",
+    ]
+    lines = [
+        "## Latency",
+        "",
+        "Per device, delegate and thread count. `run`: the recipe run whose file was measured (joined by "
+        "sha256 or file path); top-1 comes from the result or from that run.",
+        "",
+    ]
     return lines + _table(header, rows) + _pivot(collection)
 
 
@@ -77,8 +116,10 @@ def _pivot(collection: Collection) -> list[str]:
     """Median latency (ms): one row per model, one column per device / delegate / threads."""
     settings = list(dict.fromkeys(row.setting for row in collection.latency))
     models = list(dict.fromkeys(row.model for row in collection.latency))
-    cells = {(row.model, row.setting): ("failed" if row.error and row.median_ms is None else _ms(row.median_ms))
-             for row in collection.latency}
+    cells = {
+        (row.model, row.setting): ("failed" if row.error and row.median_ms is None else _ms(row.median_ms))
+        for row in collection.latency
+    }
     rows = [[model] + [cells.get((model, setting), "") for setting in settings] for model in models]
     return ["Median latency (ms) side by side:", ""] + _table(["model"] + settings, rows)
 
@@ -88,11 +129,16 @@ def _stages(collection: Collection) -> list[str]:
     for run in collection.runs:
         if not run.steps:
             continue
-        rows = [[step.stage, step.phase, _percent(step.validation), _percent(step.test), _change(before, step)]
-                for before, step in zip([None] + run.steps, run.steps)]
-        lines += [f"## Stages of `{run.label}` ({run.recipe}: {run.model})", "",
-                  "Change: against the stage before, in test top-1 where both were tested, else in validation "
-                  "top-1 (val).", ""]
+        rows = [
+            [step.stage, step.phase, _percent(step.validation), _percent(step.test), _change(before, step)]
+            for before, step in zip([None] + run.steps, run.steps)
+        ]
+        lines += [
+            f"## Stages of `{run.label}` ({run.recipe}: {run.model})",
+            "",
+            "Change: against the stage before, in test top-1 where both were tested, else in validation top-1 (val).",
+            "",
+        ]
         lines += _table(["stage", "model after it", "validation top-1", "test top-1", "change"], rows)
     return lines
 

@@ -16,8 +16,11 @@ DPI = 100
 MARKERS = "osD^vP*Xh<>"
 OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "borderaxespad": 0}  # legends right of the axes
 # Candidate label offsets (points) around a point, tried nearest first.
-OFFSETS = [(dx * r, dy * r) for r in (1, 2, 3.5, 5, 7) for dx, dy in
-           ((5, 5), (5, -11), (-13, 5), (-13, -11), (8, -3), (-18, -3), (-3, 8), (-3, -15))]
+OFFSETS = [
+    (dx * r, dy * r)
+    for r in (1, 2, 3.5, 5, 7)
+    for dx, dy in ((5, 5), (5, -11), (-13, 5), (-13, -11), (8, -3), (-18, -3), (-3, 8), (-3, -15))
+]
 
 
 def _figure():
@@ -51,8 +54,15 @@ def place_labels(ax, xs, ys, texts, *, fontsize=8, color="black") -> list:
     inside = ax.get_window_extent(renderer)
     boxes = []
     for x, y, text in zip(xs, ys, texts):
-        label = ax.annotate(text, (x, y), xytext=OFFSETS[0], textcoords="offset points", fontsize=fontsize,
-                            color=color, annotation_clip=False)
+        label = ax.annotate(
+            text,
+            (x, y),
+            xytext=OFFSETS[0],
+            textcoords="offset points",
+            fontsize=fontsize,
+            color=color,
+            annotation_clip=False,
+        )
         best = None
         for offset in OFFSETS:  # the first offset with nothing in the way, else the least bad one
             label.set_position(offset)
@@ -67,9 +77,16 @@ def place_labels(ax, xs, ys, texts, *, fontsize=8, color="black") -> list:
         label.set_position(offset)
         if max(map(abs, offset)) > 20:  # far from its point: a leader line shows which point it names
             label.remove()
-            ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize, color=color,
-                        annotation_clip=False, arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6,
-                                                           "shrinkA": 0, "shrinkB": 3})
+            ax.annotate(
+                text,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                fontsize=fontsize,
+                color=color,
+                annotation_clip=False,
+                arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 3},
+            )
         taken.append(box)
         boxes.append(box)
     return boxes
@@ -96,8 +113,14 @@ def accuracy_latency(rows: list[LatencyRow], numbers: dict[int, int]) -> bytes |
         for model, marker in zip(models, MARKERS * 3):
             chosen = [row for row in points if (row.device, row.delegate) == setting and row.model == model]
             if chosen:
-                ax.scatter([row.median_ms for row in chosen], [100 * row.top1 for row in chosen], color=color,
-                           marker=marker, s=40, zorder=3)
+                ax.scatter(
+                    [row.median_ms for row in chosen],
+                    [100 * row.top1 for row in chosen],
+                    color=color,
+                    marker=marker,
+                    s=40,
+                    zorder=3,
+                )
     for device in sorted({row.device for row in points}):
         mine = [row for row in points if row.device == device]
         chosen = [mine[i] for i in pareto.front([(row.median_ms, row.top1) for row in mine])]
@@ -121,19 +144,36 @@ def accuracy_latency(rows: list[LatencyRow], numbers: dict[int, int]) -> bytes |
 def _legend(ax, settings, colors, models) -> None:
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=color, marker="o", linestyle="", label=f"{device} / {delegate}")
-               for (device, delegate), color in zip(settings, colors)]
-    handles += [Line2D([], [], color="grey", marker=marker, linestyle="", label=model)
-                for model, marker in zip(models, MARKERS * 3)]
-    handles.append(Line2D([], [], color="black", linestyle="--", marker="o", markerfacecolor="none", markersize=10,
-                          label="Pareto front (per device)"))
+    handles = [
+        Line2D([], [], color=color, marker="o", linestyle="", label=f"{device} / {delegate}")
+        for (device, delegate), color in zip(settings, colors)
+    ]
+    handles += [
+        Line2D([], [], color="grey", marker=marker, linestyle="", label=model)
+        for model, marker in zip(models, MARKERS * 3)
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color="black",
+            linestyle="--",
+            marker="o",
+            markerfacecolor="none",
+            markersize=10,
+            label="Pareto front (per device)",
+        )
+    )
     ax.legend(handles=handles, fontsize=8, **OUTSIDE)
 
 
 def sizes(collection: Collection) -> bytes | None:
     """File size and gzipped size of each recipe run's file and of each other measured file, in MB."""
-    items = [(f"{run.label}: {run.summary.get('mode', '?')}", run.summary.get("size_bytes"), run.summary.get("gzip_bytes"))
-             for run in collection.runs if run.summary.get("size_bytes")]
+    items = [
+        (f"{run.label}: {run.summary.get('mode', '?')}", run.summary.get("size_bytes"), run.summary.get("gzip_bytes"))
+        for run in collection.runs
+        if run.summary.get("size_bytes")
+    ]
     seen = set()
     for row in collection.latency:
         key = row.sha256 or (row.model, row.size_bytes)
@@ -196,8 +236,11 @@ def stages(collection: Collection) -> bytes | None:
         color = f"C{index % 10}"
         positions = [order.index(phase) for phase in _run_phases(run)]
         for attribute, style, marker, kind in (("validation", "-", "o", "validation"), ("test", "--", "s", "test")):
-            pairs = [(x, 100 * getattr(step, attribute)) for x, step in zip(positions, run.steps)
-                     if getattr(step, attribute) is not None]
+            pairs = [
+                (x, 100 * getattr(step, attribute))
+                for x, step in zip(positions, run.steps)
+                if getattr(step, attribute) is not None
+            ]
             if pairs:
                 ax.plot(*zip(*pairs), linestyle=style, marker=marker, color=color, label=f"{run.label} ({kind})")
                 xs_all += [x for x, _ in pairs]
@@ -213,4 +256,3 @@ def stages(collection: Collection) -> bytes | None:
     figure.tight_layout()
     place_labels(ax, xs_all, ys_all, texts, fontsize=7)
     return _png(figure)
-

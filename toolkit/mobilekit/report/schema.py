@@ -62,8 +62,10 @@ def validate_bench(document: dict, name: str) -> dict:
     problems = bench_problems(document)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise UserError(f"{name}: {problems[0]}{more}. Latency results must follow {SCHEMA_FILE.name} "
-                        f"(format {BENCH_FORMAT!r}), as written by `mobilekit bench --json` and the Android demo.")
+        raise UserError(
+            f"{name}: {problems[0]}{more}. Latency results must follow {SCHEMA_FILE.name} "
+            f"(format {BENCH_FORMAT!r}), as written by `mobilekit bench --json` and the Android demo."
+        )
     return document
 
 

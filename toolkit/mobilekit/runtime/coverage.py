@@ -32,8 +32,9 @@ class DelegateCoverage:
         return self.partitions == 1 and not self.left_out
 
     def describe(self) -> str:
-        text = f"XNNPACK runs {self.delegated} of {self.ops} ops in {self.partitions} partition" + \
-            ("s" if self.partitions != 1 else "")
+        text = f"XNNPACK runs {self.delegated} of {self.ops} ops in {self.partitions} partition" + (
+            "s" if self.partitions != 1 else ""
+        )
         if self.left_out:
             text += "; on the interpreter: " + ", ".join(f"{name} {count}" for name, count in self.left_out.items())
         return text
@@ -75,8 +76,9 @@ def coverage_of(nodes: list[dict]) -> DelegateCoverage:
             delegated.add(index)
             pending.extend(int(t) for t in by_index[index]["inputs"] if t >= 0)
     left = collections.Counter(node["op_name"] for node in original if node["index"] not in delegated)
-    return DelegateCoverage(ops=len(original), delegated=len(delegated), partitions=len(delegates),
-                            left_out=dict(left.most_common()))
+    return DelegateCoverage(
+        ops=len(original), delegated=len(delegated), partitions=len(delegates), left_out=dict(left.most_common())
+    )
 
 
 # Builtin ops LiteRT's GPU delegate has a kernel for (tensorflow/lite/tools/versioning/
@@ -85,7 +87,8 @@ def coverage_of(nodes: list[dict]) -> DelegateCoverage:
 # a made-up custom op included, compatible. So the rules that decide for mobilekit's
 # graphs are kept here; the per-op limits not listed (LSTM variants, one-hot, select)
 # concern ops no zoo model has.
-GPU_OPS = frozenset("""
+GPU_OPS = frozenset(
+    """
     ABS ADD ADD_N ATAN2 AVERAGE_POOL_2D BATCH_MATMUL CAST CEIL CONCATENATION CONV_2D COS CUMSUM DENSIFY
     DEPTHWISE_CONV_2D DEPTH_TO_SPACE DEQUANTIZE DIV DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP EQUAL EXP FLOOR
     FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GELU GREATER GREATER_EQUAL HARD_SWISH LEAKY_RELU LESS LESS_EQUAL
@@ -93,7 +96,8 @@ GPU_OPS = frozenset("""
     PADV2 POW PRELU QUANTIZE REDUCE_MAX REDUCE_MIN REDUCE_PROD RELU RELU6 RELU_N1_TO_1 RESHAPE RESIZE_BILINEAR
     RESIZE_NEAREST_NEIGHBOR RSQRT SELECT SELECT_V2 SIGN SIN SLICE SOFTMAX SPACE_TO_DEPTH SPLIT SPLIT_V SQRT
     SQUARE SQUARED_DIFFERENCE STABLEHLO_CLAMP STRIDED_SLICE SUB SUM TANH TILE TRANSPOSE TRANSPOSE_CONV
-""".split())
+""".split()
+)
 GPU_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 _RANK_3_OR_4 = frozenset({"SLICE", "STRIDED_SLICE"})
 
@@ -117,6 +121,7 @@ def _gpu_refusal(name: str, op, graph) -> str | None:
         return None if custom in GPU_CUSTOM_OPS else f"custom op {custom} has no GPU kernel"
     if name not in GPU_OPS:
         return "no GPU kernel"
+
     def shape(slot: int) -> list[int]:
         dims = graph.tensors[op.inputs[slot]].shape
         return [] if dims is None else list(dims)

@@ -42,6 +42,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
 # Accuracy of a .tflite classifier on a labelled dataset
 # ---------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Accuracy:
     """Top-1 / top-5 accuracy of a .tflite file on one split of a dataset."""
@@ -85,17 +86,24 @@ def file_input(model_bytes: bytes) -> FileInput:
 
     summary = tflite_file.summarize(model_bytes)
     if len(summary.inputs) != 1 or len(summary.outputs) != 1:
-        raise FileProblem(f"the file has {len(summary.inputs)} inputs and {len(summary.outputs)} outputs; evaluation "
-                        "needs a classifier with one image input and one score output.")
+        raise FileProblem(
+            f"the file has {len(summary.inputs)} inputs and {len(summary.outputs)} outputs; evaluation "
+            "needs a classifier with one image input and one score output."
+        )
     shape, out_shape = summary.inputs[0].shape, summary.outputs[0].shape
     if len(shape) != 4 or shape[-1] != 3 or shape[1] != shape[2]:
-        raise FileProblem(f"the file's input has shape {list(shape)}; evaluation needs square RGB images "
-                        "[1, N, N, 3].")
+        raise FileProblem(f"the file's input has shape {list(shape)}; evaluation needs square RGB images [1, N, N, 3].")
     spec = metadata.read_spec(model_bytes)
     mean = np.asarray(spec.mean if spec else (0.0,), np.float32)
     std = np.asarray(spec.std if spec else (1.0,), np.float32)
-    return FileInput(resolution=int(shape[1]), dtype=summary.inputs[0].dtype, mean=mean, std=std,
-                     labels=metadata.labels(model_bytes), outputs=int(out_shape[-1]))
+    return FileInput(
+        resolution=int(shape[1]),
+        dtype=summary.inputs[0].dtype,
+        mean=mean,
+        std=std,
+        labels=metadata.labels(model_bytes),
+        outputs=int(out_shape[-1]),
+    )
 
 
 def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np.ndarray:
@@ -113,16 +121,23 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
     class_names = list(class_names)
     if file_labels is None:
         if outputs != len(class_names):
-            raise FileProblem(f"the file has no labels in its metadata and {outputs} outputs, but the data has "
-                            f"{len(class_names)} classes. Attach the training labels (mobilekit convert --labels "
-                            "RUN/labels.txt) or evaluate on data with the same classes.")
-        warnings.warn("the file has no labels in its metadata; its outputs are taken to be the data's classes "
-                      f"in order ({', '.join(class_names[:5])}{', ...' if len(class_names) > 5 else ''}).",
-                      MobilekitWarning, stacklevel=3)
+            raise FileProblem(
+                f"the file has no labels in its metadata and {outputs} outputs, but the data has "
+                f"{len(class_names)} classes. Attach the training labels (mobilekit convert --labels "
+                "RUN/labels.txt) or evaluate on data with the same classes."
+            )
+        warnings.warn(
+            "the file has no labels in its metadata; its outputs are taken to be the data's classes "
+            f"in order ({', '.join(class_names[:5])}{', ...' if len(class_names) > 5 else ''}).",
+            MobilekitWarning,
+            stacklevel=3,
+        )
         return np.arange(len(class_names))
     if len(file_labels) != outputs:
-        raise FileProblem(f"the file's metadata has {len(file_labels)} labels for {outputs} outputs. "
-                        "Re-attach metadata with one label per output.")
+        raise FileProblem(
+            f"the file's metadata has {len(file_labels)} labels for {outputs} outputs. "
+            "Re-attach metadata with one label per output."
+        )
     position = {}
     for index, label in enumerate(file_labels):
         position.setdefault(label, index)
@@ -133,13 +148,23 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
             f"the file's labels do not match the data's classes: {len(missing)} of the data's "
             f"{len(class_names)} classes ({shown(missing)}) are not among the file's {len(file_labels)} labels "
             f"({shown(file_labels)}). Evaluate on data with the classes the model was trained on, or convert "
-            "it with the training run's labels (mobilekit convert --labels RUN/labels.txt).")
+            "it with the training run's labels (mobilekit convert --labels RUN/labels.txt)."
+        )
     return np.asarray([position[name] for name in class_names])
 
 
-def accuracy(model_bytes: bytes, source, *, split: str = "test", seed: int = 0, validation_split: float = 0.1,
-             test_split: float | None = None, batch_size: int = 64, threads: int | None = None,
-             show_progress: bool = True) -> Accuracy:
+def accuracy(
+    model_bytes: bytes,
+    source,
+    *,
+    split: str = "test",
+    seed: int = 0,
+    validation_split: float = 0.1,
+    test_split: float | None = None,
+    batch_size: int = 64,
+    threads: int | None = None,
+    show_progress: bool = True,
+) -> Accuracy:
     """Top-1 / top-5 accuracy of a .tflite classifier on a split of `data.load(source)`.
 
     The images are loaded at the file's input size, as raw RGB pixels 0..255,
@@ -153,9 +178,17 @@ def accuracy(model_bytes: bytes, source, *, split: str = "test", seed: int = 0, 
     from mobilekit.data import datasets
 
     info = file_input(model_bytes)
-    data = datasets.load(source, resolution=info.resolution, batch_size=batch_size, seed=seed,
-                         validation_split=validation_split, test_split=test_split, augment=False, shuffle=False,
-                         show_progress=show_progress)
+    data = datasets.load(
+        source,
+        resolution=info.resolution,
+        batch_size=batch_size,
+        seed=seed,
+        validation_split=validation_split,
+        test_split=test_split,
+        augment=False,
+        shuffle=False,
+        show_progress=show_progress,
+    )
     pipeline = data.split(split)
     outputs_for = match_labels(info.labels, data.class_names, info.outputs)
     tflite = TFLiteModel(model_bytes, threads=threads or min(4, os.cpu_count() or 1))
@@ -167,11 +200,21 @@ def accuracy(model_bytes: bytes, source, *, split: str = "test", seed: int = 0, 
             pixels = batch.numpy()
             yield from ((pixels - info.mean) / info.std if info.normalizes else pixels)
 
-    scores = [tflite(image) for image in progress.bar(images(), total=data.counts[split],
-                                                      desc=f"evaluating {split}", enabled=show_progress)]
+    scores = [
+        tflite(image)
+        for image in progress.bar(images(), total=data.counts[split], desc=f"evaluating {split}", enabled=show_progress)
+    ]
     scores, truth = np.stack(scores), outputs_for[np.concatenate(truth)]
-    return Accuracy(top1=top_k_accuracy(scores, truth, 1), top5=top_k_accuracy(scores, truth, 5),
-                    count=len(truth), classes=data.num_classes, split=split, source=data.source,
-                    input_dtype=info.dtype, resolution=info.resolution,
-                    mean=tuple(float(v) for v in info.mean), std=tuple(float(v) for v in info.std),
-                    labels="data order" if info.labels is None else "metadata")
+    return Accuracy(
+        top1=top_k_accuracy(scores, truth, 1),
+        top5=top_k_accuracy(scores, truth, 5),
+        count=len(truth),
+        classes=data.num_classes,
+        split=split,
+        source=data.source,
+        input_dtype=info.dtype,
+        resolution=info.resolution,
+        mean=tuple(float(v) for v in info.mean),
+        std=tuple(float(v) for v in info.std),
+        labels="data order" if info.labels is None else "metadata",
+    )

@@ -36,8 +36,13 @@ def check_runs(model_bytes: bytes, *, timeout_s: float = TIMEOUT_S) -> DelegateC
     crashes on the file, Unrunnable when it raises an error.
     """
     try:
-        done = subprocess.run([sys.executable, "-m", __name__], input=bytes(model_bytes), capture_output=True,
-                              timeout=timeout_s, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", __name__],
+            input=bytes(model_bytes),
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return None  # slow, not broken: the caller's own run will show
     if done.returncode == 0:

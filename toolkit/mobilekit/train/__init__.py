@@ -35,15 +35,64 @@ is `fit` itself; top-k accuracy is `mobilekit.metrics`' (no TensorFlow).
 
 from mobilekit.formats import check_weights_file
 from mobilekit.metrics import top_k_accuracy
-from mobilekit.train.loop import (DEFAULT_SCHEDULE, IDENTITY_KEYS, OPTIMIZERS, SCHEDULES, TRAINING_KEYS, evaluate, fit,
-                                  learning_rate_at, make_optimizer)
-from mobilekit.train.model import (DEFAULT_BN_MOMENTUM, HEAD_STARTS, build_model, check_bn_momentum, classifier_layers,
-                                   freeze_backbone)
-from mobilekit.train.run_folder import (BEST_FILE, CONFIG_FILE, HISTORY_FILE, LABELS_FILE, RESUME_DIR, RUN_FILES,
-                                        RunState, check_output, run_state, save_model_atomic)
+from mobilekit.train.loop import (
+    DEFAULT_SCHEDULE,
+    IDENTITY_KEYS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TRAINING_KEYS,
+    evaluate,
+    fit,
+    learning_rate_at,
+    make_optimizer,
+)
+from mobilekit.train.model import (
+    DEFAULT_BN_MOMENTUM,
+    HEAD_STARTS,
+    build_model,
+    check_bn_momentum,
+    classifier_layers,
+    freeze_backbone,
+)
+from mobilekit.train.run_folder import (
+    BEST_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LABELS_FILE,
+    RESUME_DIR,
+    RUN_FILES,
+    RunState,
+    check_output,
+    run_state,
+    save_model_atomic,
+)
 
-__all__ = ["BEST_FILE", "CONFIG_FILE", "DEFAULT_BN_MOMENTUM", "DEFAULT_SCHEDULE", "HEAD_STARTS", "HISTORY_FILE",
-           "IDENTITY_KEYS", "LABELS_FILE", "OPTIMIZERS", "RESUME_DIR", "RUN_FILES", "RunState", "SCHEDULES",
-           "TRAINING_KEYS", "build_model", "check_bn_momentum", "check_output", "check_weights_file",
-           "classifier_layers", "evaluate", "fit", "freeze_backbone", "learning_rate_at", "make_optimizer",
-           "run_state", "save_model_atomic", "top_k_accuracy"]
+__all__ = [
+    "BEST_FILE",
+    "CONFIG_FILE",
+    "DEFAULT_BN_MOMENTUM",
+    "DEFAULT_SCHEDULE",
+    "HEAD_STARTS",
+    "HISTORY_FILE",
+    "IDENTITY_KEYS",
+    "LABELS_FILE",
+    "OPTIMIZERS",
+    "RESUME_DIR",
+    "RUN_FILES",
+    "RunState",
+    "SCHEDULES",
+    "TRAINING_KEYS",
+    "build_model",
+    "check_bn_momentum",
+    "check_output",
+    "check_weights_file",
+    "classifier_layers",
+    "evaluate",
+    "fit",
+    "freeze_backbone",
+    "learning_rate_at",
+    "make_optimizer",
+    "run_state",
+    "save_model_atomic",
+    "top_k_accuracy",
+]

@@ -59,21 +59,31 @@ def _check_arguments(model, data, epochs, learning_rate, optimizer, schedule) ->
         raise UserError(f"unknown learning-rate schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}.")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise UserError(f"epochs must be a whole number >= 1, got {epochs!r}.")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
-            or not math.isfinite(learning_rate) or learning_rate <= 0:
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, numbers.Real)
+        or not math.isfinite(learning_rate)
+        or learning_rate <= 0
+    ):
         raise UserError(f"learning_rate must be a number > 0, got {learning_rate!r}, e.g. 1e-3 for adam.")
     if len(model.outputs) != 1:
-        raise UserError(f"{model.name} has {len(model.outputs)} outputs; fit trains single-output classifiers. "
-                        "Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False).")
+        raise UserError(
+            f"{model.name} has {len(model.outputs)} outputs; fit trains single-output classifiers. "
+            "Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False)."
+        )
     classes = model.outputs[0].shape[-1]
     if classes != data.num_classes:
-        raise UserError(f"{model.name} has {classes} outputs but the data has {data.num_classes} classes "
-                        f"({', '.join(data.class_names[:5])}{', ...' if data.num_classes > 5 else ''}). "
-                        f"Build the model with num_classes={data.num_classes}.")
+        raise UserError(
+            f"{model.name} has {classes} outputs but the data has {data.num_classes} classes "
+            f"({', '.join(data.class_names[:5])}{', ...' if data.num_classes > 5 else ''}). "
+            f"Build the model with num_classes={data.num_classes}."
+        )
     height, width = model.input_shape[1:3]
     if (height, width) != (data.resolution, data.resolution):
-        raise UserError(f"{model.name} takes {height}x{width} images but the data was loaded at "
-                        f"{data.resolution}x{data.resolution}. Load it with resolution={height}.")
+        raise UserError(
+            f"{model.name} takes {height}x{width} images but the data was loaded at "
+            f"{data.resolution}x{data.resolution}. Load it with resolution={height}."
+        )
 
 
 def _compile(model, optimizer, num_classes: int) -> None:
@@ -85,11 +95,25 @@ def _compile(model, optimizer, num_classes: int) -> None:
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=metrics)
 
 
-def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rate: float = 1e-3,
-        optimizer: str = "adam", schedule: str = DEFAULT_SCHEDULE, freeze_base: bool = False, seed: int = 0,
-        verbose: int | str = 1,
-        force: bool = False, run_info: dict | None = None, trainer: Callable | None = None,
-        callbacks: Sequence = (), best_file: str = BEST_FILE, best_after_epoch: int = 0) -> dict:
+def fit(
+    model,
+    data,
+    *,
+    epochs: int,
+    output_dir: str | os.PathLike,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    schedule: str = DEFAULT_SCHEDULE,
+    freeze_base: bool = False,
+    seed: int = 0,
+    verbose: int | str = 1,
+    force: bool = False,
+    run_info: dict | None = None,
+    trainer: Callable | None = None,
+    callbacks: Sequence = (),
+    best_file: str = BEST_FILE,
+    best_after_epoch: int = 0,
+) -> dict:
     """Train `model` on `data` (a `data.Data`) up to `epochs` epochs in total; returns the history.
 
     Args:
@@ -134,24 +158,43 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
         run_folder.clear_run(folder)
     tf_keras.utils.set_random_seed(seed)
 
-    training = {"optimizer": optimizer, "learning_rate": float(learning_rate), "schedule": schedule,
-                "freeze_base": bool(freeze_base), "batch_size": data.batch_size, "seed": seed}
-    config = {"mobilekit": __version__, "model": model.name, "input_shape": list(model.input_shape[1:]),
-              "parameters": int(model.count_params()), "class_names": list(data.class_names),
-              "data": {"source": data.source, "counts": data.counts}, "training": training, **(run_info or {})}
+    training = {
+        "optimizer": optimizer,
+        "learning_rate": float(learning_rate),
+        "schedule": schedule,
+        "freeze_base": bool(freeze_base),
+        "batch_size": data.batch_size,
+        "seed": seed,
+    }
+    config = {
+        "mobilekit": __version__,
+        "model": model.name,
+        "input_shape": list(model.input_shape[1:]),
+        "parameters": int(model.count_params()),
+        "class_names": list(data.class_names),
+        "data": {"source": data.source, "counts": data.counts},
+        "training": training,
+        **(run_info or {}),
+    }
     earlier = run_folder.run_state(folder)
     if earlier is not None:
         changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
         if changed:
-            details = "; ".join(f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now"
-                                for key in changed)
-            raise UserError(f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
-                            "Pass --force to start over there, or choose another --output.")
+            details = "; ".join(
+                f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now" for key in changed
+            )
+            raise UserError(
+                f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
+                "Pass --force to start over there, or choose another --output."
+            )
     monitor = "val_accuracy" if data.validation is not None else "accuracy"
     if data.validation is None:
-        warnings.warn("no validation split: the best checkpoint is chosen by training accuracy, which rewards "
-                      "overfitting. Give the data a validation share (validation_split).", MobilekitWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
+            "overfitting. Give the data a validation share (validation_split).",
+            MobilekitWarning,
+            stacklevel=2,
+        )
 
     opt = make_optimizer(optimizer, learning_rate)
     _compile(fitted, opt, data.num_classes)
@@ -171,18 +214,29 @@ def fit(model, data, *, epochs: int, output_dir: str | os.PathLike, learning_rat
     history.update(model=model.name, monitor=monitor)
     history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
     run_folder.write_json(folder / run_folder.CONFIG_FILE, config)
-    files.write_atomic(folder / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True)
+    files.write_atomic(
+        folder / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True
+    )
     if done >= epochs:
         if verbose:
-            print(f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
-                  "train on, or --force to start over.", flush=True)
+            print(
+                f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
+                "train on, or --force to start over.",
+                flush=True,
+            )
         return history
     if done and verbose:
         print(f"resuming {folder} after epoch {done}", flush=True)
 
     recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
-    fitted.fit(data.train, validation_data=data.validation, epochs=epochs, initial_epoch=done,
-               callbacks=[*callbacks, _scheduler(learning_rate, epochs, schedule), recorder], verbose=verbose)
+    fitted.fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=epochs,
+        initial_epoch=done,
+        callbacks=[*callbacks, _scheduler(learning_rate, epochs, schedule), recorder],
+        verbose=verbose,
+    )
     return history
 
 
@@ -203,7 +257,8 @@ def _scheduler(base: float, epochs: int, schedule: str):
     import tf_keras
 
     return tf_keras.callbacks.LearningRateScheduler(
-        lambda epoch, _: learning_rate_at(epoch, base=base, epochs=epochs, schedule=schedule))
+        lambda epoch, _: learning_rate_at(epoch, base=base, epochs=epochs, schedule=schedule)
+    )
 
 
 def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, best_after_epoch: int):
@@ -229,8 +284,11 @@ def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, b
             entry["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
             entry["seconds"] = round(time.perf_counter() - self.started, 2)
             best = history.get("best")
-            if monitor in entry and entry["epoch"] > best_after_epoch and (best is None
-                                                                          or entry[monitor] > best[monitor]):
+            if (
+                monitor in entry
+                and entry["epoch"] > best_after_epoch
+                and (best is None or entry[monitor] > best[monitor])
+            ):
                 run_folder.save_model_atomic(model, folder / best_file)
                 history["best"] = {"epoch": entry["epoch"], monitor: entry[monitor], "file": best_file}
             history["epochs"].append(entry)
@@ -245,6 +303,7 @@ def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, b
 # Keras-side accuracy, for comparing with the .tflite file
 # ---------------------------------------------------------------------------
 
+
 def evaluate(model, dataset) -> dict:
     """Top-1 and top-5 accuracy of a Keras model over a (images, labels) pipeline."""
     scores, labels = [], []
@@ -252,5 +311,8 @@ def evaluate(model, dataset) -> dict:
         scores.append(model.predict_on_batch(images))
         labels.append(batch_labels.numpy())
     scores, labels = np.concatenate(scores), np.concatenate(labels)
-    return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, 5),
-            "count": int(len(labels))}
+    return {
+        "top1": top_k_accuracy(scores, labels, 1),
+        "top5": top_k_accuracy(scores, labels, 5),
+        "count": int(len(labels)),
+    }

@@ -12,9 +12,18 @@ HEAD_STARTS = ("avg_pool", "flatten")
 DEFAULT_BN_MOMENTUM = 0.9  # the first layer of every zoo model's classifier top
 
 
-def build_model(name: str, *, num_classes: int, weights=None, alpha: float = 1.0, resolution: int | None = None,
-                dropout: float | None = None, bn_momentum: float | None = DEFAULT_BN_MOMENTUM, seed: int = 0,
-                **options):
+def build_model(
+    name: str,
+    *,
+    num_classes: int,
+    weights=None,
+    alpha: float = 1.0,
+    resolution: int | None = None,
+    dropout: float | None = None,
+    bn_momentum: float | None = DEFAULT_BN_MOMENTUM,
+    seed: int = 0,
+    **options,
+):
     """The zoo model `name` with a fresh `num_classes`-class top, ready for `fit`.
 
     bn_momentum: the momentum of every BatchNormalization layer's moving
@@ -36,8 +45,9 @@ def build_model(name: str, *, num_classes: int, weights=None, alpha: float = 1.0
     tf_keras.utils.set_random_seed(seed)
     from mobilekit.models.weights import build_with_weights
 
-    model = build_with_weights(name, num_classes, weights, dict(alpha=alpha, resolution=resolution,
-                                                                dropout=dropout, **options))
+    model = build_with_weights(
+        name, num_classes, weights, dict(alpha=alpha, resolution=resolution, dropout=dropout, **options)
+    )
     if bn_momentum is not None:
         for layer in model.submodules:
             if isinstance(layer, tf_keras.layers.BatchNormalization):
@@ -46,8 +56,9 @@ def build_model(name: str, *, num_classes: int, weights=None, alpha: float = 1.0
 
 
 def check_bn_momentum(bn_momentum: float | None) -> None:
-    if bn_momentum is not None and (isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real)
-                                    or not 0 <= bn_momentum < 1):
+    if bn_momentum is not None and (
+        isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real) or not 0 <= bn_momentum < 1
+    ):
         raise UserError(f"bn_momentum must be in [0, 1), got {bn_momentum!r}; e.g. 0.9, or None for the zoo's.")
 
 
@@ -62,8 +73,9 @@ def classifier_layers(model) -> list:
         raise UserError(
             f"cannot tell {model.name}'s classifier from its backbone: no layer named "
             f"{' or '.join(HEAD_STARTS)}. freeze_base works on zoo models (models.build / train.build_model); "
-            "for other models set layer.trainable yourself and pass freeze_base=False.")
-    return model.layers[min(starts):]
+            "for other models set layer.trainable yourself and pass freeze_base=False."
+        )
+    return model.layers[min(starts) :]
 
 
 def freeze_backbone(model) -> int:

@@ -36,15 +36,19 @@ class RunState:
 
 def check_output(output_dir: str | os.PathLike, *, force: bool = False) -> pathlib.Path:
     """Fail early, before any long work, if `output_dir` cannot hold a training run."""
+
     def owned_by_run(folder):
         ours = [name for name in RUN_FILES if (folder / name).exists()]
         if force or (folder / CONFIG_FILE).is_file() or not ours:
             return None
-        return (f"output folder {folder} holds {', '.join(ours)} but no {CONFIG_FILE}, so it is not a run this "
-                "can resume. Pass --force to start over there, or choose another --output.")
+        return (
+            f"output folder {folder} holds {', '.join(ours)} but no {CONFIG_FILE}, so it is not a run this "
+            "can resume. Pass --force to start over there, or choose another --output."
+        )
 
-    return files.check_output_folder(output_dir, writes="training writes a folder (checkpoint, history, labels)",
-                                     owned_by_run=owned_by_run)
+    return files.check_output_folder(
+        output_dir, writes="training writes a folder (checkpoint, history, labels)", owned_by_run=owned_by_run
+    )
 
 
 def run_state(output_dir: str | os.PathLike) -> RunState | None:

@@ -32,8 +32,7 @@ def image_tensor_problems(image: tflite_file.TensorInfo) -> list[str]:
         )
     if len(image.shape) != 4 or image.shape[0] != 1 or image.shape[-1] not in (3, 4):
         problems.append(
-            f"input {image.name!r} has shape {list(image.shape)}; the readers expect "
-            "[1, height, width, 3]."
+            f"input {image.name!r} has shape {list(image.shape)}; the readers expect [1, height, width, 3]."
         )
     return problems
 
@@ -60,8 +59,7 @@ def normalization_problems(image: tflite_file.TensorInfo, image_md: dict[str, An
     mean, std = norm.get("mean") or [], norm.get("std") or []
     if len(mean) != len(std) or len(mean) not in (1, 3):
         return [
-            f"NormalizationOptions has {len(mean)} mean and {len(std)} std values; "
-            "the readers need 1 or 3 of each."
+            f"NormalizationOptions has {len(mean)} mean and {len(std)} std values; the readers need 1 or 3 of each."
         ]
     if len(set(mean)) > 1 or len(set(std)) > 1:
         return [
@@ -81,10 +79,7 @@ def tree_problems(tree: dict[str, Any], summary: tflite_file.Summary) -> list[st
         problems.append(f"min_parser_version {version} is newer than the readers' parser.")
     outputs_md = first_subgraph(tree).get("output_tensor_metadata")
     if outputs_md is not None and len(outputs_md) != len(summary.outputs):
-        problems.append(
-            f"the metadata describes {len(outputs_md)} output(s), the model has "
-            f"{len(summary.outputs)}."
-        )
+        problems.append(f"the metadata describes {len(outputs_md)} output(s), the model has {len(summary.outputs)}.")
     for out_md in outputs_md or []:
         if not out_md.get("name"):
             problems.append("an output's metadata has no name, which MediaPipe needs.")
@@ -115,13 +110,9 @@ def classifier_problems(
         problems += tree_problems(tree, summary)
         label_file = metadata_labels.output_label_file(tree)
         if label_file is None:
-            problems.append(
-                "the output has no TENSOR_AXIS_LABELS file, so results carry no category names."
-            )
+            problems.append("the output has no TENSOR_AXIS_LABELS file, so results carry no category names.")
         elif label_file not in packed:
             problems.append(f"the labels file {label_file!r} is not packed in the model.")
     for name in compressed:
-        problems.append(
-            f"associated file {name!r} is compressed; the readers need stored entries."
-        )
+        problems.append(f"associated file {name!r} is compressed; the readers need stored entries.")
     return problems

@@ -104,9 +104,7 @@ class ModelMetadataSpec:
         """The files packed after the model, by name."""
         return {self.labels_file: metadata_labels.labels_text(self.labels)}
 
-    def reader_problems(
-        self, summary: tflite_file.Summary, tree: dict[str, Any], packed: Collection[str]
-    ) -> list[str]:
+    def reader_problems(self, summary: tflite_file.Summary, tree: dict[str, Any], packed: Collection[str]) -> list[str]:
         """What MediaPipe or the Task Library would refuse in this spec's metadata on the model."""
         return metadata_checks.classifier_problems(summary, tree, packed, compressed=())
 

@@ -184,10 +184,7 @@ def _enum_value(enum: str, value: Any) -> int:
 def _encode_vector(b: flatbuffers.Builder, field: _Field, items: Sequence[Any]) -> int:
     kind = field.kind
     if kind == "string" or kind in _TABLES:
-        offsets = [
-            b.CreateString(item) if kind == "string" else _encode_table(b, kind, item)
-            for item in items
-        ]
+        offsets = [b.CreateString(item) if kind == "string" else _encode_table(b, kind, item) for item in items]
         b.StartVector(4, len(offsets), 4)
         for off in reversed(offsets):
             b.PrependUOffsetTRelative(off)
@@ -233,9 +230,7 @@ def _encode_table(b: flatbuffers.Builder, table: str, obj: dict[str, Any]) -> in
         elif f.kind in _UNIONS:
             member = obj.get(f.name + "_type")
             if member not in _UNIONS[f.kind][1:]:
-                raise ValueError(
-                    f"{table}.{f.name}_type must name one of {_UNIONS[f.kind][1:]}, got {member!r}"
-                )
+                raise ValueError(f"{table}.{f.name}_type must name one of {_UNIONS[f.kind][1:]}, got {member!r}")
             children[f.name] = _encode_table(b, member, value)
 
     b.StartObject(num_slots)
@@ -309,10 +304,7 @@ def _decode_table(tab: Table, table: str) -> dict[str, Any]:
             if f.kind == "string":
                 out[f.name] = [tab.String(start + 4 * i).decode("utf-8") for i in range(n)]
             elif f.kind in _TABLES:
-                out[f.name] = [
-                    _decode_table(Table(tab.Bytes, tab.Indirect(start + 4 * i)), f.kind)
-                    for i in range(n)
-                ]
+                out[f.name] = [_decode_table(Table(tab.Bytes, tab.Indirect(start + 4 * i)), f.kind) for i in range(n)]
             elif f.kind == "float":
                 out[f.name] = [_float32(x) for x in tab.GetVectorAsNumpy(N.Float32Flags, o)]
             elif f.kind == "uint":
@@ -376,9 +368,7 @@ def _units_version(units: Iterable[dict[str, Any]] | None) -> tuple[int, int, in
         "SentencePieceTokenizerOptions": (1, 1, 0),
         "RegexTokenizerOptions": (1, 2, 1),
     }
-    return max(
-        [_BASE_VERSION] + [newer.get(u.get("options_type"), _BASE_VERSION) for u in units or ()]
-    )
+    return max([_BASE_VERSION] + [newer.get(u.get("options_type"), _BASE_VERSION) for u in units or ()])
 
 
 def min_parser_version(tree: dict[str, Any]) -> str:
@@ -386,9 +376,7 @@ def min_parser_version(tree: dict[str, Any]) -> str:
     version = _files_version(tree.get("associated_files"))
     for sub in tree.get("subgraph_metadata") or ():
         version = max(version, _files_version(sub.get("associated_files")))
-        for tensor in (sub.get("input_tensor_metadata") or []) + (
-            sub.get("output_tensor_metadata") or []
-        ):
+        for tensor in (sub.get("input_tensor_metadata") or []) + (sub.get("output_tensor_metadata") or []):
             version = max(
                 version,
                 _files_version(tensor.get("associated_files")),
@@ -410,7 +398,6 @@ def min_parser_version(tree: dict[str, Any]) -> str:
             if sub.get(key) is not None:
                 version = max(version, added)
     return ".".join(str(v) for v in version)
-
 
 
 def version_tuple(text: str) -> tuple[int, ...]:

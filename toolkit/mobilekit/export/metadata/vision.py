@@ -41,9 +41,7 @@ def check_model_fields(spec: Any) -> None:
     """UserError unless `spec`'s model-level fields are strings and it has a name."""
     require_strings(spec, MODEL_FIELDS)
     if not spec.name.strip():
-        raise UserError(
-            "metadata name is empty. Pass the model's name, e.g. name='mobilenet_v2'."
-        )
+        raise UserError("metadata name is empty. Pass the model's name, e.g. name='mobilenet_v2'.")
 
 
 def _floats(name: str, values: Any) -> tuple[float, ...]:
@@ -51,8 +49,7 @@ def _floats(name: str, values: Any) -> tuple[float, ...]:
         out = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         raise UserError(
-            f"metadata {name} must be a list of numbers, one per channel; got {values!r}. "
-            f"Pass e.g. {name}=[0, 0, 0]."
+            f"metadata {name} must be a list of numbers, one per channel; got {values!r}. Pass e.g. {name}=[0, 0, 0]."
         ) from None
     if not out or not all(math.isfinite(v) for v in out):
         raise UserError(
@@ -85,10 +82,7 @@ def checked_image_fields(spec: Any) -> dict[str, Any]:
             "Use std=[1, 1, 1] for models that take raw pixels."
         )
     if len(low) != len(high):
-        raise UserError(
-            f"metadata input_min has {len(low)} value(s) but input_max has "
-            f"{len(high)}; they must match."
-        )
+        raise UserError(f"metadata input_min has {len(low)} value(s) but input_max has {len(high)}; they must match.")
     if any(lo > hi for lo, hi in zip(low, high)):
         raise UserError(
             f"metadata input_min {list(low)} exceeds input_max "
@@ -96,8 +90,7 @@ def checked_image_fields(spec: Any) -> dict[str, Any]:
         )
     if fields["color_space"] not in COLOR_SPACES:
         raise UserError(
-            f"metadata color_space {fields['color_space']!r} is not supported; "
-            f"expected one of {sorted(COLOR_SPACES)}."
+            f"metadata color_space {fields['color_space']!r} is not supported; expected one of {sorted(COLOR_SPACES)}."
         )
     require_tensor_name(spec, "input_name")
     return fields
@@ -168,9 +161,7 @@ def image_fields(image_md: dict[str, Any]) -> dict[str, Any]:
         "input_name": image_md.get("name"),
     }
     fields = {
-        field: tuple(value) if field in _PER_CHANNEL else value
-        for field, value in found.items()
-        if value is not None
+        field: tuple(value) if field in _PER_CHANNEL else value for field, value in found.items() if value is not None
     }
     fields["input_description"] = image_md.get("description", "")
     return fields
