@@ -64,10 +64,18 @@ warn() {
 }
 
 # A whole number >= $2, or a usage error naming the option.
+# The app refuses larger values (BenchmarkRequest.kt's MAX_*; a test keeps the two in step).
+MAX_THREADS=16
+MAX_WARMUP=1000
+MAX_RUNS=10000
+
 check_number() {
-  local option=$1 minimum=$2 value=$3
+  local option=$1 minimum=$2 value=$3 maximum=${4:-}
   if ! [[ $value =~ ^[0-9]+$ ]] || (( 10#$value < minimum )); then
     die_usage "$option needs a whole number >= $minimum, got '$value'"
+  fi
+  if [[ -n $maximum ]] && (( 10#$value > maximum )); then
+    die_usage "$option is at most $maximum (the app refuses more), got '$value'"
   fi
 }
 
@@ -138,8 +146,8 @@ done
 
 (( ${#models[@]} > 0 )) || die_usage "no model given. Usage: $PROG [options] MODEL.tflite [...] (see --help)"
 
-check_number --warmup 0 "$warmup"
-check_number --runs 1 "$runs"
+check_number --warmup 0 "$warmup" "$MAX_WARMUP"
+check_number --runs 1 "$runs" "$MAX_RUNS"
 check_number --timeout 1 "$timeout"
 [[ -n $output ]] || die_usage "--output needs a folder"
 [[ $output == */ && $output != / ]] && output=${output%/}
@@ -156,7 +164,7 @@ done
 IFS=, read -r -a thread_counts <<< "$threads_arg"
 (( ${#thread_counts[@]} > 0 )) || die_usage "--threads is empty; pass thread counts such as 1,4"
 for i in "${!thread_counts[@]}"; do
-  check_number --threads 1 "${thread_counts[i]}"
+  check_number --threads 1 "${thread_counts[i]}" "$MAX_THREADS"
   thread_counts[i]=$((10#${thread_counts[i]}))
 done
 

@@ -43,6 +43,7 @@ PROJECT = {
     "gradle/wrapper/gradle-wrapper.properties": """
         distributionBase=GRADLE_USER_HOME
         distributionUrl=https\\://services.gradle.org/distributions/gradle-8.13-bin.zip
+        distributionSha256Sum=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     """,
     "gradle/libs.versions.toml": """
         [versions]
@@ -108,7 +109,8 @@ PROJECT = {
                         <category android:name="android.intent.category.LAUNCHER" />
                     </intent-filter>
                 </activity>
-                <activity android:name="dev.example.demo.bench.BenchActivity" android:exported="true" />
+                <activity android:name="dev.example.demo.bench.BenchActivity" android:exported="true"
+                    android:permission="android.permission.DUMP" />
                 <provider
                     android:name="androidx.core.content.FileProvider"
                     android:authorities="dev.example.demo.files"
@@ -444,6 +446,11 @@ DEFECTS = [
     ),
     (
         "manifest",
+        {"app/src/main/AndroidManifest.xml": ('android:permission="android.permission.DUMP" />', "/>")},
+        "app/src/main/AndroidManifest.xml:17: <activity> is exported with no <intent-filter> and no android:permission",
+    ),
+    (
+        "manifest",
         {"app/src/main/AndroidManifest.xml": ("<manifest ", '<manifest package="dev.example.demo" ')},
         'app/src/main/AndroidManifest.xml:2: package="dev.example.demo" on <manifest>',
     ),
@@ -508,6 +515,11 @@ DEFECTS = [
         {"gradle/wrapper/gradle-wrapper.properties": ("gradle-8.13-bin.zip", "gradle-latest.zip")},
         "gradle/wrapper/gradle-wrapper.properties:2: distributionUrl "
         "'https://services.gradle.org/distributions/gradle-latest.zip' is not",
+    ),
+    (
+        "gradle",
+        {"gradle/wrapper/gradle-wrapper.properties": ("distributionSha256Sum=", "# distributionSha256Sum=")},
+        "gradle/wrapper/gradle-wrapper.properties: no distributionSha256Sum",
     ),
     (
         "gradle",

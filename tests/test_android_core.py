@@ -217,7 +217,7 @@ def python_model_info(data: bytes) -> dict:
     """What ModelInfoCli prints, as mobilekit's Python and the LiteRT interpreter read the file."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from mobilekit.export import metadata
+    from mobilekit.export import metadata, tflite_file
 
     interpreter = Interpreter(model_content=data)
 
@@ -276,6 +276,7 @@ def python_model_info(data: bytes) -> dict:
         "outputs": [tensor(d) for d in interpreter.get_output_details()],
         "metadata": tree,
         "labels": metadata.labels(data),
+        "operators": sum(tflite_file.summarize(data).ops.values()),  # subgraph 0's ops
         "associated_files": {
             name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
             for name, content in metadata.associated_files(data).items()

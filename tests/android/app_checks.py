@@ -514,7 +514,10 @@ def manifest_problems(root: pathlib.Path) -> list[str]:
       takes the namespace from the build script only);
     - every component (`<application>`, `<activity>`, `<service>`, ...) whose android:name starts
       with `.` or the namespace (or has no dot) is a class declared in the project's Kotlin;
-    - a component with an `<intent-filter>` sets android:exported (required from Android 12 on).
+    - a component with an `<intent-filter>` sets android:exported (required from Android 12 on);
+    - an exported component without one (reached by its explicit name: a tool's entry point, such as
+      a benchmark activity adb starts) names an android:permission, or every app on the phone can
+      start it.
     """
     problems = []
     classes = declared_classes(root)
@@ -539,6 +542,18 @@ def manifest_problems(root: pathlib.Path) -> list[str]:
                     problems.append(
                         f"{name}:{element.line}: <{element.tag}> has an <intent-filter> but no "
                         "android:exported (required when targeting Android 12+)"
+                    )
+                exported = element.attrs.get("android:exported") == "true"
+                if (
+                    exported
+                    and not filtered
+                    and element.tag != "application"
+                    and "android:permission" not in element.attrs
+                ):
+                    problems.append(
+                        f"{name}:{element.line}: <{element.tag}> is exported with no <intent-filter> and no "
+                        "android:permission: any app can start it by name (guard it, e.g. "
+                        'android:permission="android.permission.DUMP" for one adb starts)'
                     )
                 for attribute in ("android:name", "android:targetActivity"):
                     value = element.attrs.get(attribute, "")
@@ -818,11 +833,14 @@ def settings_problems(root: pathlib.Path) -> list[str]:
 
 
 def wrapper_problems(root: pathlib.Path) -> list[str]:
-    """gradle-wrapper.properties names a Gradle distribution from services.gradle.org."""
+    """gradle-wrapper.properties names a Gradle distribution from services.gradle.org and pins its SHA-256."""
     path = root / WRAPPER
     if not path.exists():
         return [f"{WRAPPER}: missing"]
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not any(re.fullmatch(r"distributionSha256Sum=[0-9a-f]{64}", line.strip()) for line in lines):
+        return [f"{WRAPPER}: no distributionSha256Sum=<64 hex digits>: the wrapper would run any download unchecked"]
+    for number, line in enumerate(lines, 1):
         key, _, value = line.partition("=")
         if key.strip() == "distributionUrl":
             url = value.strip().replace("\\:", ":").replace("\\=", "=")

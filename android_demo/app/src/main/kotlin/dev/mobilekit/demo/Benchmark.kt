@@ -1,9 +1,11 @@
 package dev.mobilekit.demo
 
+import dev.mobilekit.core.Accelerator
 import dev.mobilekit.core.BenchResult
 import dev.mobilekit.core.BenchmarkRequest
 import dev.mobilekit.core.Device
 import dev.mobilekit.core.LatencyStats
+import dev.mobilekit.core.ModelInfo
 import dev.mobilekit.core.ResultsJson
 import dev.mobilekit.core.Settings
 import java.io.File
@@ -21,8 +23,9 @@ object Benchmark {
     private const val INPUT_SEED = 0L
 
     /**
-     * Run [request] and return the mobilekit.bench/1 document. A delegate that fails is a result with
-     * `error` (and no latency), not an exception; an unreadable model file throws [java.io.IOException].
+     * Run [request] and return the mobilekit.bench/1 document. A delegate that fails, or NNAPI that
+     * takes no part of the model (the figure would be the CPU's), is a result with `error` (and no
+     * latency), not an exception; an unreadable model file throws [java.io.IOException].
      */
     fun run(request: BenchmarkRequest, device: Device, progress: (String) -> Unit = {}): String {
         val bytes = request.model.readBytes()
@@ -38,10 +41,23 @@ object Benchmark {
                 threads = request.threads, file = request.model.name, initMs = initMs, firstInferenceMs = firstMs,
                 latency = latency, error = error,
             )
+        val info = try {
+            ModelInfo.read(bytes)
+        } catch (e: IllegalArgumentException) {
+            return result(error = e.message ?: e.toString())
+        }
+        if (request.accelerator == Accelerator.NNAPI) {
+            progress("checking that NNAPI takes part of ${request.model.name}")
+            try {
+                Engine.requireNnapiTakesOps(bytes, info.operators)
+            } catch (e: AcceleratorException) {
+                return result(error = e.message ?: e.toString())
+            }
+        }
         progress("loading ${request.model.name} on ${request.accelerator.id}")
         val start = System.nanoTime()
         val classifier = try {
-            Classifier.open(bytes, request.accelerator, request.threads)
+            Classifier.open(bytes, request.accelerator, request.threads, info)
         } catch (e: AcceleratorException) {
             return result(error = e.message ?: e.toString())
         } catch (e: IllegalArgumentException) {

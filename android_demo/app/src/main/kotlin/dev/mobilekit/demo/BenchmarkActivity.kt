@@ -4,6 +4,7 @@ import android.os.Bundle
 import android.util.Log
 import android.view.WindowManager
 import android.widget.TextView
+import androidx.activity.enableEdgeToEdge
 import androidx.appcompat.app.AppCompatActivity
 import androidx.lifecycle.lifecycleScope
 import dev.mobilekit.core.BenchmarkRequest
@@ -25,7 +26,9 @@ class BenchmarkActivity : AppCompatActivity() {
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        enableEdgeToEdge()
         setContentView(R.layout.activity_benchmark)
+        padForSystemBars(findViewById(R.id.benchmark_root))
         window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
         val status = findViewById<TextView>(R.id.benchmark_status)
         val appFolder = ModelSource.appFolder(this)

@@ -127,11 +127,15 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
     companion object {
         val INPUT_TYPES = listOf(DataType.FLOAT32, DataType.UINT8, DataType.INT8)
 
-        /** A classifier for [modelBytes] on [accelerator]; [info] is the file's metadata (read by the core). */
+        /**
+         * A classifier for [modelBytes] on [accelerator]; [info] is the file's metadata (read by the core),
+         * [gpuCache] where the GPU delegate keeps its compiled kernels (see [GpuCache]).
+         */
         fun open(
             modelBytes: ByteArray, accelerator: Accelerator, threads: Int, info: ModelInfo = ModelInfo.read(modelBytes),
+            gpuCache: GpuCache? = null,
         ): Classifier {
-            val engine = Engine.create(modelBytes, accelerator, threads)
+            val engine = Engine.create(modelBytes, accelerator, threads, gpuCache)
             try {
                 return Classifier(engine, info)
             } catch (e: IllegalArgumentException) {

@@ -7,8 +7,13 @@ import android.graphics.ImageDecoder
 import android.graphics.Matrix
 import android.net.Uri
 import android.os.Build
+import androidx.exifinterface.media.ExifInterface
+import dev.mobilekit.core.Orientation
+import dev.mobilekit.core.PhotoSize
+import dev.mobilekit.core.PixelSize
 import dev.mobilekit.core.RgbImage
 import java.io.IOException
+import java.io.InputStream
 
 /** Bitmaps from the camera and the gallery, as the core's [RgbImage]. */
 object Images {
@@ -34,22 +39,51 @@ object Images {
         return RgbImage(width, height, rgb)
     }
 
-    /** [bitmap] turned upright by [degrees] clockwise (a camera frame's rotation). */
-    fun rotate(bitmap: Bitmap, degrees: Int): Bitmap {
-        if (degrees % 360 == 0) return bitmap
-        val matrix = Matrix().apply { postRotate(degrees.toFloat()) }
+    /** [bitmap] turned upright as [orientation] says: rotated clockwise, then mirrored (the core's order). */
+    fun orient(bitmap: Bitmap, orientation: Orientation): Bitmap {
+        if (orientation == Orientation.UPRIGHT) return bitmap
+        val matrix = Matrix().apply {
+            postRotate(orientation.degrees.toFloat())
+            if (orientation.mirrored) postScale(-1f, 1f)
+        }
         return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, matrix, true)
     }
 
-    /** Decode a picked image into a software bitmap whose pixels can be read. */
-    fun decode(resolver: ContentResolver, uri: Uri): Bitmap {
+    /**
+     * Decode a picked photo, upright, into a software bitmap whose pixels can be read, no larger than
+     * [PhotoSize.target] for a screen of [displaySide] pixels and a model input of [modelSide]: a
+     * camera's full-size photo would not draw and would crowd the heap.
+     */
+    fun decode(resolver: ContentResolver, uri: Uri, displaySide: Int, modelSide: Int): Bitmap {
         if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.P) {
+            // ImageDecoder applies the EXIF orientation itself.
             val source = ImageDecoder.createSource(resolver, uri)
-            return ImageDecoder.decodeBitmap(source) { decoder, _, _ ->
+            return ImageDecoder.decodeBitmap(source) { decoder, info, _ ->
                 decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
+                val target = PhotoSize.target(PixelSize(info.size.width, info.size.height), displaySide, modelSide)
+                decoder.setTargetSize(target.width, target.height)
             }
         }
-        val stream = resolver.openInputStream(uri) ?: throw IOException("cannot open $uri")
-        return stream.use { BitmapFactory.decodeStream(it) } ?: throw IOException("$uri is not an image Android can decode")
+        // Android 7 and 8: BitmapFactory, which neither scales to a size nor reads EXIF.
+        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
+        open(resolver, uri).use { BitmapFactory.decodeStream(it, null, bounds) }
+        if (bounds.outWidth <= 0 || bounds.outHeight <= 0) throw IOException("$uri is not an image Android can decode")
+        val photo = PixelSize(bounds.outWidth, bounds.outHeight)
+        val target = PhotoSize.target(photo, displaySide, modelSide)
+        val sampling = BitmapFactory.Options().apply { inSampleSize = PhotoSize.sampleSize(photo, target) }
+        val sampled = open(resolver, uri).use { BitmapFactory.decodeStream(it, null, sampling) }
+            ?: throw IOException("$uri is not an image Android can decode")
+        val scaled = if (sampled.width == target.width && sampled.height == target.height) {
+            sampled
+        } else {
+            Bitmap.createScaledBitmap(sampled, target.width, target.height, true).also { sampled.recycle() }
+        }
+        val exif = open(resolver, uri).use {
+            ExifInterface(it).getAttributeInt(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL)
+        }
+        return orient(scaled, Orientation.fromExif(exif))
     }
+
+    private fun open(resolver: ContentResolver, uri: Uri): InputStream =
+        resolver.openInputStream(uri) ?: throw IOException("cannot open $uri")
 }

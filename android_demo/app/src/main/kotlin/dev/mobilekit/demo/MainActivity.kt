@@ -12,6 +12,7 @@ import android.widget.Button
 import android.widget.ImageView
 import android.widget.Spinner
 import android.widget.TextView
+import androidx.activity.enableEdgeToEdge
 import androidx.activity.result.PickVisualMediaRequest
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.appcompat.app.AppCompatActivity
@@ -25,8 +26,12 @@ import androidx.core.content.ContextCompat
 import androidx.lifecycle.lifecycleScope
 import dev.mobilekit.core.Accelerator
 import dev.mobilekit.core.ModelInfo
+import dev.mobilekit.core.Orientation
+import dev.mobilekit.core.ResultsJson
+import java.io.File
 import java.io.IOException
 import java.util.concurrent.Executors
+import kotlin.math.max
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
@@ -56,6 +61,10 @@ class MainActivity : AppCompatActivity() {
     private var models: List<ModelSource> = emptyList()
     private var cameraProvider: ProcessCameraProvider? = null
 
+    /** What the classifier was opened for: each spinner reports a selection on its first layout. */
+    private data class Selection(val model: String, val accelerator: Accelerator, val threads: Int)
+    private var opened: Selection? = null
+
     private val requestCamera = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
         if (granted) startCamera() else results.setText(R.string.camera_permission_denied)
     }
@@ -68,7 +77,9 @@ class MainActivity : AppCompatActivity() {
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        enableEdgeToEdge()
         setContentView(R.layout.activity_main)
+        padForSystemBars(findViewById(R.id.main_root))
         preview = findViewById(R.id.preview)
         photo = findViewById(R.id.photo)
         modelSpinner = findViewById(R.id.model_spinner)
@@ -130,13 +141,17 @@ class MainActivity : AppCompatActivity() {
         get() = THREAD_CHOICES[threadsSpinner.selectedItemPosition.coerceAtLeast(0)]
 
     /**
-     * Open the selected model on the selected accelerator. When GPU or NNAPI cannot run it, say why
-     * and fall back to the CPU with XNNPACK, as the README describes.
+     * Open the selected model on the selected accelerator, unless it is open already. When GPU or
+     * NNAPI cannot run it, or NNAPI would take none of it, say why and fall back to the CPU with
+     * XNNPACK, as the README describes.
      */
     private fun reloadClassifier() {
         val source = modelSpinner.selectedItem as? ModelSource ?: return
         val accelerator = selectedAccelerator
         val threads = selectedThreads
+        val selection = Selection(source.name, accelerator, threads)
+        if (selection == opened) return
+        opened = selection
         acceleratorNote.text = acceleratorNoteFor(accelerator)
         lifecycleScope.launch {
             val outcome = withContext(inference) {
@@ -145,8 +160,10 @@ class MainActivity : AppCompatActivity() {
                 runCatching {
                     val bytes = source.readBytes(this@MainActivity)
                     val info = ModelInfo.read(bytes)
+                    val gpuCache = GpuCache(File(filesDir, GPU_CACHE_FOLDER), ResultsJson.sha256(bytes))
                     try {
-                        Classifier.open(bytes, accelerator, threads, info) to null
+                        if (accelerator == Accelerator.NNAPI) Engine.requireNnapiTakesOps(bytes, info.operators)
+                        Classifier.open(bytes, accelerator, threads, info, gpuCache) to null
                     } catch (e: AcceleratorException) {
                         Classifier.open(bytes, Accelerator.XNNPACK, threads, info) to e.message
                     }
@@ -159,6 +176,7 @@ class MainActivity : AppCompatActivity() {
                 modelInfo.text = describe(source, opened)
                 results.setText(R.string.results_waiting)
             }.onFailure { error ->
+                opened = null // the same selection may be tried again
                 modelInfo.text = getString(R.string.model_failed, source.name, error.message ?: error.toString())
             }
         }
@@ -235,7 +253,7 @@ class MainActivity : AppCompatActivity() {
         frame.use {
             val current = classifier ?: return
             try {
-                val upright = Images.rotate(it.toBitmap(), it.imageInfo.rotationDegrees)
+                val upright = Images.orient(it.toBitmap(), Orientation(it.imageInfo.rotationDegrees % 360, false))
                 val classification = current.classify(Images.toRgbImage(upright), TOP_K)
                 runOnUiThread { show(classification) }
             } catch (e: Exception) {
@@ -251,8 +269,8 @@ class MainActivity : AppCompatActivity() {
         lifecycleScope.launch {
             val outcome = withContext(inference) {
                 runCatching {
-                    val bitmap: Bitmap = Images.decode(contentResolver, uri)
                     val current = classifier ?: throw IllegalStateException(getString(R.string.no_model_loaded))
+                    val bitmap: Bitmap = Images.decode(contentResolver, uri, displaySide(), current.inputSize)
                     bitmap to current.classify(Images.toRgbImage(bitmap), TOP_K)
                 }
             }
@@ -281,6 +299,9 @@ class MainActivity : AppCompatActivity() {
         inferenceTime.text = getString(R.string.inference_time, classification.inferenceMs)
     }
 
+    /** The screen's longer side in pixels: a photo is never decoded larger than this shows. */
+    private fun displaySide(): Int = resources.displayMetrics.let { max(it.widthPixels, it.heightPixels) }
+
     private fun <T> spinnerAdapter(items: List<T>) =
         ArrayAdapter(this, android.R.layout.simple_spinner_item, items).also {
             it.setDropDownViewResource(android.R.layout.simple_spinner_dropdown_item)
@@ -293,6 +314,7 @@ class MainActivity : AppCompatActivity() {
 
     companion object {
         private const val TOP_K = 5
+        private const val GPU_CACHE_FOLDER = "gpu_cache"
         private val THREAD_CHOICES = listOf(1, 2, 4, 8)
     }
 }

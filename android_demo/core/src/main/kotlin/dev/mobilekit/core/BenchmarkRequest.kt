@@ -27,6 +27,12 @@ data class BenchmarkRequest(
         const val DEFAULT_WARMUP = 10
         const val DEFAULT_RUNS = 50
 
+        // Upper bounds: a phone has at most a dozen or so cores, and a run must end well inside
+        // android_bench.sh's per-run timeout without the timing array exhausting the heap.
+        const val MAX_THREADS = 16
+        const val MAX_WARMUP = 1_000
+        const val MAX_RUNS = 10_000
+
         private val PLAIN_NAME = Regex("^[A-Za-z0-9._+-]+$")
 
         /**
@@ -42,9 +48,9 @@ data class BenchmarkRequest(
             val accelerator = Accelerator.fromId(acceleratorId) ?: throw IllegalArgumentException(
                 "extra '$EXTRA_ACCELERATOR' is '$acceleratorId'; use one of ${Accelerator.ids.joinToString()}",
             )
-            val threads = int(extra, EXTRA_THREADS, DEFAULT_THREADS, minimum = 1)
-            val warmup = int(extra, EXTRA_WARMUP, DEFAULT_WARMUP, minimum = 0)
-            val runs = int(extra, EXTRA_RUNS, DEFAULT_RUNS, minimum = 1)
+            val threads = int(extra, EXTRA_THREADS, DEFAULT_THREADS, 1..MAX_THREADS)
+            val warmup = int(extra, EXTRA_WARMUP, DEFAULT_WARMUP, 0..MAX_WARMUP)
+            val runs = int(extra, EXTRA_RUNS, DEFAULT_RUNS, 1..MAX_RUNS)
             val output = string(extra, EXTRA_OUTPUT) ?: defaultOutput(model, accelerator, threads)
             require(PLAIN_NAME.matches(output) && output != "." && output != "..") {
                 "extra '$EXTRA_OUTPUT' must be a plain file name (letters, digits, . _ + -), got '$output'"
@@ -62,13 +68,14 @@ data class BenchmarkRequest(
             else -> throw IllegalArgumentException("extra '$key' must be a string: --es $key VALUE")
         }
 
-        private fun int(extra: (String) -> Any?, key: String, default: Int, minimum: Int): Int {
+        private fun int(extra: (String) -> Any?, key: String, default: Int, allowed: IntRange): Int {
             val value = when (val raw = extra(key)) {
                 null -> default
                 is Int -> raw
                 else -> throw IllegalArgumentException("extra '$key' must be an integer: --ei $key N, got '$raw'")
             }
-            require(value >= minimum) { "extra '$key' must be at least $minimum (--ei $key N), got $value" }
+            require(value >= allowed.first) { "extra '$key' must be at least ${allowed.first} (--ei $key N), got $value" }
+            require(value <= allowed.last) { "extra '$key' must be at most ${allowed.last} (--ei $key N), got $value" }
             return value
         }
     }

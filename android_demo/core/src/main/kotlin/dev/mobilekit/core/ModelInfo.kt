@@ -74,6 +74,8 @@ data class ModelInfo(
     val metadata: ModelMetadata?,
     val labels: List<String>?,
     val associatedFiles: Map<String, ByteArray>,
+    /** Ops of subgraph 0, what the interpreter's execution plan holds before any delegate. */
+    val operators: Int,
 ) {
     /** The first input's normalization mean from the metadata, or null. */
     val mean: List<Float>? get() = metadata?.inputs?.firstOrNull()?.mean
@@ -111,7 +113,8 @@ data class ModelInfo(
                 )
                 Labels.parse(data)
             }
-            return ModelInfo(io(1 /* inputs */), io(2 /* outputs */), metadata, labels, files)
+            val operators = graph.tables(3 /* operators */)?.size ?: 0
+            return ModelInfo(io(1 /* inputs */), io(2 /* outputs */), metadata, labels, files, operators)
         }
 
         // Tables are read by field slot: the field's index in schema.fbs (TFLite) or

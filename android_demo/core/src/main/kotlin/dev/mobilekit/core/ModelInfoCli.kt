@@ -38,6 +38,7 @@ object ModelInfoCli {
         "outputs" to arr(info.outputs.map(::tensor)),
         "metadata" to info.metadata?.let(::metadata),
         "labels" to info.labels?.let { labels -> arr(labels.map(ResultsJson::str)) },
+        "operators" to info.operators.toString(),
         "associated_files" to obj(
             *info.associatedFiles.map { (name, data) ->
                 name to obj("size" to data.size.toString(), "sha256" to ResultsJson.str(ResultsJson.sha256(data)))

@@ -47,8 +47,15 @@ fun benchmarkRequestTests(t: TestRunner) {
         check("at least 0" in messageOf("model" to "m.tflite", "warmup" to -1)) { "warmup -1" }
         check("at least 1" in messageOf("model" to "m.tflite", "threads" to 0)) { "threads 0" }
         check("--es model" in messageOf("model" to 7)) { "model as int" }
+        check("at most 10000" in messageOf("model" to "m.tflite", "runs" to 2_000_000_000)) { "runs huge" }
+        check("at most 1000 (--ei warmup N)" in messageOf("model" to "m.tflite", "warmup" to 1001)) { "warmup 1001" }
+        check("at most 16" in messageOf("model" to "m.tflite", "threads" to 17)) { "threads 17" }
         for (bad in listOf("../x.json", "a/b.json", "..", "x y.json")) {
             check("plain file name" in messageOf("model" to "m.tflite", "output" to bad)) { bad }
         }
+    }
+    t.test("benchmark request: the largest values allowed are accepted") {
+        val r = parse("model" to "m.tflite", "threads" to 16, "warmup" to 1000, "runs" to 10_000)
+        checkEqual(listOf(16, 1000, 10_000), listOf(r.threads, r.warmup, r.runs), "threads, warmup, runs")
     }
 }

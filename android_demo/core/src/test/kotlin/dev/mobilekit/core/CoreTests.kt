@@ -119,6 +119,8 @@ fun main() {
 
     modelInfoTests(t) // ModelInfoTests.kt
     benchmarkRequestTests(t) // BenchmarkRequestTests.kt
+    photoTests(t) // PhotoTests.kt
+    delegationTests(t) // DelegationTests.kt
 
     kotlin.system.exitProcess(if (t.run() == 0) 0 else 1)
 }
