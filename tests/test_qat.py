@@ -27,7 +27,7 @@ from mobilekit.models.classic import LocalResponseNormalization
 from mobilekit.models.layers import ChannelSlice, HardSigmoid, HardSwish, InputNormalization, SqueezeExcite
 from mobilekit.optimize import qat
 from mobilekit.runtime import evaluate
-from zoo_params import CLASSES
+from zoo_params import CLASSES, DEEPER
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _keras_q = tfmot.quantization.keras
@@ -58,12 +58,6 @@ def computed_rows():
 # the suite's time, and scripts/qat_coverage.py wraps and converts them for its table, which
 # test_coverage_table_is_current checks.
 REPRESENTATIVE = ("mobilenet_v3_small",)
-DEEPER = frozenset(
-    {f"efficientnet_b{i}" for i in range(2, 8)}
-    | {"densenet169", "densenet201", "resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "mixnet_l"}
-)
-
-
 def _case_params():
     return [
         pytest.param(

@@ -14,6 +14,13 @@ from mobilekit import models
 
 CLASSES = 10  # the small settings' class count
 
+# Family members that are only deeper or wider copies of one already run, left out of the most expensive
+# zoo-wide tests to keep the full run's time (each family keeps its first, shallower members).
+DEEPER = frozenset(
+    {f"efficientnet_b{i}" for i in range(2, 8)}
+    | {"densenet169", "densenet201", "resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "mixnet_l"}
+)
+
 
 def small_settings(name: str) -> dict:
     """The small settings every model is built with in the zoo-wide pipeline tests (tests/test_zoo.py) and
