@@ -58,6 +58,8 @@ def computed_rows():
 # the suite's time, and scripts/qat_coverage.py wraps and converts them for its table, which
 # test_coverage_table_is_current checks.
 REPRESENTATIVE = ("mobilenet_v3_small",)
+
+
 def _case_params():
     return [
         pytest.param(
