@@ -182,14 +182,14 @@ def data_inputs(buf: bytes, detail: dict, pixels_for: Callable[[int], np.ndarray
 
 
 class Session:
-    """One file on one interpreter: inputs fed per run, invoke timed by the caller."""
+    """One file (a path, or its bytes) on one interpreter: inputs fed per run, invoke timed by the caller."""
 
-    def __init__(self, path: pathlib.Path, *, threads: int, xnnpack: bool, inputs_for: Callable):
+    def __init__(self, model: pathlib.Path | bytes, *, threads: int, xnnpack: bool, inputs_for: Callable):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         start = time.perf_counter()
-        buf = pathlib.Path(path).read_bytes()
+        buf = bytes(model) if isinstance(model, (bytes, bytearray)) else pathlib.Path(model).read_bytes()
         self.interpreter = Interpreter(model_content=buf, num_threads=threads, experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
         self.init_ms = (time.perf_counter() - start) * 1000.0
