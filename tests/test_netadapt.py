@@ -87,3 +87,61 @@ def test_host_latency_times_the_int8_files(zoo_model):
     assert 0 < ms < 1000
     with pytest.raises(UserError, match="unknown mode"):
         latency.HostLatency(calibration=images, mode="int4")
+
+
+@pytest.fixture(scope="module")
+def conv_file(tmp_path_factory):
+    """A plain 64 px two-convolution classifier whose cost is its convolutions: halving them is clearly faster."""
+    import tf_keras
+
+    from mobilekit import train
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((64, 64, 3))
+    x = tf_keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = tf_keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = tf_keras.layers.Dense(10, activation="softmax")(x)
+    path = tmp_path_factory.mktemp("adapt") / "convs.keras"
+    train.save_model_atomic(tf_keras.Model(inputs, outputs), path)
+    return path
+
+
+def test_the_adapt_command_writes_the_adapted_model_and_how_to_convert_it(conv_file, tmp_path):
+    import shlex
+
+    from click.testing import CliRunner
+
+    from mobilekit.cli.main import cli
+    from mobilekit.export import metadata
+
+    out = tmp_path / "adapted"
+    args = ["adapt", "--model", str(conv_file), "--data", "digits", "--target-latency", "0.9x", "--output", str(out)]
+    args += ["--short-steps", "1", "--long-epochs", "0", "--max-iterations", "1", "--runs", "5", "--mode", "float32"]
+    result = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert {"adapted.keras", "adapt.json", "labels.txt"} <= {p.name for p in out.iterdir()}
+    assert "latency" in result.output and "top-1" in result.output
+    (ship,) = [line for line in result.output.splitlines() if "to ship it" in line]
+    command = shlex.split(ship.split("to ship it", 1)[1])
+    converted = CliRunner().invoke(cli, [*command[1:], "--output", str(tmp_path / "adapted.tflite"), "--quiet"])
+    assert converted.exit_code == 0, converted.output
+    assert metadata.labels((tmp_path / "adapted.tflite").read_bytes()) == [str(i) for i in range(10)]
+
+
+def test_adapt_refuses_bad_targets_and_other_folders(conv_file, tmp_path):
+    from click.testing import CliRunner
+
+    from mobilekit.cli.main import cli
+
+    base = ["adapt", "--model", str(conv_file), "--data", "digits", "--output", str(tmp_path / "run")]
+    for target, message in (("1.5x", "a fraction below 1x"), ("fast", "give milliseconds"), ("0", "above 0 ms")):
+        result = CliRunner().invoke(cli, [*base, "--target-latency", target])
+        assert result.exit_code != 0 and message in result.output, (target, result.output)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, [*base[:-1], str(busy), "--target-latency", "0.5x"])
+    assert result.exit_code != 0 and "no adapt.json" in result.output
+    assert not (tmp_path / "run").exists()

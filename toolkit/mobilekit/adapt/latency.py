@@ -14,6 +14,7 @@ import numpy as np
 
 from mobilekit.errors import UserError
 from mobilekit.formats import MODES
+from mobilekit.progress import native_stderr_filtered
 from mobilekit.runtime.benchmark import Session, random_inputs
 from mobilekit.runtime.measure import latency_stats, run_interleaved
 
@@ -51,7 +52,8 @@ class HostLatency:
         def inputs_for(buf, details):
             return [random_inputs(details, rng)]
 
-        sessions = [Session(buf, threads=self.threads, xnnpack=True, inputs_for=inputs_for) for buf in files]
+        with native_stderr_filtered():  # LiteRT's "Created XNNPACK delegate" note, once per file
+            sessions = [Session(buf, threads=self.threads, xnnpack=True, inputs_for=inputs_for) for buf in files]
         times = run_interleaved(sessions, warmup=self.warmup, runs=self.runs)
         return [latency_stats(recorded).median for recorded in times]
 

@@ -31,6 +31,33 @@ SELECTIONS = ("accuracy", "ratio")
 
 
 @dataclasses.dataclass(frozen=True)
+class Target:
+    """A latency target: `value` milliseconds, or (relative) that fraction of the starting latency."""
+
+    value: float
+    relative: bool
+
+    def ms(self, start_ms: float) -> float:
+        return self.value * start_ms if self.relative else self.value
+
+
+def parse_target(text: str) -> Target:
+    """'12.5' (milliseconds) or '0.6x' (60% of the starting model's measured latency)."""
+    raw = str(text).strip().lower()
+    relative = raw.endswith("x")
+    try:
+        value = float(raw[:-1] if relative else raw.removesuffix("ms"))
+    except ValueError:
+        raise UserError(f"target latency {text!r}: give milliseconds (12.5) or a fraction of now (0.6x)") from None
+    if not value > 0 or (relative and value >= 1):
+        raise UserError(
+            f"target latency {text!r} must be above 0 ms{', and a fraction below 1x' if relative else ''}: "
+            "adapting makes a model faster, e.g. 0.6x"
+        )
+    return Target(value, relative)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     target_ms: float
     initial_step: float = 0.025  # the first iteration's budget cut, as a fraction of the starting latency
@@ -61,12 +88,12 @@ class Proposal:
     accuracy: float | None = None
 
 
-def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log=print) -> dict:
+def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log=print, show_progress=False) -> dict:
     """Shrink `model` (a compiled-or-not functional classifier trained on `data`) until `latency([model])`
     is at most `settings.target_ms`; returns the run's record (as written to adapt.json).
 
     The best model reached is `output_dir/iteration_<k>.keras` (the record's "model"); the
-    record's "reached" says whether the target was met or every group hit its minimum first.
+    record's "reached" says whether the target was met, "stopped" why the loop ended.
     """
     from mobilekit import load_model
 
@@ -101,9 +128,11 @@ def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log
         k = len(state["iterations"])
         cut = settings.initial_step * settings.step_decay**k * state["start_ms"]
         budget = max(settings.target_ms, current_ms - cut)
-        proposals, models = _proposals(model, data, settings, latency, budget)
+        proposals, models = _proposals(model, data, settings, latency, budget, f"iteration {k + 1}", show_progress)
         if not proposals:
             log(f"iteration {k + 1}: no group can shrink further to meet {budget:.3f} ms; stopping")
+            state["stopped"] = f"no channel group could shrink further to meet {budget:.3f} ms"
+            _write_state(folder, state)
             break
         best = _choose(proposals, current_ms, settings.selection)
         model = models[id(best)]
@@ -119,6 +148,10 @@ def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log
         )
         state["model"] = name
         state["reached"] = current_ms <= settings.target_ms
+        if state["reached"]:
+            state["stopped"] = "the target was reached"
+        elif k + 1 >= settings.max_iterations:
+            state["stopped"] = f"{settings.max_iterations} iteration(s), the most allowed"
         _write_state(folder, state)
         log(
             f"iteration {k + 1}: group {best.group} to {best.channels}/{best.of} channels, "
@@ -127,10 +160,16 @@ def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log
     return state
 
 
-def _proposals(model, data, settings: Settings, latency: Callable, budget: float):
+def _proposals(model, data, settings: Settings, latency: Callable, budget: float, desc: str, show: bool):
+    import tensorflow as tf
+
+    from mobilekit import progress
+
+    tf.get_logger().setLevel("ERROR")  # every proposal is a new model: keras' retracing notes would flood
     graph = surgery.ChannelGraph(model)
     proposals, models = [], {}
-    for group in graph.prunable():
+    groups = graph.prunable()
+    for group in progress.bar(groups, total=len(groups), desc=f"{desc}: proposals", enabled=show):
         found = _largest_meeting(graph, group, settings.channel_step, latency, budget)
         if found is None:
             continue
@@ -184,6 +223,11 @@ def _save(model, path: pathlib.Path) -> None:
     from mobilekit import train
 
     train.save_model_atomic(model, path)
+
+
+def read_state(folder: pathlib.Path) -> dict | None:
+    """The adapt.json of an earlier run in `folder`, or None."""
+    return _read_state(pathlib.Path(folder))
 
 
 def _read_state(folder: pathlib.Path) -> dict | None:

@@ -82,7 +82,10 @@ def convert(
     force,
     quiet,
 ):
-    """Build a zoo model and convert it to .tflite with TFLite Metadata.
+    """Build a zoo model (or read a saved one) and convert it to .tflite with TFLite Metadata.
+
+    --model takes a zoo NAME, or a model file mobilekit saved (an adapted.keras,
+    a best.keras): the file's own layers, resolution and classes are used.
 
     \b
     Examples:
@@ -91,7 +94,7 @@ def convert(
       mobilekit convert --model densenet121 --int8 --weights none --option growth_rate=24
     """
     from mobilekit import files
-    from mobilekit.data import images as image_files, labels as label_data
+    from mobilekit.data import images as image_files
     from mobilekit.export.convert import output_name
     from mobilekit.formats import check_weights_file
 
@@ -105,8 +108,12 @@ def convert(
             f"--keep-hard-swish applies to --int8 files only; a {mode} file always keeps "
             "HARD_SWISH, which the CPU and GPU delegates run in float."
         )
-    output_path = files.check_writable(output_path or pathlib.Path(output_name(model_name, mode)), force=force)
-    labels = label_data.read_labels(labels_path, num_classes) if labels_path else label_data.default_labels(num_classes)
+    model_file = pathlib.Path(model_name).expanduser()
+    model_file = model_file if model_file.suffix in (".keras", ".h5") and model_file.is_file() else None
+    name = model_file.stem if model_file else model_name
+    output_path = files.check_writable(output_path or pathlib.Path(output_name(name, mode)), force=force)
+    if model_file is None:
+        labels = read_labels(labels_path, num_classes)
     if calib is not None:
         image_files.find_images(calib)
     check_weights_file(weights)
@@ -114,13 +121,17 @@ def convert(
     from mobilekit.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mobilekit import __version__, models
+    from mobilekit import __version__, load_model, models
 
-    # The name, settings, options and ImageNet weights, before the calibration images and the build.
-    resolution = models.check(
-        model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
-    ).resolution
-    info = models.info(model_name)
+    if model_file is None:
+        # The name, settings, options and ImageNet weights, before the calibration images and the build.
+        resolution = models.check(
+            model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
+        ).resolution
+    else:
+        saved = load_model(model_file)
+        resolution, num_classes = int(saved.input_shape[1]), int(saved.output_shape[-1])
+        labels = read_labels(labels_path, num_classes)
 
     from mobilekit.data import calibration
     from mobilekit.export import convert as export_convert, metadata
@@ -131,11 +142,16 @@ def convert(
 
     show = not quiet
     images = calibration.load(calib, resolution, count=calib_steps, seed=seed, warn=mode == "int8")
-    with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
-        model = models.build(
-            model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
-        )
-        model = models.strip_aux_heads(model)  # training-only heads (GoogLeNet's) are not exported
+    if model_file is None:
+        with stage(f"building {model_name} ({resolution}px, alpha {alpha}, weights {weights})", enabled=show):
+            model = models.build(
+                model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
+            )
+            model = models.strip_aux_heads(model)  # training-only heads (GoogLeNet's) are not exported
+        description = _description(models.info(model_name).description, mode, resolution, f"alpha {alpha}", weights)
+    else:
+        model = saved
+        description = _description(f"{name} from {model_file.name}", mode, resolution, "saved model", str(model_file))
     buf = export_convert.convert(
         model,
         mode=mode,
@@ -148,11 +164,11 @@ def convert(
     buf = metadata.attach(
         buf,
         metadata.ModelMetadataSpec(
-            name=model_name,
+            name=name,
             labels=labels,
             version=__version__,
             author="mobilekit",
-            description=_description(info, mode, resolution, alpha, weights),
+            description=description,
         ),
     )
     files.write_atomic(output_path, buf, force=force)
@@ -161,16 +177,26 @@ def convert(
     tflite = TFLiteModel(buf)
     agreement = evaluate.compare(reference, evaluate.predict(tflite, images, show_progress=show))
     print_summary(
-        output_path, buf, agreement, count_params(model), random_weights=models.weights_source(weights) is None
+        output_path,
+        buf,
+        agreement,
+        count_params(model),
+        random_weights=model_file is None and models.weights_source(weights) is None,
     )
     print_delegate_coverage(tflite.delegate_coverage())
 
 
-def _description(info, mode: str, resolution: int, alpha: float, weights: str) -> str:
+def _description(what: str, mode: str, resolution: int, width: str, weights: str) -> str:
     return (
-        f"{info.description} {resolution}x{resolution} RGB, alpha {alpha}, {mode} TFLite, "
+        f"{what} {resolution}x{resolution} RGB, {width}, {mode} TFLite, "
         f"weights: {weights}. Takes raw RGB pixels 0..255."
     )
+
+
+def read_labels(labels_path, num_classes: int) -> tuple:
+    from mobilekit.data import labels as label_data
+
+    return label_data.read_labels(labels_path, num_classes) if labels_path else label_data.default_labels(num_classes)
 
 
 def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, random_weights: bool) -> None:

@@ -13,6 +13,7 @@ from mobilekit.errors import MobilekitWarning, UserError
 
 # command name -> (module, function, one-line help shown in `mobilekit --help`)
 COMMANDS = {
+    "adapt": ("mobilekit.cli.adapt", "adapt", "Shrink a model's channels to a latency target measured on LiteRT."),
     "bench": ("mobilekit.cli.bench", "bench", "Latency, memory and MACs of .tflite files, side by side."),
     "convert": ("mobilekit.cli.convert", "convert", "Build a zoo model and convert it to .tflite with metadata."),
     "eval": ("mobilekit.cli.evaluate", "evaluate", "Top-1/top-5 accuracy of a .tflite file on a labelled dataset."),

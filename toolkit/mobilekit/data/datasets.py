@@ -84,6 +84,15 @@ class Data:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def calibration_images(self, count: int) -> np.ndarray:
+        """Up to `count` images of the validation split (unaugmented), else of the training split."""
+        taken = []
+        for images, _ in self.validation if self.validation is not None else self.train:
+            taken.append(images.numpy())
+            if sum(len(batch) for batch in taken) >= count:
+                break
+        return np.concatenate(taken)[:count]
+
     def split(self, name: str):
         """The pipeline of split `name` ('train', 'validation' or 'test'); UserError if it is empty."""
         if name not in SPLITS:

@@ -129,7 +129,7 @@ def qat_stage(run, settings: QatStage, stage_dir, digest) -> dict:
 
     preserve = run.pruned if settings.preserve_sparsity is None else settings.preserve_sparsity
     teacher = None if settings.teacher is None else teacher_model(run, settings.teacher, stage_dir, digest)
-    calibration = _calibration_images(run.data, 64) if settings.calibrate_ranges else None
+    calibration = run.data.calibration_images(64) if settings.calibrate_ranges else None
     quantized = qat.quantize(
         run.model(), per_channel=settings.per_channel, preserve_sparsity=preserve, calibration=calibration
     )
@@ -156,7 +156,7 @@ def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
     from mobilekit.optimize import prune
 
     model = run.model()
-    images = _calibration_images(run.data, settings.calibration_steps) if settings.mode == "int8" else None
+    images = run.data.calibration_images(settings.calibration_steps) if settings.mode == "int8" else None
     buf = convert.convert(
         model,
         mode=settings.mode,
@@ -241,18 +241,6 @@ def _held_out(data) -> str:
 
 def _steps_per_epoch(data) -> int:
     return -(-data.counts["train"] // data.batch_size)
-
-
-def _calibration_images(data, count: int):
-    """Up to `count` images of the validation split (unaugmented), else of the training split."""
-    import numpy as np
-
-    taken = []
-    for images, _ in data.validation if data.validation is not None else data.train:
-        taken.append(images.numpy())
-        if sum(len(batch) for batch in taken) >= count:
-            break
-    return np.concatenate(taken)[:count]
 
 
 @dataclasses.dataclass(frozen=True)
