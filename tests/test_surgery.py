@@ -8,8 +8,7 @@ from zoo_params import DEEPER, small_settings, zoo_params
 from mobilekit import UserError, models, train
 from mobilekit.adapt import surgery
 
-# MixNet splits channels with ChannelSlice into kernel groups; cutting them is not supported yet.
-SUPPORTED = [name for name in models.names() if models.info(name).family != "mixnet" and name not in DEEPER]
+SUPPORTED = [name for name in models.names() if name not in DEEPER]
 
 
 def _build(name: str):
@@ -101,13 +100,20 @@ def test_residual_adds_tie_their_members_and_the_ends_are_fixed():
 
 def test_concatenations_read_slices_of_several_groups():
     graph = surgery.ChannelGraph(_build("densenet121"))
-    after_concat = [name for name, space in graph.inputs.items() if len(space.groups) > 2]
+    after_concat = [name for name, space in graph.inputs.items() if len(space.segments) > 2]
     assert after_concat, "a dense block's layers read the stem's and every earlier layer's channels"
 
 
-def test_mixnet_splits_are_fixed_with_the_reason():
+def test_mixnet_splits_keep_a_share_of_every_kernel_group():
     graph = surgery.ChannelGraph(_build("mixnet_s"))
-    assert any(g.fixed and "ChannelSlice" in g.fixed for g in graph.groups())
+    split = [g for g in graph.prunable() if len(graph.parts(g.id)) > 1]
+    assert split, "MixNet's mixed depthwise convolutions split their groups"
+    group = max(split, key=lambda g: len(graph.parts(g.id)))
+    kept = surgery.keep_strongest(graph, group.id, len(graph.parts(group.id)))
+    assert [int(np.sum((kept >= a) & (kept < b))) for a, b in graph.parts(group.id)] == [1] * len(graph.parts(group.id))
+    smaller = surgery.shrink(graph, {group.id: kept})
+    slices = [layer for layer in smaller.layers if type(layer).__name__ == "ChannelSlice" and layer.size == 1]
+    assert slices, "each branch of the split now takes one channel"
 
 
 def test_bad_requests_are_clear_errors():

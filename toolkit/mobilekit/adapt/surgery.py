@@ -6,13 +6,15 @@ batch norms, activations, depthwise convolutions, pooling, squeeze-excite's
 input and output — up to the layers that read them (the next convolution's
 input channels). A residual `Add` ties its inputs' groups into one group; a
 `Concatenate` lines its inputs' groups up one after another, so the layer after
-it reads slices of several groups. `shrink` builds the physically smaller model
-and copies the kept weights into it: no masks, the next file is faster.
+it reads slices of several groups; a `ChannelSlice` (MixNet's kernel groups and
+grouped 1x1 convolutions) takes part of one, and keeps a share of every part
+when the group shrinks. `shrink` builds the physically smaller model and copies
+the kept weights into it: no masks, the next file is faster.
 
 Channels that must keep their number are *fixed*: the model's input and its
 classifier outputs, and what passes through layers this module cannot cut
-(MixNet's `ChannelSlice` splits, grouped convolutions, local response
-normalization, which mixes neighbouring channels); `ChannelGroup.fixed` says why.
+(Conv2D with `groups`, local response normalization, which mixes neighbouring
+channels, a residual add of differently split tensors); `ChannelGroup.fixed` says why.
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ class ChannelGroup:
 
 @dataclasses.dataclass(frozen=True)
 class _Space:
-    """The channel axis of a tensor: whole groups one after another, each `repeat` times interleaved (Flatten)."""
+    """The channel axis of a tensor: segments one after another, each (group, first channel, channel count) --
+    whole groups, or the part of one a `ChannelSlice` took -- `repeat` times interleaved (Flatten)."""
 
-    groups: tuple[int, ...]
+    segments: tuple[tuple[int, int, int], ...]
     repeat: int = 1
 
 
@@ -80,6 +83,8 @@ class ChannelGraph:
         self.inputs: dict[str, _Space] = {}  # layer name -> the channels it reads, for layers cut by shrink
         self._read: dict[str, list[_Space]] = {}  # every layer -> the spaces of its inputs
         self._outputs: dict[tuple[str, int], _Space] = {}
+        self._cuts: dict[int, set[int]] = {}  # group -> where ChannelSlice layers cut it (group coordinates)
+        self.slices: dict[str, tuple[int, int]] = {}  # ChannelSlice layer -> its (start, size)
         for entry in self.config["layers"]:
             self._visit(entry)
         for name, _, index in self.config["output_layers"]:
@@ -112,14 +117,24 @@ class ChannelGraph:
         return gid
 
     def output_group(self, layer_name: str) -> int:
-        (gid,) = self._outputs[(layer_name, 0)].groups
+        ((gid, _, _),) = self._outputs[(layer_name, 0)].segments
         return self.root(gid)
+
+    def parts(self, gid: int) -> list[tuple[int, int]]:
+        """The (start, end) ranges ChannelSlice layers split group `gid` into: one range when none does."""
+        root = self.root(gid)
+        cuts = {0, self._groups[root].size}
+        for other, points in self._cuts.items():
+            if self.root(other) == root:
+                cuts |= points
+        edges = sorted(cuts)
+        return list(zip(edges[:-1], edges[1:]))
 
     def _new(self, size: int, producer: str | None = None, fixed: str | None = None) -> _Space:
         gid = len(self._groups)
         self._groups[gid] = ChannelGroup(gid, int(size), [producer] if producer else [], fixed)
         self._parent[gid] = gid
-        return _Space((gid,))
+        return _Space(((gid, 0, int(size)),))
 
     def _union(self, a: int, b: int) -> None:
         a, b = self.root(a), self.root(b)
@@ -130,7 +145,7 @@ class ChannelGraph:
             self._groups[min(a, b)].fixed = self._groups[min(a, b)].fixed or self._groups[max(a, b)].fixed
 
     def _fix(self, space: _Space, why: str) -> None:
-        for gid in space.groups:
+        for gid, _, _ in space.segments:
             group = self._groups[self.root(gid)]
             group.fixed = group.fixed or why
 
@@ -162,14 +177,17 @@ class ChannelGraph:
                 out = space
         elif kind in _ELEMENTWISE and _same_layout(spaces, self._groups, self.root):
             for other in spaces[1:]:
-                for a, b in zip(spaces[0].groups, other.groups):
+                for (a, _, _), (b, _, _) in zip(spaces[0].segments, other.segments):
                     self._union(a, b)
             out = spaces[0]
         elif kind == "Concatenate" and config.get("axis", -1) in (-1, 3) and all(s.repeat == 1 for s in spaces):
-            out = _Space(tuple(gid for space in spaces for gid in space.groups))
+            out = _Space(tuple(segment for space in spaces for segment in space.segments))
         elif kind == "Flatten" and len(spaces) == 1 and spaces[0].repeat == 1:
             shape = layer.input.shape
-            out = _Space(spaces[0].groups, repeat=int(np.prod(shape[1:-1])))
+            out = _Space(spaces[0].segments, repeat=int(np.prod(shape[1:-1])))
+        elif kind == "ChannelSlice" and len(spaces) == 1 and spaces[0].repeat == 1:
+            self.slices[name] = (int(config["start"]), int(config["size"]))
+            out = self._slice(spaces[0], *self.slices[name])
         elif kind == "Reshape" and len(spaces) == 1 and channels == _channels(layer.input):
             out = spaces[0]  # (1, 1, C) <-> (C,): the channels stay last and in order
         else:
@@ -177,6 +195,18 @@ class ChannelGraph:
                 self._fix(space, f"{kind} {name} reads it")
             out = self._new(channels, fixed=f"{kind} {name} makes it")
         self._outputs[(name, 0)] = out
+
+    def _slice(self, space: _Space, start: int, size: int) -> _Space:
+        """Channels [start, start + size) of `space`, as segments; the cut points are remembered per group."""
+        taken, position = [], 0
+        for gid, first, count in space.segments:
+            low, high = max(start, position), min(start + size, position + count)
+            if low < high:
+                segment = (gid, first + low - position, high - low)
+                taken.append(segment)
+                self._cuts.setdefault(gid, set()).update({segment[1], segment[1] + segment[2]})
+            position += count
+        return _Space(tuple(taken))
 
 
 def _inbound(entry: dict) -> list[tuple[str, int]]:
@@ -196,11 +226,13 @@ def _channels(tensor) -> int:
 
 
 def _same_layout(spaces: list[_Space], groups: dict, root) -> bool:
+    """Whether elementwise inputs line up group for group: whole groups of equal sizes in the same order."""
     first = spaces[0]
-    return all(
+    whole = all(count == groups[root(gid)].size for space in spaces for gid, _, count in space.segments)
+    return whole and all(
         s.repeat == first.repeat
-        and len(s.groups) == len(first.groups)
-        and all(groups[root(a)].size == groups[root(b)].size for a, b in zip(s.groups, first.groups))
+        and len(s.segments) == len(first.segments)
+        and all(a_count == b_count for (_, _, a_count), (_, _, b_count) in zip(s.segments, first.segments))
         for s in spaces[1:]
     )
 
@@ -221,10 +253,19 @@ def filter_norms(graph: ChannelGraph, group: int) -> np.ndarray:
 
 
 def keep_strongest(graph: ChannelGraph, group: int, count: int) -> np.ndarray:
-    """The indices of the `count` channels of `group` with the largest filter norms, in channel order."""
+    """The indices of about `count` channels of `group` with the largest filter norms, in channel order.
+
+    A group that ChannelSlice layers split (MixNet's kernel groups) keeps the same share of each part,
+    at least one channel each, so no branch of the split is left empty and the split's proportions stay.
+    """
     norms = filter_norms(graph, group)
-    order = np.argsort(-norms, kind="stable")
-    return np.sort(order[:count])
+    size = len(norms)
+    kept = []
+    for start, end in graph.parts(group):
+        share = end - start if count >= size else max(1, round(count * (end - start) / size))
+        order = np.argsort(-norms[start:end], kind="stable")
+        kept.append(start + order[:share])
+    return np.sort(np.concatenate(kept))
 
 
 def shrink(graph: ChannelGraph, keep: dict[int, np.ndarray]):
@@ -257,6 +298,8 @@ def shrink(graph: ChannelGraph, keep: dict[int, np.ndarray]):
     ]
     config = {**config, "layers": layers}
     for entry in config["layers"]:
+        if entry["name"] in graph.slices:
+            entry["config"].update(_cut_slice(graph, entry["name"], kept))
         if entry["class_name"] in ("Conv2D", "Dense") and graph.inputs.get(entry["name"]) is not None:
             size = len(kept[graph.output_group(entry["name"])])
             entry["config"]["filters" if entry["class_name"] == "Conv2D" else "units"] = size
@@ -269,6 +312,16 @@ def shrink(graph: ChannelGraph, keep: dict[int, np.ndarray]):
             weights = _sliced(type(original).__name__, weights, read, _written(graph, layer.name, kept))
         layer.set_weights(weights)
     return smaller
+
+
+def _cut_slice(graph: ChannelGraph, name: str, kept: dict) -> dict:
+    """A ChannelSlice's start and size after the cut: what it took, less the removed channels."""
+    start, size = graph.slices[name]
+    positions = read_indices(graph, name, kept)  # kept channels of its input, at their old positions
+    new_size = int(np.sum((positions >= start) & (positions < start + size)))
+    if new_size == 0:
+        raise UserError(f"{name} would take no channel: keep at least one of channels {start}..{start + size - 1}")
+    return {"start": int(np.sum(positions < start)), "size": new_size}
 
 
 def full_selection(graph: ChannelGraph, keep: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
@@ -286,10 +339,11 @@ def read_indices(graph: ChannelGraph, layer_name: str, kept: dict) -> np.ndarray
 
 def _space_indices(graph: ChannelGraph, space: _Space, kept: dict) -> np.ndarray:
     parts, offset = [], 0
-    for gid in space.groups:
-        root = graph.root(gid)
-        parts.append(offset + kept[root])
-        offset += graph._groups[root].size
+    for gid, first, count in space.segments:
+        channels = kept[graph.root(gid)]
+        inside = channels[(channels >= first) & (channels < first + count)]
+        parts.append(offset + inside - first)
+        offset += count
     channels = np.concatenate(parts)
     if space.repeat == 1:
         return channels
@@ -298,7 +352,7 @@ def _space_indices(graph: ChannelGraph, space: _Space, kept: dict) -> np.ndarray
 
 def _written(graph: ChannelGraph, name: str, kept: dict) -> np.ndarray | None:
     """The original output channels a producer keeps."""
-    if (name, 0) not in graph._outputs or len(graph._outputs[(name, 0)].groups) != 1:
+    if (name, 0) not in graph._outputs or len(graph._outputs[(name, 0)].segments) != 1:
         return None
     return kept[graph.output_group(name)]
 
