@@ -327,3 +327,32 @@ def test_the_fingerprint_follows_the_files_a_recipe_names(tmp_path):
     weights.write_bytes(b"other")
     os.utime(weights, ns=(1, 1))
     assert recipes.fingerprint(recipe, 0) != before
+
+
+def test_an_adapt_stage_is_validated_with_its_line():
+    recipe = parse(HEAD + "stages:\n  - train: {epochs: 1}\n  - adapt: {target_latency: 0.6x, epochs: 0}\n  - export\n")
+    adapt = recipe.stages[1].settings
+    assert isinstance(adapt, recipes.AdaptStage) and adapt.target_latency == "0.6x" and adapt.mode == "int8"
+    assert "line 8" in error_of(HEAD + "stages:\n  - train: {epochs: 1}\n  - adapt: {target_latency: 2x}\n")
+    assert "give milliseconds" in error_of(HEAD + "stages:\n  - adapt: {target_latency: soon}\n")
+    assert "'adapt' comes after 'qat'" in error_of(
+        HEAD + "stages:\n  - qat: {epochs: 1}\n  - adapt: {target_latency: 3}\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_adapt_stage_hands_a_smaller_model_on(tmp_path, monkeypatch):
+    """Latency from a stand-in (parameters), so the stage's wiring is tested, not this machine's timing."""
+    from mobilekit.adapt import latency
+
+    monkeypatch.setattr(latency.HostLatency, "of", lambda self, models: [m.count_params() / 1e4 for m in models])
+    recipe = parse(
+        HEAD
+        + "stages:\n  - adapt: {target_latency: 0.97x, epochs: 0, short_steps: 0, max_iterations: 1}\n"
+        + "  - export: {calibration_steps: 8}\n"
+    )
+    results = recipes.run(recipe, tmp_path / "run", verbose=0, show_progress=False, log=lambda line: None)
+    adapt, export = results["stages"]
+    assert adapt["results"]["iterations"] == 1 and adapt["results"]["latency_ms"] < adapt["results"]["start_ms"]
+    assert (tmp_path / "run" / adapt["artifact"]).is_file() and adapt["artifact"].endswith("iteration_1.keras")
+    assert tflite_file.summarize((tmp_path / "run" / export["artifact"]).read_bytes()).fully_integer

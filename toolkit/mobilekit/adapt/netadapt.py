@@ -88,7 +88,34 @@ class Proposal:
     accuracy: float | None = None
 
 
-def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log=print, show_progress=False) -> dict:
+def adapt_to(model, data, target: Target, latency: Callable, output_dir, *, log=print, show_progress=False, **settings):
+    """`adapt` to a target as a user gives it (`parse_target`): a fraction is of the starting model's latency,
+    measured once and read back from adapt.json when the run resumes. `settings`: the rest of `Settings`."""
+    earlier = read_state(output_dir) if pathlib.Path(output_dir).is_dir() else None
+    start_ms = earlier["start_ms"] if earlier else latency([model])[0]
+    return adapt(
+        model,
+        data,
+        Settings(target_ms=target.ms(start_ms), **settings),
+        latency,
+        output_dir,
+        log=log,
+        show_progress=show_progress,
+        start_ms=start_ms,
+    )
+
+
+def adapt(
+    model,
+    data,
+    settings: Settings,
+    latency: Callable,
+    output_dir,
+    *,
+    log=print,
+    show_progress=False,
+    start_ms: float | None = None,
+) -> dict:
     """Shrink `model` (a compiled-or-not functional classifier trained on `data`) until `latency([model])`
     is at most `settings.target_ms`; returns the run's record (as written to adapt.json).
 
@@ -101,7 +128,7 @@ def adapt(model, data, settings: Settings, latency: Callable, output_dir, *, log
     folder.mkdir(parents=True, exist_ok=True)
     state = _read_state(folder)
     if state is None:
-        (start,) = latency([model])
+        (start,) = [start_ms] if start_ms is not None else latency([model])
         if settings.target_ms >= start:
             raise UserError(
                 f"the target {settings.target_ms:.3f} ms is not below the model's measured latency "

@@ -118,7 +118,6 @@ def adapt(
         import shutil
 
         shutil.rmtree(folder)
-    earlier = netadapt.read_state(folder) if folder.is_dir() else None
 
     from mobilekit.progress import import_tensorflow_quietly, stage
 
@@ -153,13 +152,19 @@ def adapt(
                 **options,
             )
     host = HostLatency(calibration=data.calibration_images(64), mode=mode, threads=threads, runs=runs, seed=seed)
-    with stage("measuring the starting model", enabled=show):
-        start_ms = earlier["start_ms"] if earlier else host.of([start])[0]
-    settings = netadapt.Settings(
-        target_ms=goal.ms(start_ms), short_steps=short_steps, max_iterations=max_iterations, selection=selection
-    )
     log = (lambda line: click.echo(line, err=True)) if show else (lambda line: None)
-    state = netadapt.adapt(start, data, settings, host.of, folder, log=log, show_progress=show)
+    state = netadapt.adapt_to(
+        start,
+        data,
+        goal,
+        host.of,
+        folder,
+        log=log,
+        show_progress=show,
+        short_steps=short_steps,
+        max_iterations=max_iterations,
+        selection=selection,
+    )
     if state["model"] is None:
         raise click.ClickException("no iteration could shrink the model; nothing was written but adapt.json")
     adapted = load_model(folder / state["model"])
@@ -181,7 +186,7 @@ def adapt(
     click.echo(f"adapted in {len(state['iterations'])} iteration(s) into {folder / ADAPTED_FILE}")
     click.echo(
         f"  latency   {before:.3f} ms -> {after:.3f} ms ({after / before:.2f}x, {mode}, {threads} thread(s), "
-        f"target {settings.target_ms:.3f} ms{'' if state['reached'] else ', NOT reached: stopped after ' + state['stopped']})"
+        f"target {state['target_ms']:.3f} ms{'' if state['reached'] else ', NOT reached: stopped after ' + state['stopped']})"
     )
     click.echo(
         f"  top-1     {train.evaluate(start, held_out)['top1']:.2%} -> {train.evaluate(adapted, held_out)['top1']:.2%}"

@@ -39,6 +39,7 @@ from mobilekit.recipes.runner import (
 from mobilekit.recipes.schema import (
     SKIP_KINDS,
     SPLITS,
+    AdaptStage,
     DataSpec,
     DistillStage,
     EvaluateStage,
@@ -55,6 +56,7 @@ from mobilekit.recipes.schema import (
 from mobilekit.recipes.stages import MODEL_LOADERS, STAGES, ModelFile, StageKind
 
 __all__ = [
+    "AdaptStage",
     "MODEL_LOADERS",
     "RESULTS_FILE",
     "SKIP_KINDS",

@@ -18,7 +18,17 @@ import typing
 from typing import Any
 
 from mobilekit.errors import UserError
-from mobilekit.recipes.schema import DataSpec, DistillStage, ModelSpec, PruneStage, QatStage, Recipe, Stage, TeacherSpec
+from mobilekit.recipes.schema import (
+    AdaptStage,
+    DataSpec,
+    DistillStage,
+    ModelSpec,
+    PruneStage,
+    QatStage,
+    Recipe,
+    Stage,
+    TeacherSpec,
+)
 from mobilekit.recipes.stages import STAGES
 
 
@@ -174,13 +184,13 @@ def _check_order(stages: tuple[Stage, ...]) -> None:
     if kinds.count("qat") > 1:
         raise _Invalid.at_line(stages[_nth(kinds, "qat", 2)].line, "a recipe has at most one 'qat' stage")
     if "qat" in kinds:
-        after = [s for s in stages[kinds.index("qat") + 1 :] if s.kind in ("train", "prune", "distill")]
+        after = [s for s in stages[kinds.index("qat") + 1 :] if s.kind in ("train", "prune", "distill", "adapt")]
         if after:
             raise _Invalid.at_line(
                 after[0].line,
                 f"stage '{after[0].kind}' comes after 'qat'; training a "
                 "quantized model as a float one is not supported. Put "
-                "train/prune/distill before qat",
+                "train/prune/distill/adapt before qat",
             )
     for index, stage in enumerate(stages):
         if stage.kind == "evaluate" and "export" not in kinds[:index]:
@@ -339,7 +349,21 @@ def _check_teacher(section, nodes: dict, where: str) -> None:
 
 
 # Checks of a section's values together (the zoo's names: _check_zoo_models, after all of these).
-_SECTION_CHECKS = {PruneStage: _check_prune, DistillStage: _check_teacher, QatStage: _check_teacher}
+def _check_adapt(section: AdaptStage, nodes: dict, where: str) -> None:
+    from mobilekit.adapt.netadapt import parse_target
+
+    try:
+        parse_target(str(section.target_latency))
+    except UserError as error:
+        raise _Invalid(nodes["target_latency"], f"{where}: {str(error).rstrip('.')}") from None
+
+
+_SECTION_CHECKS = {
+    PruneStage: _check_prune,
+    DistillStage: _check_teacher,
+    QatStage: _check_teacher,
+    AdaptStage: _check_adapt,
+}
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 

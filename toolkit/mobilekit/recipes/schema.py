@@ -109,6 +109,22 @@ class QatStage(Training):
     temperature: float = _setting(4.0, above=0)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdaptStage(Training):
+    """NetAdapt: fewer channels until the model's file meets `target_latency` on this machine's LiteRT
+    ('12.5' ms, or '0.6x' of the model's own); then `epochs` of fine-tuning (0: none)."""
+
+    target_latency: str | float
+    epochs: int = _setting(2, low=0)
+    learning_rate: float = _setting(1e-4, above=0)
+    mode: str = _setting("int8", choices=MODES)
+    threads: int = _setting(1, low=1)
+    runs: int = _setting(30, low=1)
+    short_steps: int = _setting(50, low=0)
+    max_iterations: int = _setting(50, low=1)
+    selection: str = _setting("accuracy", choices=("accuracy", "ratio"))
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportStage:
     mode: str = _setting("int8", choices=MODES)

@@ -13,7 +13,16 @@ import pathlib
 from typing import Callable
 
 from mobilekit import files
-from mobilekit.recipes.schema import DistillStage, EvaluateStage, ExportStage, PruneStage, QatStage, TrainStage
+from mobilekit.errors import UserError
+from mobilekit.recipes.schema import (
+    AdaptStage,
+    DistillStage,
+    EvaluateStage,
+    ExportStage,
+    PruneStage,
+    QatStage,
+    TrainStage,
+)
 
 MODEL_LOADERS = ("keras", "pruned", "qat")  # how a stage's model file is read back
 
@@ -150,6 +159,40 @@ def qat_stage(run, settings: QatStage, stage_dir, digest) -> dict:
     }
 
 
+def adapt_stage(run, settings: AdaptStage, stage_dir, digest) -> dict:
+    from mobilekit import load_model
+    from mobilekit.adapt import netadapt
+    from mobilekit.adapt.latency import HostLatency
+
+    host = HostLatency(
+        run.data.calibration_images(64), settings.mode, settings.threads, runs=settings.runs, seed=run.recipe.seed
+    )
+    state = netadapt.adapt_to(
+        run.model(),
+        run.data,
+        netadapt.parse_target(str(settings.target_latency)),
+        host.of,
+        stage_dir,
+        log=lambda line: run.log(f"  {line}"),
+        show_progress=run.show,
+        short_steps=settings.short_steps,
+        max_iterations=settings.max_iterations,
+        selection=settings.selection,
+        learning_rate=settings.learning_rate,
+    )
+    if state["model"] is None:
+        raise UserError(f"stage 'adapt': no channel group could shrink: {state.get('stopped')}")
+    best = stage_dir / state["model"]
+    results = {key: state[key] for key in ("start_ms", "target_ms", "reached", "stopped")}
+    results.update(iterations=len(state["iterations"]), latency_ms=state["iterations"][-1]["chosen"]["latency_ms"])
+    if settings.epochs:
+        history = run.fit(load_model(best), settings, stage_dir / "finetune", digest)
+        best = stage_dir / "finetune" / history["best"]["file"]
+        results.update(_fit_results(history))
+    run.produced(ModelFile(best, "keras"))
+    return {"artifact": run.relative(best), "loader": "keras", "results": results}
+
+
 def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
     from mobilekit import __version__
     from mobilekit.export import convert, metadata, tflite_file
@@ -253,6 +296,7 @@ STAGES = {
     "train": StageKind(TrainStage, train_stage),
     "prune": StageKind(PruneStage, prune_stage),
     "distill": StageKind(DistillStage, distill_stage),
+    "adapt": StageKind(AdaptStage, adapt_stage),
     "qat": StageKind(QatStage, qat_stage),
     "export": StageKind(ExportStage, export_stage),
     "evaluate": StageKind(EvaluateStage, evaluate_stage),
