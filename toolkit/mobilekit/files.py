@@ -86,3 +86,15 @@ def _plain(value):
     if isinstance(value, pathlib.Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def read_json(path: str | pathlib.Path, *, remedy: str):
+    """The JSON document at `path`, or None when there is no file; a file that cannot be read is a
+    UserError that ends with `remedy` (what the user can do about it)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {path}: {error}. {remedy}") from None

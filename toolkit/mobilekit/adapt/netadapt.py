@@ -18,7 +18,6 @@ so an interrupted run resumes after its last finished iteration.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from typing import Callable
 
@@ -126,7 +125,7 @@ def adapt(
 
     folder = pathlib.Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    state = _read_state(folder)
+    state = read_state(folder)
     if state is None:
         (start,) = [start_ms] if start_ms is not None else latency([model])
         if settings.target_ms >= start:
@@ -254,17 +253,7 @@ def _save(model, path: pathlib.Path) -> None:
 
 def read_state(folder: pathlib.Path) -> dict | None:
     """The adapt.json of an earlier run in `folder`, or None."""
-    return _read_state(pathlib.Path(folder))
-
-
-def _read_state(folder: pathlib.Path) -> dict | None:
-    path = folder / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {path}: {error}. Pass --force to start over.") from None
+    return files.read_json(pathlib.Path(folder) / STATE_FILE, remedy="Pass --force to start over.")
 
 
 def _write_state(folder: pathlib.Path, state: dict) -> None:

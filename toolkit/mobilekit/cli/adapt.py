@@ -12,6 +12,7 @@ from mobilekit.cli.options import (
     data_option,
     force_option,
     model_options,
+    output_folder_option,
     parse_options,
     quiet_option,
     seed_option,
@@ -32,13 +33,8 @@ ADAPTED_FILE = "adapted.keras"
     metavar="MS|FRACTIONx",
     help="Milliseconds (12.5), or a fraction of the starting model's measured latency (0.6x).",
 )
-@click.option(
-    "--output",
-    "output_dir",
-    required=True,
-    type=click.Path(path_type=pathlib.Path),
-    metavar="DIR",
-    help="Run folder: adapted.keras, adapt.json, labels.txt, one model per iteration. Rerun to resume.",
+@output_folder_option(
+    help="Run folder: adapted.keras, adapt.json, labels.txt, one model per iteration. Rerun to resume."
 )
 @click.option(
     "--mode", type=click.Choice(MODES), default="int8", show_default=True, help="The file latency is measured on."

@@ -134,7 +134,8 @@ def convert(
         labels = read_labels(labels_path, num_classes)
 
     from mobilekit.data import calibration
-    from mobilekit.export import convert as export_convert, metadata
+    from mobilekit.export import convert as export_convert
+    from mobilekit.export import metadata
     from mobilekit.models.complexity import count_params
     from mobilekit.progress import stage
     from mobilekit.runtime import evaluate

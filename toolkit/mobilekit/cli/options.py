@@ -7,6 +7,8 @@ everywhere; help texts that depend on the command are arguments.
 
 from __future__ import annotations
 
+import pathlib
+
 import click
 
 from mobilekit.errors import UserError
@@ -73,6 +75,19 @@ def split_options(*, whose: str):
             default=None,
             help=f"Share of each class held out for testing ({whose})  [default: mnist5k's fixed split, else 0.1].",
         ),
+    )
+
+
+def output_folder_option(*, help: str, required: bool = True):  # noqa: A002
+    """--output DIR: the folder a command writes its run into."""
+    return click.option(
+        "--output",
+        "output_dir",
+        required=required,
+        default=None,
+        type=click.Path(path_type=pathlib.Path),
+        metavar="DIR",
+        help=help,
     )
 
 

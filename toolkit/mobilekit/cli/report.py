@@ -6,21 +6,14 @@ import pathlib
 
 import click
 
-from mobilekit.cli.options import force_option
+from mobilekit.cli.options import force_option, output_folder_option
 
 
 @click.command()
 @click.argument(
     "inputs", metavar="RUN_DIR_OR_JSON...", nargs=-1, required=True, type=click.Path(path_type=pathlib.Path)
 )
-@click.option(
-    "--output",
-    "output_dir",
-    required=True,
-    type=click.Path(path_type=pathlib.Path),
-    metavar="DIR",
-    help="Folder for report.md and the PNG plots (created if missing).",
-)
+@output_folder_option(help="Folder for report.md and the PNG plots (created if missing).")
 @force_option(help="Overwrite report.md and plots already in DIR.")
 def report(inputs, output_dir, force):
     """Report accuracy, size and latency of recipe runs and bench / Android JSON files.

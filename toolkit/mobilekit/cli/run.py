@@ -8,18 +8,13 @@ import sys
 
 import click
 
-from mobilekit.cli.options import force_option, quiet_option
+from mobilekit.cli.options import force_option, output_folder_option, quiet_option
 
 
 @click.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=pathlib.Path))
-@click.option(
-    "--output",
-    "output_dir",
-    type=click.Path(path_type=pathlib.Path),
-    default=None,
-    metavar="DIR",
-    help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].",
+@output_folder_option(
+    help="Run folder: one sub-folder per stage and results.json  [default: runs/<recipe name>].", required=False
 )
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
 @force_option(help="Run every stage afresh: discard the stage folders and results.json in DIR.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import pathlib
 import shlex
 import sys
 
@@ -13,6 +12,7 @@ from mobilekit.cli.options import (
     data_option,
     force_option,
     model_options,
+    output_folder_option,
     parse_options,
     quiet_option,
     seed_option,
@@ -32,14 +32,7 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, DEFAULT_SCHEDULE, OPTIMIZERS, S
     required=True,
     help="Total epochs; a resumed run trains only the missing ones.",
 )
-@click.option(
-    "--output",
-    "output_dir",
-    required=True,
-    type=click.Path(path_type=pathlib.Path),
-    metavar="DIR",
-    help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.",
-)
+@output_folder_option(help="Run folder: best.keras, history.json, labels.txt, resume/. Rerun to resume.")
 @click.option("--freeze-base", is_flag=True, help="Train only the classifier top; the backbone stays frozen.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per step.")
 @click.option(

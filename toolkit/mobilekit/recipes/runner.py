@@ -18,7 +18,6 @@ import shutil
 import time
 
 from mobilekit import files
-from mobilekit.errors import UserError
 from mobilekit.recipes.schema import Recipe, Stage
 from mobilekit.recipes.stages import MODEL_LOADERS, STAGES, ModelFile
 
@@ -85,13 +84,7 @@ def _clear(folder: pathlib.Path, keep: set[str] = frozenset()) -> None:
 
 
 def read_results(folder: pathlib.Path) -> dict | None:
-    path = folder / RESULTS_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {path}: {error}. Pass --force to run the recipe over.") from None
+    return files.read_json(folder / RESULTS_FILE, remedy="Pass --force to run the recipe over.")
 
 
 def run(

@@ -8,14 +8,12 @@ writers replace each file atomically.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import shutil
 import tempfile
 
 from mobilekit import files
-from mobilekit.errors import UserError
 
 BEST_FILE = "best.keras"
 HISTORY_FILE = "history.json"
@@ -73,10 +71,7 @@ def _checkpoint_epoch(folder: pathlib.Path) -> int:
 
 
 def _read_json(path: pathlib.Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {path}: {error}. Pass --force to start the run over.") from None
+    return files.read_json(path, remedy="Pass --force to start the run over.")
 
 
 def write_json(path: pathlib.Path, document: dict) -> None:
