@@ -210,10 +210,11 @@ def _proposals(model, data, settings: Settings, latency: Callable, budget: float
 def _largest_meeting(graph, group, step: int, latency: Callable, budget: float):
     """(model, channels, ms) for the most channels of `group` whose model meets `budget`, or None."""
     counts = list(range(group.size - step, 0, -step))
+    norms = surgery.filter_norms(graph, group.id)
     low, high, best = 0, len(counts) - 1, None
     while low <= high:  # counts fall as the index rises; latency (mostly) with them
         middle = (low + high) // 2
-        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, counts[middle])})
+        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, counts[middle], norms)})
         (ms,) = latency([smaller])
         if ms <= budget:
             best, high = (smaller, counts[middle], ms), middle - 1
@@ -249,6 +250,17 @@ def _save(model, path: pathlib.Path) -> None:
     from mobilekit import train
 
     train.save_model_atomic(model, path)
+
+
+def clear(folder: pathlib.Path, also: tuple[str, ...] = ()) -> None:
+    """Remove what an earlier adaptation wrote into `folder` (adapt.json, iteration models, and `also`), nothing else."""
+    import shutil
+
+    for path in [folder / STATE_FILE, *folder.glob("iteration_*.keras"), *(folder / name for name in also)]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def read_state(folder: pathlib.Path) -> dict | None:

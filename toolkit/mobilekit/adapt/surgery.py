@@ -89,23 +89,26 @@ class ChannelGraph:
             self._visit(entry)
         for name, _, index in self.config["output_layers"]:
             self._fix(self._outputs[(name, index)], "the model's output")
+        self._merged = self._merge()
 
     # -- the groups ---------------------------------------------------------------------
 
     def groups(self) -> list[ChannelGroup]:
         """Every group, merged: the ones `shrink` can cut have `fixed` None."""
+        return list(self._merged.values())
+
+    def _merge(self) -> dict[int, ChannelGroup]:
         merged: dict[int, ChannelGroup] = {}
         for gid, group in self._groups.items():
             root = self.root(gid)
             into = merged.setdefault(root, ChannelGroup(id=root, size=group.size))
             into.producers.extend(p for p in group.producers if p not in into.producers)
             into.fixed = into.fixed or group.fixed
-        return sorted(merged.values(), key=lambda g: g.id)
+        return {gid: merged[gid] for gid in sorted(merged)}
 
     def group(self, gid: int) -> ChannelGroup:
         """The merged group `gid` belongs to."""
-        root = self.root(gid)
-        return next(group for group in self.groups() if group.id == root)
+        return self._merged[self.root(gid)]
 
     def prunable(self) -> list[ChannelGroup]:
         return [group for group in self.groups() if group.fixed is None and group.size > 1]
@@ -252,13 +255,13 @@ def filter_norms(graph: ChannelGraph, group: int) -> np.ndarray:
     return total
 
 
-def keep_strongest(graph: ChannelGraph, group: int, count: int) -> np.ndarray:
+def keep_strongest(graph: ChannelGraph, group: int, count: int, norms: np.ndarray | None = None) -> np.ndarray:
     """The indices of about `count` channels of `group` with the largest filter norms, in channel order.
 
     A group that ChannelSlice layers split (MixNet's kernel groups) keeps the same share of each part,
     at least one channel each, so no branch of the split is left empty and the split's proportions stay.
     """
-    norms = filter_norms(graph, group)
+    norms = filter_norms(graph, group) if norms is None else norms  # callers trying many counts pass them once
     size = len(norms)
     kept = []
     for start, end in graph.parts(group):

@@ -19,8 +19,10 @@ from mobilekit.cli.options import (
     split_options,
 )
 from mobilekit.formats import MODES
+from mobilekit.train.run_folder import LABELS_FILE
 
 ADAPTED_FILE = "adapted.keras"
+FINETUNE_FOLDER = "finetune"
 
 
 @click.command()
@@ -111,9 +113,7 @@ def adapt(
         ),
     )
     if force and folder.is_dir():
-        import shutil
-
-        shutil.rmtree(folder)
+        netadapt.clear(folder, also=(ADAPTED_FILE, LABELS_FILE, FINETUNE_FOLDER))
 
     from mobilekit.progress import import_tensorflow_quietly, stage
 
@@ -169,14 +169,14 @@ def adapt(
             adapted,
             data,
             epochs=long_epochs,
-            output_dir=folder / "finetune",
+            output_dir=folder / FINETUNE_FOLDER,
             learning_rate=1e-4,
             seed=seed,
             verbose=1 if show else 0,
         )
-        adapted = load_model(folder / "finetune" / history["best"]["file"])
+        adapted = load_model(folder / FINETUNE_FOLDER / history["best"]["file"])
     train.save_model_atomic(adapted, folder / ADAPTED_FILE)
-    files.write_atomic(folder / train.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode(), force=True)
+    files.write_atomic(folder / LABELS_FILE, ("\n".join(data.class_names) + "\n").encode(), force=True)
     before, after = host.of([start, adapted])  # one interleaved run: the ratio is this machine's
     held_out = data.split("test" if data.test is not None else "validation")
     click.echo(f"adapted in {len(state['iterations'])} iteration(s) into {folder / ADAPTED_FILE}")
@@ -188,6 +188,6 @@ def adapt(
         f"  top-1     {train.evaluate(start, held_out)['top1']:.2%} -> {train.evaluate(adapted, held_out)['top1']:.2%}"
     )
     command = ["mobilekit", "convert", "--model", str(folder / ADAPTED_FILE)]
-    command += ["--labels", str(folder / train.LABELS_FILE)]
+    command += ["--labels", str(folder / LABELS_FILE)]
     command += {"int8": ["--int8", "--calib", "YOUR_IMAGES/"], "float32": []}.get(mode, [f"--{mode}"])
     click.echo("  to ship it " + shlex.join(command))
