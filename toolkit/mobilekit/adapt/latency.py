@@ -45,7 +45,7 @@ class HostLatency:
         calibration = [self.calibration] if self.mode == "int8" else None
         return convert.convert(model, mode=self.mode, calibration=calibration, seed=self.seed, show_progress=False)
 
-    def of_files(self, files: list[bytes]) -> list[float]:
+    def of_files(self, files: list[bytes], *, desc: str = "timing", show_progress: bool = False) -> list[float]:
         """The median latency of each file, in milliseconds, measured in one interleaved run."""
         rng = np.random.default_rng(self.seed)
 
@@ -54,7 +54,7 @@ class HostLatency:
 
         with native_stderr_filtered():  # LiteRT's "Created XNNPACK delegate" note, once per file
             sessions = [Session(buf, threads=self.threads, xnnpack=True, inputs_for=inputs_for) for buf in files]
-        times = run_interleaved(sessions, warmup=self.warmup, runs=self.runs)
+        times = run_interleaved(sessions, warmup=self.warmup, runs=self.runs, desc=desc, show_progress=show_progress)
         return [latency_stats(recorded).median for recorded in times]
 
     def of(self, models: list) -> list[float]:

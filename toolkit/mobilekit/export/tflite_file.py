@@ -133,7 +133,7 @@ def _quantization(params) -> Quantization | None:
     )
 
 
-def _tensor_info(model: schema.ModelT, index: int) -> TensorInfo:
+def tensor_info(model: schema.ModelT, index: int) -> TensorInfo:
     tensor = model.subgraphs[0].tensors[index]
     buffer = model.buffers[tensor.buffer] if model.buffers else None
     return TensorInfo(
@@ -154,7 +154,7 @@ def summary_of(model: schema.ModelT, size_bytes: int) -> Summary:
     """The Summary of a model that `read` parsed from `size_bytes` bytes."""
     graph = model.subgraphs[0]
     ops = collections.Counter(op_name(model, op.opcodeIndex) for op in graph.operators)
-    tensors = tuple(_tensor_info(model, i) for i in range(len(graph.tensors)))
+    tensors = tuple(tensor_info(model, i) for i in range(len(graph.tensors)))
     return Summary(
         size_bytes=size_bytes,
         ops=dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
@@ -263,3 +263,52 @@ def quantization_mode(summary: Summary) -> str:
     if dtypes <= FLOAT_TYPES | {"int32", "int64", "bool"}:
         return "float32"
     return "unknown"
+
+
+# ---------------------------------------------------------------------------
+# One op of a file as a file of its own (what a latency table times)
+# ---------------------------------------------------------------------------
+
+
+def is_constant(model: schema.ModelT, index: int) -> bool:
+    data = model.buffers[model.subgraphs[0].tensors[index].buffer].data if model.buffers else None
+    return data is not None and len(data) > 0
+
+
+def single_op(model: schema.ModelT, op_index: int) -> bytes:
+    """A file that runs only op `op_index` of `model`'s graph: its constants kept, its other inputs made the
+    file's inputs, its outputs the file's outputs."""
+    import copy
+
+    graph = model.subgraphs[0]
+    op = graph.operators[op_index]
+    tensors, buffers, new_index = [], [schema.BufferT()], {}  # buffer 0 stays empty, as converters write it
+
+    def moved(index: int) -> int:
+        if index < 0 or index in new_index:
+            return new_index.get(index, index)
+        tensor = copy.copy(graph.tensors[index])
+        tensor.buffer = 0
+        if is_constant(model, index):
+            tensor.buffer = len(buffers)
+            buffers.append(model.buffers[graph.tensors[index].buffer])
+        new_index[index] = len(tensors)
+        tensors.append(tensor)
+        return new_index[index]
+
+    single = copy.copy(op)
+    single.opcodeIndex = 0
+    single.inputs = [moved(i) for i in op.inputs]
+    single.outputs = [moved(i) for i in op.outputs]
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = tensors
+    subgraph.operators = [single]
+    subgraph.inputs = [new_index[i] for i in op.inputs if i >= 0 and not is_constant(model, i)]
+    subgraph.outputs = list(single.outputs)
+    result = schema.ModelT()
+    result.version = model.version
+    result.description = "one op of a mobilekit latency table"
+    result.operatorCodes = [model.operatorCodes[op.opcodeIndex]]
+    result.subgraphs = [subgraph]
+    result.buffers = buffers
+    return write(result)

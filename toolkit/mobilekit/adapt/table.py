@@ -1,0 +1,387 @@
+"""A latency lookup table: each op of a converted file timed once as a file of its own, summed for a network.
+
+The table is keyed by the ops of the converted file, not by Keras layers: the
+converter folds batch norms and activations into convolutions and XNNPACK's
+cost is per op, so the ops are what runs. `record` converts a model and
+narrower copies of it (every channel group kept at a fraction of its width),
+cuts every op into a one-op file, times each on this machine (or writes them
+for a phone to time: `scripts/android_bench.sh --table`) and keeps, per op,
+its shapes and which of its dimensions carry channels (those that changed
+between the copies). `LatencyTable.estimate(file)` sums its ops: an op timed
+at the same shapes is read back; otherwise its time is interpolated, linearly
+in its channel work, between the timed ops of the same kind that differ from it
+only in channels. Every one-op time includes one invoke of the interpreter,
+which the table times alone (`overhead`) and counts once per network.
+
+An op timed alone runs with its data warm in the caches; in a network it reads
+what the op before it wrote. The copies themselves are timed too (`networks`),
+and the ratio of their measured time to the sum of their ops scales every
+estimate: a correction measured on the same device, not a guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from mobilekit import files
+from mobilekit.errors import UserError
+
+FORMAT = "mobilekit.latency-table/1"
+TABLE_FILE = "table.json"
+OVERHEAD_FILE = "overhead.tflite"
+FRACTIONS = (1.0, 0.75, 0.5, 0.25)  # widths of the copies `record` times, as a fraction of every group
+
+
+@dataclasses.dataclass(frozen=True)
+class OpShape:
+    """One op of a converted file as the table keys it: its kind, output type, and its tensors' shapes."""
+
+    op: str
+    dtype: str
+    inputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[int, ...], ...]
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return self.inputs + self.outputs
+
+    def describe(self) -> str:
+        return f"{self.op} {self.dtype} {[list(s) for s in self.inputs]} -> {[list(s) for s in self.outputs]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    file: str
+    shape: OpShape
+    varying: tuple[tuple[int, ...], ...]  # per tensor (inputs, then outputs): the axes that carry channels
+    ms: float
+
+    def matches(self, shape: OpShape) -> bool:
+        """Whether `shape` differs from this entry's at most in the channel axes."""
+        if (shape.op, shape.dtype) != (self.shape.op, self.shape.dtype):
+            return False
+        if [len(s) for s in shape.shapes] != [len(s) for s in self.shape.shapes]:
+            return False
+        return all(
+            dims[axis] == mine[axis]
+            for dims, mine, axes in zip(shape.shapes, self.shape.shapes, self.varying)
+            for axis in range(len(mine))
+            if axis not in axes
+        )
+
+
+def op_shapes(buf: bytes) -> list[OpShape]:
+    """The ops of a .tflite file, in execution order."""
+    from mobilekit.export import tflite_file
+
+    model = tflite_file.read(buf)
+    return _op_shapes(model)
+
+
+def _op_shapes(model) -> list[OpShape]:
+    from mobilekit.export import tflite_file
+
+    graph = model.subgraphs[0]
+    info = lambda index: tflite_file.tensor_info(model, index)  # noqa: E731
+    return [
+        OpShape(
+            op=tflite_file.op_name(model, op.opcodeIndex),
+            dtype=info(op.outputs[0]).dtype,
+            inputs=tuple(info(i).shape for i in op.inputs if i >= 0),
+            outputs=tuple(info(i).shape for i in op.outputs),
+        )
+        for op in graph.operators
+    ]
+
+
+def _work(shape: OpShape, varying: tuple[tuple[int, ...], ...]) -> float:
+    """How much of the op scales with channels: the largest product of one tensor's channel dimensions
+    (cin * cout for a convolution's filter, c for a depthwise one or an elementwise op)."""
+    return float(max(int(np.prod([dims[a] for a in axes])) if axes else 1 for dims, axes in zip(shape.shapes, varying)))
+
+
+@dataclasses.dataclass
+class LatencyTable:
+    model: str
+    resolution: int
+    mode: str
+    threads: int
+    device: dict
+    overhead_ms: float
+    entries: list[Entry]
+    networks: list[dict] = dataclasses.field(default_factory=list)  # {"file", "fraction", "ms"}: copies timed whole
+    overhead_file: str = OVERHEAD_FILE
+
+    def __post_init__(self):
+        self._exact = {entry.shape: entry.ms for entry in self.entries}
+        self.scale = 1.0
+
+    def op_ms(self, shape: OpShape) -> float:
+        """The time of one op as a file of its own: measured, or interpolated over channels."""
+        if shape in self._exact:
+            return self._exact[shape]
+        similar = [entry for entry in self.entries if entry.matches(shape)]
+        if not similar:
+            raise UserError(
+                f"the latency table of {self.model} ({self.resolution} px) holds no op like {shape.describe()}: "
+                "export a table for this model with --export-table-models"
+            )
+        varying = tuple(tuple(sorted(set().union(*axes))) for axes in zip(*(e.varying for e in similar)))
+        points = sorted((_work(e.shape, varying), e.ms) for e in similar)
+        works = np.array(sorted({w for w, _ in points}))
+        times = np.array([np.mean([ms for w, ms in points if w == work]) for work in works])
+        work = _work(shape, varying)
+        if work > works[-1]:
+            raise UserError(
+                f"the latency table of {self.model} ({self.resolution} px) has no measurement as wide as "
+                f"{shape.describe()}: export a table for this model with --export-table-models"
+            )
+        if work >= works[0] or len(works) == 1:
+            return float(np.interp(work, works, times)) if work >= works[0] else float(times[0] * work / works[0])
+        slope = (times[1] - times[0]) / (works[1] - works[0])  # below the narrowest measured: that segment's line
+        return max(float(times[0] + slope * (work - works[0])), 0.0)
+
+    def op_sum(self, buf: bytes) -> float:
+        """The summed time of the file's ops beyond one invoke's overhead each."""
+        return sum(max(self.op_ms(shape) - self.overhead_ms, 0.0) for shape in op_shapes(buf))
+
+    def estimate(self, buf: bytes) -> float:
+        """Milliseconds of one invoke of the file `buf`, from the table: one invoke's overhead plus its ops,
+        scaled by what the networks timed whole showed."""
+        return self.overhead_ms + self.scale * self.op_sum(buf)
+
+    def calibrate(self, network_files: dict[str, bytes]) -> None:
+        """Set `scale` from the networks timed whole (their files by name): the median of measured over summed
+        ops (the median, so that one disturbed timing does not skew it)."""
+        ratios = []
+        for network in self.networks:
+            summed = self.op_sum(network_files[network["file"]])
+            if summed > 0:
+                ratios.append(max(network["ms"] - self.overhead_ms, 0.0) / summed)
+        self.scale = float(np.median(ratios)) if ratios else 1.0
+
+    def missing(self, buf: bytes) -> list[OpShape]:
+        """The ops of `buf` the table did not time at their very shapes."""
+        return [shape for shape in op_shapes(buf) if shape not in self._exact]
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "model": self.model,
+            "resolution": self.resolution,
+            "mode": self.mode,
+            "threads": self.threads,
+            "device": self.device,
+            "overhead": {"file": self.overhead_file, "ms": self.overhead_ms},
+            "networks": self.networks,
+            "ops": [
+                {
+                    "file": e.file,
+                    "op": e.shape.op,
+                    "dtype": e.shape.dtype,
+                    "inputs": [list(s) for s in e.shape.inputs],
+                    "outputs": [list(s) for s in e.shape.outputs],
+                    "varying": [list(axes) for axes in e.varying],
+                    "ms": e.ms,
+                }
+                for e in self.entries
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data, source: str = "the latency table") -> LatencyTable:
+        def bad(why: str):
+            return UserError(f"{source} is not a latency table ({FORMAT}): {why}")
+
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise bad(f"its 'format' is {data.get('format') if isinstance(data, dict) else None!r}")
+        try:
+            entries = []
+            for item in data["ops"]:
+                shape = OpShape(
+                    op=str(item["op"]),
+                    dtype=str(item["dtype"]),
+                    inputs=tuple(tuple(int(d) for d in s) for s in item["inputs"]),
+                    outputs=tuple(tuple(int(d) for d in s) for s in item["outputs"]),
+                )
+                varying = tuple(tuple(int(a) for a in axes) for axes in item["varying"])
+                if len(varying) != len(shape.shapes):
+                    raise ValueError(
+                        f"op {item['file']}: 'varying' names {len(varying)} tensors, not {len(shape.shapes)}"
+                    )
+                entries.append(Entry(str(item["file"]), shape, varying, _milliseconds(item["ms"], item["file"])))
+            networks = [
+                {"file": str(n["file"]), "fraction": float(n["fraction"]), "ms": _milliseconds(n["ms"], n["file"])}
+                for n in data["networks"]
+            ]
+            return cls(
+                networks=networks,
+                model=str(data["model"]),
+                resolution=int(data["resolution"]),
+                mode=str(data["mode"]),
+                threads=int(data["threads"]),
+                device=dict(data["device"]),
+                overhead_ms=_milliseconds(data["overhead"]["ms"], data["overhead"]["file"]),
+                overhead_file=str(data["overhead"]["file"]),
+                entries=entries,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            detail = f"no {error}" if isinstance(error, KeyError) else str(error)
+            raise bad(detail) from None
+
+
+def _milliseconds(value, file) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{file} has no time measured ('ms' is {value!r})")
+    return float(value)
+
+
+def load(path) -> LatencyTable:
+    """The table in `path` (a table.json, or the folder that holds one)."""
+    path = pathlib.Path(path).expanduser()
+    path = path / TABLE_FILE if path.is_dir() else path
+    data = files.read_json(path, remedy="Export a table with `mobilekit adapt --export-table-models DIR`.")
+    if data is None:
+        raise UserError(f"no latency table at {path}: export one with `mobilekit adapt --export-table-models DIR`")
+    table = LatencyTable.from_json(data, source=str(path))
+    networks = {}
+    for network in table.networks:
+        where = path.parent / network["file"]
+        if not where.is_file():
+            raise UserError(f"{path} names {network['file']}, which is not beside it: keep the table's folder whole")
+        networks[network["file"]] = where.read_bytes()
+    table.calibrate(networks)
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Recording a table
+# ---------------------------------------------------------------------------
+
+
+def overhead_file() -> bytes:
+    """A file whose one op does next to nothing (a float ADD of one number): what an invoke costs by itself."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from mobilekit.export import tflite_file
+
+    def tensor(name: str, buffer: int):
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 1], schema.TensorType.FLOAT32, buffer, name
+        return t
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.ADD
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
+    op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.AddOptions, schema.AddOptionsT()
+    one = schema.BufferT()
+    one.data = np.frombuffer(np.float32(1.0).tobytes(), dtype=np.uint8)
+    graph = schema.SubGraphT()
+    graph.tensors = [tensor("x", 0), tensor("one", 1), tensor("y", 0)]
+    graph.operators, graph.inputs, graph.outputs = [op], [0], [2]
+    model = schema.ModelT()
+    model.version, model.description = 3, "the invoke overhead of a mobilekit latency table"
+    model.operatorCodes, model.subgraphs, model.buffers = [code], [graph], [schema.BufferT(), one]
+    return tflite_file.write(model)
+
+
+def narrower_copies(model, fractions=FRACTIONS) -> list:
+    """`model` with every channel group kept at each fraction of its width (the strongest filters)."""
+    from mobilekit.adapt import surgery
+
+    graph = surgery.ChannelGraph(model)
+    copies = []
+    for fraction in fractions:
+        keep = {
+            group.id: surgery.keep_strongest(graph, group.id, max(1, round(fraction * group.size)))
+            for group in graph.prunable()
+            if round(fraction * group.size) < group.size
+        }
+        copies.append(surgery.shrink(graph, keep) if keep else model)
+    return copies
+
+
+def record(model, host, folder=None, *, fractions=FRACTIONS, show_progress: bool = False) -> LatencyTable:
+    """Time every op of `model` and of its narrower copies as converted by `host` (a latency.HostLatency), on
+    this machine; with `folder`, also write the one-op files and table.json there (what a phone times)."""
+    from mobilekit import progress
+    from mobilekit.export import tflite_file
+    from mobilekit.runtime.benchmark import host_device
+
+    copies = narrower_copies(model, fractions)
+    converted = [
+        host.file(copy) for copy in progress.bar(copies, total=len(copies), desc="converting", enabled=show_progress)
+    ]
+    parsed = [tflite_file.read(buf) for buf in converted]
+    shapes = [_op_shapes(m) for m in parsed]
+    aligned = len({tuple(s.op for s in ops) for ops in shapes}) == 1
+    varying: dict[OpShape, set] = {}
+    cut: dict[OpShape, bytes] = {}
+    for m, ops in zip(parsed, shapes):
+        for position, shape in enumerate(ops):
+            axes = _changed_axes([copy[position] for copy in shapes]) if aligned else [()] * len(shape.shapes)
+            merged = varying.setdefault(shape, [set() for _ in shape.shapes])
+            for into, found in zip(merged, axes):
+                into.update(found)
+            if shape not in cut:
+                cut[shape] = tflite_file.single_op(m, position)
+    ordered = list(cut)
+    times = host.of_files(
+        [overhead_file(), *converted, *(cut[s] for s in ordered)], desc="timing", show_progress=show_progress
+    )
+    network_files = {f"network_{round(100 * f):03d}.tflite": buf for f, buf in zip(fractions, converted)}
+    networks = [{"file": name, "fraction": f, "ms": ms} for name, f, ms in zip(network_files, fractions, times[1:])]
+    entries = [
+        Entry(f"op_{k:04d}.tflite", shape, tuple(tuple(sorted(a)) for a in varying[shape]), ms)
+        for k, (shape, ms) in enumerate(zip(ordered, times[1 + len(converted) :]), start=1)
+    ]
+    table = LatencyTable(
+        model=model.name,
+        resolution=int(model.input_shape[1]),
+        mode=host.mode,
+        threads=host.threads,
+        device=host_device(),
+        overhead_ms=times[0],
+        entries=entries,
+        networks=networks,
+    )
+    table.calibrate(network_files)
+    if folder is not None:
+        op_files = {e.file: cut[e.shape] for e in entries}
+        write(table, folder, {OVERHEAD_FILE: overhead_file(), **network_files, **op_files})
+    return table
+
+
+def _changed_axes(same_op: list[OpShape]) -> list[tuple[int, ...]]:
+    """Per tensor of one op seen in several copies, the axes whose size differs between them."""
+    first = same_op[0].shapes
+    alike = [o.shapes for o in same_op if [len(s) for s in o.shapes] == [len(s) for s in first]]
+    return [
+        tuple(axis for axis in range(len(dims)) if any(shapes[t][axis] != dims[axis] for shapes in alike))
+        for t, dims in enumerate(first)
+    ]
+
+
+def write(table: LatencyTable, folder, op_files: dict[str, bytes]) -> pathlib.Path:
+    """The one-op files and table.json in `folder` (table.json last: a folder with one is complete)."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, buf in op_files.items():
+        files.write_atomic(folder / name, buf, force=True)
+    return files.write_json(folder / TABLE_FILE, table.to_json(), force=True)
+
+
+@dataclasses.dataclass
+class TableLatency:
+    """Milliseconds of models read from a table: each converted as `host` converts it (a latency.HostLatency),
+    its ops summed by `table.estimate`. What NetAdapt uses for a phone it cannot run the files on."""
+
+    table: LatencyTable
+    host: object
+
+    def of(self, models: list) -> list[float]:
+        return [self.table.estimate(self.host.file(model)) for model in models]
