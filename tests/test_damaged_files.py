@@ -135,7 +135,7 @@ def test_eval_and_bench_survive_readable_damaged_copies(readable, tmp_path):
     assert outcomes["ran"] and outcomes["refused"], outcomes
 
 
-@pytest.mark.parametrize("fixture", ["host_bench.json", "quickstart_results.json"])
+@pytest.mark.parametrize("fixture", ["host_bench.json", "quickstart_results.json", "adapt.json"])
 def test_report_inputs_that_are_damaged_raise_only_user_errors(fixture, tmp_path):
     from mobilekit.report import collect
 

@@ -18,6 +18,7 @@ from mobilekit.report import build, collect, pareto, plots, schema
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 HOST = FIXTURES / "host_bench.json"
 ANDROID = FIXTURES / "android_bench.json"
+ADAPT = FIXTURES / "adapt.json"
 
 
 @pytest.fixture
@@ -196,7 +197,7 @@ def test_help_and_report_do_not_import_tensorflow(quickstart_run, tmp_path):
         "import sys; from click.testing import CliRunner; from mobilekit.cli.main import cli; "
         "h = CliRunner().invoke(cli, ['--help']); assert 'report' in h.output, h.output; "
         "r = CliRunner().invoke(cli, ['report', '--help']); assert 'RUN_DIR_OR_JSON' in r.output, r.output; "
-        f"w = CliRunner().invoke(cli, ['report', {str(quickstart_run)!r}, {str(HOST)!r}, '--output', "
+        f"w = CliRunner().invoke(cli, ['report', {str(quickstart_run)!r}, {str(HOST)!r}, {str(ADAPT)!r}, '--output', "
         f"{str(tmp_path / 'out')!r}]); assert w.exit_code == 0, w.output; "
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )

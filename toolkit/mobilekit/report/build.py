@@ -9,7 +9,7 @@ from mobilekit.files import check_writable, write_atomic
 from mobilekit.report import collect, markdown, plots
 
 REPORT_FILE = "report.md"
-# file name -> caption; written when there is something to draw.
+# file name -> caption; written when there is something to draw. Besides: adapt_<label>.png per adaptation.
 PLOTS = {
     "accuracy_latency.png": "Top-1 accuracy against median latency, Pareto front per device",
     "size.png": "File size per model and stage",
@@ -18,7 +18,8 @@ PLOTS = {
 
 
 def write_report(inputs, output_dir, *, force: bool = False) -> list[pathlib.Path]:
-    """Read `inputs` (recipe run folders, results.json or bench JSON files), write the report into `output_dir`."""
+    """Read `inputs` (recipe run folders, results.json, bench JSON files, adaptation folders or adapt.json),
+    write the report into `output_dir`."""
     collection = collect.collect(inputs)
     output_dir = pathlib.Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -29,7 +30,9 @@ def write_report(inputs, output_dir, *, force: bool = False) -> list[pathlib.Pat
         "stages.png": plots.stages(collection),
     }
     files = {name: data for name, data in drawn.items() if data is not None}
-    text = markdown.render(collection, {name: PLOTS[name] for name in files})
+    captions = {name: PLOTS[name] for name in files}
+    files.update({item.plot: plots.adaptation(item) for item in collection.adaptations})  # in their sections
+    text = markdown.render(collection, captions)
     files[REPORT_FILE] = text.encode()
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in files:

@@ -1,9 +1,13 @@
-"""Read `mobilekit report`'s inputs (recipe run folders, latency JSON files) into rows for tables and plots.
+"""Read `mobilekit report`'s inputs (recipe run folders, latency JSON files, NetAdapt runs) into rows for tables
+and plots.
 
 A latency result is joined to the recipe run whose exported file it measured:
 by sha256 when the run's file is on disk, else by the run folder and artifact
 path at the end of the result's `file`, else by the file name when only one run
 exported a file of that name. Results of one sha256 (host and phone) share a join.
+
+An adaptation (adapt.json) comes from a `mobilekit adapt` folder, the file
+itself, or a recipe run whose stages include adapt (its stage folder's file).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import hashlib
 import pathlib
 
 from mobilekit.errors import UserError
-from mobilekit.report import schema
+from mobilekit.report import adaptation, schema
+from mobilekit.report.adaptation import Adaptation
 
 RESULTS_FILE = "results.json"
 # What the model is after each training stage, on the x axis of the per-stage plot.
-PHASES = {"train": "float", "prune": "pruned", "distill": "distilled", "qat": "QAT"}
+PHASES = {"train": "float", "prune": "pruned", "distill": "distilled", "adapt": "adapted", "qat": "QAT"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,7 @@ class RecipeRun:
     steps: list[Step]
     artifact: str | None  # the exported file, relative to the run folder
     sha256: str | None  # of that file, when it is on disk
+    adapt_stages: list[str] = dataclasses.field(default_factory=list)  # folders of its adapt stages
 
 
 @dataclasses.dataclass
@@ -70,50 +76,104 @@ class Collection:
     runs: list[RecipeRun]
     latency: list[LatencyRow]
     inputs: list[tuple[str, str]]  # (path, what it is)
+    adaptations: list[Adaptation] = dataclasses.field(default_factory=list)
 
 
 def collect(paths) -> Collection:
-    """Read every input; a UserError for a missing path or a JSON that is neither kind."""
+    """Read every input; a UserError for a missing path or a JSON that is none of the kinds."""
     if not paths:
-        raise UserError("no inputs. Pass recipe run folders (mobilekit run --output) and/or bench JSON files.")
-    runs, latency, inputs = [], [], []
+        raise UserError(
+            "no inputs. Pass recipe run folders (mobilekit run --output), bench JSON files and/or "
+            "adaptation folders (mobilekit adapt --output)."
+        )
+    collection = Collection([], [], [])
+    labels = {"run": {}, "adapt": {}}  # label -> how many inputs of that kind had it
     for path in map(pathlib.Path, paths):
-        if path.is_dir():
-            if not (path / RESULTS_FILE).is_file():
-                raise UserError(
-                    f"{path} is a folder without {RESULTS_FILE}. Pass a recipe run folder "
-                    "(the --output of `mobilekit run`) or a JSON file."
-                )
-            path = path / RESULTS_FILE
+        path = _file_of(path)
         document = schema.read_json(path)
-        kind = kind_of(document)
+        kind = "adapt" if path.name == adaptation.STATE_FILE else kind_of(document)
         if kind == "recipe":
-            runs.append(read_run(document, path))
-            inputs.append((str(path), f"recipe run {runs[-1].label!r}"))
+            run = read_run(document, path)
+            run.label = _numbered(run.label, labels["run"])
+            collection.runs.append(run)
+            notes = [_add_stage(collection, run, folder, labels["adapt"]) for folder in run.adapt_stages]
+            collection.inputs.append((str(path), "; ".join([f"recipe run {run.label!r}", *notes])))
+        elif kind == "adapt":
+            _add_adaptation(collection, document, path, adaptation.label_of(path), labels["adapt"])
         elif kind == "bench":
             rows = read_bench(schema.validate_bench(document, path.name), path.name)
-            latency.extend(rows)
+            collection.latency.extend(rows)
             device = document["device"]
-            inputs.append((str(path), f"latency results, {device['kind']} {device['name']!r}, {len(rows)} entries"))
+            collection.inputs.append(
+                (str(path), f"latency results, {device['kind']} {device['name']!r}, {len(rows)} entries")
+            )
         else:
             raise UserError(
-                f"{path} is neither a recipe results.json (keys 'recipe', 'stages', 'summary') nor "
-                f"latency results (format {schema.BENCH_FORMAT!r}, see {schema.SCHEMA_FILE.name})."
+                f"{path} is neither a recipe results.json (keys 'recipe', 'stages', 'summary'), "
+                f"latency results (format {schema.BENCH_FORMAT!r}, see {schema.SCHEMA_FILE.name}) nor "
+                f"an {adaptation.STATE_FILE} (keys 'start_ms', 'target_ms', 'iterations')."
             )
-    seen = {}
-    for run in runs:  # runs of one name: number the later ones
-        seen[run.label] = seen.get(run.label, 0) + 1
-        run.label += f" ({seen[run.label]})" if seen[run.label] > 1 else ""
-    join(runs, latency)
-    return Collection(runs, latency, inputs)
+    join(collection.runs, collection.latency)
+    return collection
+
+
+def _file_of(path: pathlib.Path) -> pathlib.Path:
+    """The file to read for an input: a folder's results.json (a recipe run) or adapt.json (an adaptation)."""
+    if not path.is_dir():
+        return path
+    for name in (RESULTS_FILE, adaptation.STATE_FILE):
+        if (path / name).is_file():
+            return path / name
+    raise UserError(
+        f"{path} is a folder without {RESULTS_FILE} or {adaptation.STATE_FILE}. Pass a recipe run folder "
+        "(the --output of `mobilekit run`), an adaptation folder (of `mobilekit adapt`) or a JSON file."
+    )
+
+
+def _numbered(label: str, seen: dict[str, int]) -> str:
+    """`label`, or for its second and later inputs of one kind `label (2)`, ..."""
+    seen[label] = seen.get(label, 0) + 1
+    return label + (f" ({seen[label]})" if seen[label] > 1 else "")
+
+
+def _add_adaptation(collection: Collection, document: dict, path, label: str, seen: dict, **stage) -> Adaptation:
+    """Read an adapt.json into the collection, once however many inputs lead to it; returns its adaptation."""
+    where = path.resolve()
+    item = next((other for other in collection.adaptations if other.source.resolve() == where), None)
+    if item is None:
+        item = adaptation.read(document, path, _numbered(label, seen), **stage)
+        item.plot = adaptation.plot_name(item.label, {other.plot for other in collection.adaptations})
+        collection.adaptations.append(item)
+        what = f"adaptation {item.label!r}, {len(item.iterations)} iteration(s)"
+    else:
+        what = f"adaptation {item.label!r}, already read"
+    if not stage:
+        collection.inputs.append((str(path), what))
+    return item
+
+
+def _add_stage(collection: Collection, run: RecipeRun, folder: str, seen: dict) -> str:
+    """Read the adapt.json of `run`'s adapt stage in `folder`; says what it found, for the inputs list.
+    The stage's validation accuracy, when it did not fine-tune after adapting, is the last chosen model's."""
+    path = run.source.parent / folder / adaptation.STATE_FILE
+    if not path.is_file():
+        return f"its adapt stage has no {folder}/{adaptation.STATE_FILE}, so no adaptation path"
+    document = schema.read_json(path)
+    item = _add_adaptation(collection, document, path, f"{run.label}/{folder}", seen, run=run.label, stage=folder)
+    for i, step in enumerate(run.steps):
+        if step.stage == folder and step.validation is None and item.iterations:
+            run.steps[i] = dataclasses.replace(step, validation=item.iterations[-1].chosen.accuracy)
+    return f"adaptation path of its stage {folder}"
 
 
 def kind_of(document: dict) -> str | None:
-    """'recipe', 'bench' or None."""
+    """'recipe', 'bench', 'adapt' or None."""
     if {"recipe", "stages"} <= document.keys():
         return "recipe"
     if document.keys() & {"schema", "device", "results"}:
         return "bench"
+    if document.keys() & adaptation.KEYS:
+        return "adapt"
     return None
 
 
@@ -125,6 +185,7 @@ def read_run(document: dict, path: pathlib.Path) -> RecipeRun:
         stages = list(document["stages"])
         summary = dict(document.get("summary", {}))
         steps = _steps(stages, summary)
+        adapt_stages = [str(entry["folder"]) for entry in stages if entry["stage"] == "adapt"]
     except (KeyError, TypeError) as error:
         raise UserError(
             f"{path}: not a complete recipe results.json (missing {error}). "
@@ -145,6 +206,7 @@ def read_run(document: dict, path: pathlib.Path) -> RecipeRun:
         steps=steps,
         artifact=artifact,
         sha256=sha,
+        adapt_stages=adapt_stages,
     )
 
 

@@ -1,7 +1,9 @@
-"""The report as Markdown: inputs, models, latency per device/delegate/threads, recipe stages, plots."""
+"""The report as Markdown: inputs, models, latency per device/delegate/threads, recipe stages, adaptations, plots."""
 
 from __future__ import annotations
 
+from mobilekit.report import adaptation
+from mobilekit.report.adaptation import Adaptation
 from mobilekit.report.collect import Collection
 
 
@@ -29,10 +31,13 @@ def latency_numbers(collection: Collection) -> dict[int, int]:
 
 
 def render(collection: Collection, images: dict[str, str], *, title: str = "mobilekit report") -> str:
-    """The Markdown text; `images` maps each written PNG's file name to its caption."""
+    """The Markdown text; `images` maps each written PNG's file name to its caption (for the Plots section;
+    each adaptation's plot, `Adaptation.plot`, is shown in its own section)."""
     lines = [f"# {title}", "", "Inputs:", ""]
     lines += [f"- `{path}`: {what}" for path, what in collection.inputs] + [""]
     lines += _models(collection) + _latency(collection) + _stages(collection)
+    for item in collection.adaptations:
+        lines += _adaptation(item)
     if images:
         lines += ["## Plots", ""]
         for name, caption in images.items():
@@ -151,3 +156,40 @@ def _change(before, step) -> str:
     if before.validation is not None and step.validation is not None:
         return f"{100 * (step.validation - before.validation):+.1f} pp (val)"
     return ""
+
+
+def _adaptation(item: Adaptation) -> list[str]:
+    """One adaptation: start, target, outcome, a row per iteration, and its plot."""
+    of_run = f" (stage `{item.stage}` of recipe run `{item.run}`)" if item.run else ""
+    lines = [f"## Adaptation `{item.label}`", "", f"NetAdapt run read from `{item.source}`{of_run}.", ""]
+    lines += [
+        f"- start: {item.start_ms:.3f} ms, validation accuracy {_percent(item.start_accuracy)}",
+        f"- target: {item.target_ms:.3f} ms ({item.target_ms / item.start_ms:.2f}x of the start)",
+        f"- outcome: {adaptation.outcome(item)}",
+    ]
+    if item.iterations:
+        last = item.iterations[-1].chosen
+        lines.append(
+            f"- last chosen model: {last.latency_ms:.3f} ms ({last.latency_ms / item.start_ms:.2f}x), "
+            f"validation accuracy {_percent(last.accuracy)}"
+        )
+    if item.selection:
+        lines.append(f"- proposals chosen by: {item.selection}")
+    lines.append("")
+    if item.iterations:
+        rows = [
+            [
+                k,
+                f"{iteration.budget_ms:.3f}",
+                iteration.chosen.group,
+                f"{iteration.chosen.channels} / {iteration.chosen.of}",
+                f"{iteration.chosen.latency_ms:.3f}",
+                _percent(iteration.chosen.accuracy),
+                len(iteration.proposals),
+            ]
+            for k, iteration in enumerate(item.iterations, 1)
+        ]
+        header = ["iteration", "budget (ms)", "chosen group", "channels kept / of", "latency (ms)"]
+        lines += _table(header + ["validation accuracy", "proposals"], rows)
+    caption = f"Validation accuracy against latency, iteration by iteration, of {item.label}"
+    return lines + [f"![{caption}]({item.plot})", ""]

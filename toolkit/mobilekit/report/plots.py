@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 from mobilekit.report import pareto
+from mobilekit.report.adaptation import Adaptation
 from mobilekit.report.collect import Collection, LatencyRow
 
 SIZE = (10, 6.5)  # inches; at DPI, 1000 x 650 pixels
@@ -203,8 +204,8 @@ def sizes(collection: Collection) -> bytes | None:
 
 
 def phase_order(collection: Collection) -> list[str]:
-    """The x axis of the per-stage plot: float, distilled, pruned, QAT, then file modes, as they occur."""
-    rank = {phase: i for i, phase in enumerate(("float", "distilled", "pruned", "QAT"))}
+    """The x axis of the per-stage plot: float, distilled, pruned, adapted, QAT, then file modes, as they occur."""
+    rank = {phase: i for i, phase in enumerate(("float", "distilled", "pruned", "adapted", "QAT"))}
     seen = []
     for run in collection.runs:
         for phase in _run_phases(run):
@@ -256,3 +257,47 @@ def stages(collection: Collection) -> bytes | None:
     figure.tight_layout()
     place_labels(ax, xs_all, ys_all, texts, fontsize=7)
     return _png(figure)
+
+
+def adaptation_figure(item: Adaptation):
+    """NetAdapt's path (see `adaptation`) as a matplotlib Figure."""
+    figure = _figure()
+    ax = figure.add_subplot()
+    others = [p for iteration in item.iterations for p in iteration.others if p.accuracy is not None]
+    if others:
+        ax.scatter(
+            [p.latency_ms for p in others],
+            [100 * p.accuracy for p in others],
+            s=12,
+            color="grey",
+            alpha=0.35,
+            zorder=2,
+            label=f"other proposals ({len(others)})",
+        )
+    path = [(item.start_ms, item.start_accuracy, "start")] + [
+        (iteration.chosen.latency_ms, iteration.chosen.accuracy, str(k))
+        for k, iteration in enumerate(item.iterations, 1)
+        if iteration.chosen.accuracy is not None
+    ]
+    xs, ys, texts = [x for x, _, _ in path], [100 * y for _, y, _ in path], [text for _, _, text in path]
+    ax.plot(xs, ys, color="C0", marker="o", markersize=5, zorder=3, label="chosen model of each iteration")
+    ax.scatter(xs[:1], ys[:1], marker="s", s=70, color="black", zorder=4, label=f"start: {item.start_ms:.3f} ms")
+    verdict = "reached" if item.reached else "not reached"
+    ax.axvline(
+        item.target_ms, color="C3", linestyle="--", linewidth=1.2, label=f"target {item.target_ms:.3f} ms ({verdict})"
+    )
+    ax.set_xlabel("latency per inference (ms)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"NetAdapt path of {item.label}: target {verdict} (labels: iteration)")
+    ax.grid(True, alpha=0.3)
+    ax.margins(0.12)
+    ax.legend(fontsize=8, **OUTSIDE)
+    figure.tight_layout()
+    place_labels(ax, xs, ys, texts)
+    return figure
+
+
+def adaptation(item: Adaptation) -> bytes:
+    """Validation accuracy against latency along a NetAdapt run: the start model and each iteration's chosen
+    model joined in order and numbered, every other proposal faint, the target latency dashed."""
+    return _png(adaptation_figure(item))
