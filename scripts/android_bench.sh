@@ -18,10 +18,12 @@ POLL_SECONDS=${ANDROID_BENCH_POLL_SECONDS:-1}
 usage() {
   cat <<EOF
 Usage: $PROG [options] MODEL.tflite [MODEL.tflite ...]
+       $PROG [options] --table DIR
 
 Benchmark .tflite files on a connected Android phone with the mobilekit demo app:
 install the app, push the models, run every model x accelerator x thread count through
 $COMPONENT and pull one mobilekit.bench/1 JSON per run.
+With --table, time every file of a latency table and write the table with the phone's numbers.
 
 Options:
   --apk PATH            APK to install (default: android_demo/app/build/outputs/apk/release/
@@ -34,18 +36,33 @@ Options:
   --output DIR          where the JSON files land (default: android_bench/)
   --serial SERIAL       adb -s SERIAL (default: \$ANDROID_SERIAL / the only device)
   --timeout SECONDS     per run, waiting for the results file (default 300)
+  --table DIR           a latency table (DIR/table.json, mobilekit.latency-table/1, from
+                        mobilekit adapt --export-table-models DIR) instead of MODEL arguments
   -h, --help            show this help
 
 Each run writes DIR/<model stem>_<accelerator>_t<threads>.json; a file of the same name from
 an earlier run is replaced. A delegate the phone refuses is recorded as a result with "error".
 Then: mobilekit report DIR/*.json --output DIR/report
 
-Environment: ADB (the adb executable, default adb), ANDROID_SERIAL.
-Exit status: 0 when at least one result was collected, 1 when none was (or the phone was not
-ready), 2 for a usage or setup mistake.
+Latency table (--table DIR): every file DIR/table.json names (its "overhead" file, each of its
+"ops" and, when it has them, each of its "networks") runs on one accelerator (--accelerators,
+default xnnpack; one value only) with one thread count (--threads, default the table's
+"threads"; one value only). The app runs any .tflite (every input filled with random values)
+but takes one model per start, so each file is its own run: a table of a few hundred files
+takes minutes. When every file has a median, table.json in the --output folder is
+DIR/table.json with each "ms" replaced by the phone's median for its file, "device" by the
+phone's and "threads" by the count used, written whole or not at all. A file that failed, or
+that the delegate refused, is named and no table is written.
+Then: mobilekit adapt ... --latency-table OUTPUT/table.json. Needs python3 (standard library).
 
-Example:
+Environment: ADB (the adb executable, default adb), ANDROID_SERIAL.
+Exit status: 0 when at least one result was collected (--table: when the table was written), 1
+when none was (--table: when any file has no result; or the phone was not ready), 2 for a usage
+or setup mistake.
+
+Examples:
   $PROG --accelerators xnnpack,gpu --threads 1,4 mobilenet_v3_small_int8.tflite efficientnet_b0_int8.tflite
+  $PROG --table table_models/ --output phone/       # writes phone/table.json
 EOF
 }
 
@@ -92,6 +109,9 @@ runs=50
 output=android_bench
 serial=
 timeout=300
+table_dir=
+accelerators_given=0
+threads_given=0
 models=()
 
 while (( $# > 0 )); do
@@ -133,8 +153,18 @@ while (( $# > 0 )); do
   esac
   case $option in
     --apk) apk=$value ;;
-    --accelerators) accelerators_arg=$value ;;
-    --threads) threads_arg=$value ;;
+    --accelerators)
+      accelerators_arg=$value
+      accelerators_given=1
+      ;;
+    --threads)
+      threads_arg=$value
+      threads_given=1
+      ;;
+    --table)
+      [[ -n $value ]] || die_usage "--table needs the folder that holds table.json"
+      table_dir=$value
+      ;;
     --warmup) warmup=$value ;;
     --runs) runs=$value ;;
     --output) output=$value ;;
@@ -144,7 +174,44 @@ while (( $# > 0 )); do
   esac
 done
 
-(( ${#models[@]} > 0 )) || die_usage "no model given. Usage: $PROG [options] MODEL.tflite [...] (see --help)"
+# The latency table: its files become the models; one accelerator, one thread count.
+table_json=
+table_files=()
+if [[ -n $table_dir ]]; then
+  (( ${#models[@]} == 0 )) ||
+    die_usage "--table DIR times the files its table.json names; pass no MODEL.tflite with it (got ${models[0]})"
+  [[ $table_dir == */ && $table_dir != / ]] && table_dir=${table_dir%/}
+  [[ -d $table_dir ]] || die_usage "--table $table_dir is not a folder; pass the folder that holds table.json (from mobilekit adapt --export-table-models DIR)"
+  table_json=$table_dir/table.json
+  command -v python3 > /dev/null 2>&1 || die_usage "--table needs python3 (standard library only) on PATH"
+  if ! listing=$(python3 "$REPO/scripts/latency_table.py" files "$table_json"); then
+    die_usage "--table: ${listing:-could not read $table_json}"
+  fi
+  table_threads=
+  first=1
+  while IFS= read -r line; do
+    if (( first )); then
+      table_threads=$line
+      first=0
+    else
+      table_files+=("$line")
+    fi
+  done <<< "$listing"
+  (( accelerators_given )) || accelerators_arg=xnnpack
+  [[ $accelerators_arg != *,* ]] ||
+    die_usage "--table measures on one accelerator; pass one of ${KNOWN_ACCELERATORS[*]} with --accelerators (got '$accelerators_arg')"
+  if (( threads_given )); then
+    [[ $threads_arg != *,* ]] || die_usage "--table measures with one thread count; pass one with --threads (got '$threads_arg')"
+  else
+    check_number "$table_json \"threads\" (or pass --threads)" 1 "$table_threads" "$MAX_THREADS"
+    threads_arg=$table_threads
+  fi
+  for file in "${table_files[@]}"; do
+    models+=("$table_dir/$file")
+  done
+fi
+
+(( ${#models[@]} > 0 )) || die_usage "no model given. Usage: $PROG [options] MODEL.tflite [...] or --table DIR (see --help)"
 
 check_number --warmup 0 "$warmup" "$MAX_WARMUP"
 check_number --runs 1 "$runs" "$MAX_RUNS"
@@ -192,6 +259,9 @@ if (( install )) && [[ ! -f $apk ]]; then
 fi
 if [[ -e $output && ! -d $output ]]; then
   die_usage "--output $output is a file; pass a folder for the JSON files"
+fi
+if [[ -n $table_dir && -d $output && $(cd "$output" && pwd -P) == "$(cd "$table_dir" && pwd -P)" ]]; then
+  die_usage "--output $output is the table's folder; its table.json would be replaced. Pass another folder"
 fi
 if ! command -v "$ADB" > /dev/null 2>&1; then
   die_usage "adb not found ('$ADB'). Install Android SDK Platform-Tools (https://developer.android.com/tools/releases/platform-tools, or 'sdkmanager platform-tools'), put adb on PATH or set ADB=/path/to/adb"
@@ -274,6 +344,8 @@ run=0
 collected=0
 refused=0
 failed=0
+# The files without a latency, for --table.
+unmeasured=()
 for name in "${names[@]}"; do
   stem=${name%.tflite}
   for accelerator in "${accelerators[@]}"; do
@@ -293,6 +365,7 @@ for name in "${names[@]}"; do
         echo "failed"
         warn "am start did not start $COMPONENT: $(grep -m 1 -E 'Error|error:|Exception' <<< "$started" || tail -n 1 <<< "$started")"
         failed=$((failed + 1))
+        unmeasured+=("$name")
         continue
       fi
 
@@ -318,6 +391,7 @@ for name in "${names[@]}"; do
             median=$(json_median "$output/$out_name")
             if [[ -n $error ]]; then
               refused=$((refused + 1))
+              unmeasured+=("$name")
               echo "done, recorded with an error"
               warn "$name $accelerator $threads $plural: $error"
             elif [[ -n $median ]]; then
@@ -331,6 +405,7 @@ for name in "${names[@]}"; do
             echo "failed"
             warn "could not pull a results file from $remote"
             failed=$((failed + 1))
+            unmeasured+=("$name")
           fi
           ;;
         error)
@@ -341,11 +416,13 @@ for name in "${names[@]}"; do
             warn "the app wrote $remote.error, which could not be pulled"
           fi
           failed=$((failed + 1))
+          unmeasured+=("$name")
           ;;
         *)
           echo "failed"
           warn "no results file after ${timeout}s ($remote); is the app installed, and is the phone unlocked?"
           failed=$((failed + 1))
+          unmeasured+=("$name")
           ;;
       esac
     done
@@ -357,6 +434,22 @@ summary="collected $collected of $total results in $output/"
 (( refused > 0 )) && summary+=" ($refused with a delegate error)"
 (( failed > 0 )) && summary+="; $failed failed"
 echo "$summary"
+if [[ -n $table_dir ]]; then
+  if (( ${#unmeasured[@]} > 0 )); then
+    earlier=
+    [[ -e $output/table.json ]] && earlier=" (the $output/table.json there is an earlier run's)"
+    die "no $output/table.json written$earlier: no phone latency for ${#unmeasured[@]} of $total files: ${unmeasured[*]}"
+  fi
+  if ! device_name=$(python3 "$REPO/scripts/latency_table.py" merge "$table_json" "$output" \
+    "${accelerators[0]}" "${thread_counts[0]}"); then
+    die "no $output/table.json written (the files above have no usable result)"
+  fi
+  plural=threads
+  (( thread_counts[0] == 1 )) && plural=thread
+  echo "wrote $output/table.json: ${#table_files[@]} files timed on $device_name (${accelerators[0]}, ${thread_counts[0]} $plural)"
+  echo "next: mobilekit adapt ... --latency-table $output/table.json"
+  exit 0
+fi
 if (( collected == 0 )); then
   die "nothing collected"
 fi

@@ -150,11 +150,15 @@ def test_help_documents_usage():
         "--output",
         "--serial",
         "--timeout",
+        "--table",
         "--help",
         "xnnpack,gpu,nnapi",
         "mobilekit report",
+        "mobilekit adapt ... --latency-table",
+        "a table of a few hundred files",
     ]:
         assert option in done.stdout
+    assert "\n       android_bench.sh [options] --table DIR\n" in done.stdout
 
 
 def test_runs_every_model_accelerator_and_thread_count(phone):
@@ -444,3 +448,308 @@ def test_the_script_bounds_are_the_apps():
         in_script = re.search(rf"^MAX_{name}=(\d+)$", script, re.M)
         in_app = re.search(rf"const val MAX_{name} = ([\d_]+)", request)
         assert in_script and in_app and int(in_script[1]) == int(in_app[1].replace("_", "")), name
+
+
+# ---------------------------------------------------------------------------
+# --table DIR: a mobilekit.latency-table/1 table timed on the phone
+# ---------------------------------------------------------------------------
+
+HOST_DEVICE = {"name": "AMD EPYC 7B13", "kind": "host"}
+
+
+def write_table(folder: pathlib.Path, **changes) -> dict:
+    """A latency table as `mobilekit adapt --export-table-models` writes it: an overhead file and two ops'
+    files (the second op's file named by two entries), host medians in "ms"."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, payload in [("overhead.tflite", b"o"), ("op_0001.tflite", b"conv" * 300), ("op_0002.tflite", b"dw" * 80)]:
+        (folder / name).write_bytes(tflite_bytes(payload))
+    table = {
+        "format": "mobilekit.latency-table/1",
+        "model": "mobilenet_v3_small",
+        "resolution": 96,
+        "mode": "int8",
+        "threads": 2,
+        "device": HOST_DEVICE,
+        "overhead": {"file": "overhead.tflite", "ms": 0.004},
+        "ops": [
+            {
+                "file": "op_0001.tflite",
+                "op": "CONV_2D",
+                "dtype": "int8",
+                "inputs": [[1, 96, 96, 3], [16, 3, 3, 3], [16]],
+                "outputs": [[1, 48, 48, 16]],
+                "varying": [[3], [0, 3], [0], [3]],
+                "ms": 0.0123,
+            },
+            {
+                "file": "op_0002.tflite",
+                "op": "DEPTHWISE_CONV_2D",
+                "dtype": "int8",
+                "inputs": [[1, 48, 48, 16]],
+                "outputs": [[1, 24, 24, 16]],
+                "varying": [[3], [3]],
+                "ms": 0.0031,
+            },
+            {
+                "file": "op_0002.tflite",
+                "op": "DEPTHWISE_CONV_2D",
+                "dtype": "int8",
+                "inputs": [[1, 48, 48, 16]],
+                "outputs": [[1, 24, 24, 16]],
+                "varying": [[3], [3]],
+                "ms": 0.0031,
+            },
+        ],
+    }
+    table.update(changes)
+    (folder / "table.json").write_text(json.dumps(table, indent=2))
+    return table
+
+
+def table_files(folder: pathlib.Path) -> dict[str, pathlib.Path]:
+    return {name: folder / name for name in ("overhead.tflite", "op_0001.tflite", "op_0002.tflite")}
+
+
+@pytest.mark.parametrize(
+    "args, accelerator, threads",
+    [([], "xnnpack", 2), (["--accelerators", "cpu", "--threads", "4"], "cpu", 4)],
+    ids=["defaults", "chosen"],
+)
+def test_a_latency_table_gets_the_phones_medians_and_device(phone, args, accelerator, threads):
+    table_dir = phone.folder / "table_models"
+    host_table = write_table(table_dir)
+    original = (table_dir / "table.json").read_bytes()
+    done = phone.run(
+        "--no-install",
+        "--output",
+        phone.output,
+        "--runs",
+        5,
+        "--table",
+        table_dir,
+        *args,
+        env={"FAKE_ADB_INSTALLED": "1"},
+        models=[],
+    )
+    assert done.returncode == 0, done.stderr
+
+    # Every file once, on the one accelerator and thread count, the overhead first.
+    starts = [c for c in phone.calls() if c[:3] == ["shell", "am", "start"]]
+    assert [c[c.index("model") + 1] for c in starts] == [
+        "models/overhead.tflite",
+        "models/op_0001.tflite",
+        "models/op_0002.tflite",
+    ]
+    assert all(
+        c[c.index("accelerator") + 1] == accelerator and c[c.index("threads") + 1] == str(threads) for c in starts
+    )
+    results = {name: f"{name.removesuffix('.tflite')}_{accelerator}_t{threads}.json" for name in table_files(table_dir)}
+    assert sorted(p.name for p in phone.output.iterdir()) == sorted([*results.values(), "table.json"])
+
+    # Each file's median, found through the sha256 of the file the phone measured.
+    median_of = {}
+    for name, path in table_files(table_dir).items():
+        document = schema.load_bench(phone.output / results[name])
+        [result] = document["results"]
+        assert result["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        median_of[name] = result["latency_ms"]["median"]
+        phone_device = document["device"]
+    assert len(set(median_of.values())) == 3  # three different files, three different medians
+
+    table = json.loads((phone.output / "table.json").read_text())
+    assert table["device"] == phone_device and table["device"]["kind"] == "android"
+    assert table["device"]["name"] == "Fake Phone FP1"
+    assert table["threads"] == threads
+    assert table["overhead"] == {"file": "overhead.tflite", "ms": median_of["overhead.tflite"]}
+    assert [op["ms"] for op in table["ops"]] == [
+        median_of["op_0001.tflite"],
+        median_of["op_0002.tflite"],
+        median_of["op_0002.tflite"],
+    ]
+    # Everything else as the host wrote it.
+    for op, host_op in zip(table["ops"], host_table["ops"]):
+        assert {k: v for k, v in op.items() if k != "ms"} == {k: v for k, v in host_op.items() if k != "ms"}
+    assert {k: v for k, v in table.items() if k not in ("device", "threads", "overhead", "ops")} == {
+        k: v for k, v in host_table.items() if k not in ("device", "threads", "overhead", "ops")
+    }
+    assert (table_dir / "table.json").read_bytes() == original
+    plural = "thread" if threads == 1 else "threads"
+    assert f"wrote {phone.output}/table.json: 3 files timed on Fake Phone FP1 ({accelerator}, {threads} {plural})" in (
+        done.stdout
+    )
+    assert f"mobilekit adapt ... --latency-table {phone.output}/table.json" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, env, unmeasured",
+    [
+        ([], {"FAKE_ADB_UNREADABLE": "op_0002.tflite"}, ["op_0002.tflite"]),
+        (
+            ["--accelerators", "gpu"],
+            {"FAKE_ADB_FAIL_GPU": "1"},
+            ["overhead.tflite", "op_0001.tflite", "op_0002.tflite"],
+        ),
+    ],
+    ids=["app-error", "delegate-refused"],
+)
+def test_a_table_file_without_a_phone_median_writes_no_table(phone, args, env, unmeasured):
+    table_dir = phone.folder / "table_models"
+    write_table(table_dir)
+    done = phone.run(
+        "--no-install",
+        "--output",
+        phone.output,
+        "--table",
+        table_dir,
+        *args,
+        env={"FAKE_ADB_INSTALLED": "1", **env},
+        models=[],
+    )
+    assert done.returncode == 1
+    assert (
+        f"error: no {phone.output}/table.json written: no phone latency for {len(unmeasured)} of 3 files: "
+        f"{' '.join(unmeasured)}"
+    ) in done.stderr
+    assert not (phone.output / "table.json").exists()
+    assert not [p.name for p in phone.output.iterdir() if p.name.startswith(".")]  # no half-written table
+    if env.get("FAKE_ADB_UNREADABLE"):
+        # The other files' results are collected as usual.
+        assert sorted(p.name for p in phone.output.iterdir()) == ["op_0001_xnnpack_t2.json", "overhead_xnnpack_t2.json"]
+
+
+def test_a_failed_rerun_leaves_the_earlier_table_and_says_so(phone):
+    table_dir = phone.folder / "table_models"
+    write_table(table_dir)
+    args = ["--no-install", "--output", phone.output, "--table", table_dir]
+    assert phone.run(*args, env={"FAKE_ADB_INSTALLED": "1"}, models=[]).returncode == 0
+    earlier = (phone.output / "table.json").read_bytes()
+    done = phone.run(
+        *args, "--runs", 3, env={"FAKE_ADB_INSTALLED": "1", "FAKE_ADB_UNREADABLE": "op_0001.tflite"}, models=[]
+    )
+    assert done.returncode == 1
+    assert f"(the {phone.output}/table.json there is an earlier run's)" in done.stderr
+    assert "op_0001.tflite" in done.stderr.splitlines()[-1]
+    assert (phone.output / "table.json").read_bytes() == earlier
+
+
+def bad_tables(folder: pathlib.Path):
+    """(name, how to make it, the message expected)."""
+
+    def write_text(text):
+        return lambda d: (write_table(d), (d / "table.json").write_text(text))
+
+    def change_ops(ops):
+        return lambda d: write_table(d, ops=ops)
+
+    return [
+        ("no-folder", lambda d: None, "is not a folder; pass the folder that holds table.json"),
+        ("no-table", lambda d: d.mkdir(), "table.json; write one with: mobilekit adapt ... --export-table-models DIR"),
+        ("not-json", write_text("{ not json"), "table.json is not JSON"),
+        (
+            "wrong-format",
+            lambda d: write_table(d, format="mobilekit.bench/1"),
+            'table.json is not a mobilekit.latency-table/1 table (format: "mobilekit.bench/1")',
+        ),
+        ("no-format", write_text("[]"), "table.json is not a mobilekit.latency-table/1 table (format: null)"),
+        ("op-without-file", change_ops([{"op": "CONV_2D", "ms": 1.0}]), 'ops[0] has no "file"'),
+        (
+            "file-outside",
+            change_ops([{"file": "../op_0001.tflite", "ms": 1.0}]),
+            'ops[0] "file" is "../op_0001.tflite"; it must be a path inside the table\'s folder',
+        ),
+        ("file-missing", change_ops([{"file": "op_0009.tflite", "ms": 1.0}]), "model file not found: "),
+        ("bad-threads", lambda d: write_table(d, threads=0), '"threads" (or pass --threads) needs a whole number >= 1'),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9), ids=[case[0] for case in bad_tables(pathlib.Path())])
+def test_a_bad_table_is_a_usage_error(phone, case):
+    name, make, message = bad_tables(phone.folder)[case]
+    table_dir = phone.folder / "table_models"
+    make(table_dir)
+    done = phone.run("--no-install", "--output", phone.output, "--table", table_dir, models=[])
+    assert done.returncode == 2, name
+    assert done.stderr.startswith("android_bench.sh: error: "), done.stderr
+    assert message in done.stderr
+    assert phone.calls() == []
+    assert not phone.output.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--accelerators", "xnnpack,gpu"],
+            "--table measures on one accelerator; pass one of xnnpack cpu gpu nnapi with --accelerators (got 'xnnpack,gpu')",
+        ),
+        (["--threads", "1,4"], "--table measures with one thread count; pass one with --threads (got '1,4')"),
+        (["--accelerators", "tpu"], "unknown accelerator 'tpu'"),
+        (["--output", "table_models"], "--output table_models is the table's folder; its table.json would be replaced"),
+    ],
+)
+def test_table_mode_takes_one_accelerator_and_thread_count(phone, args, message):
+    write_table(phone.folder / "table_models")
+    done = phone.run("--no-install", "--table", phone.folder / "table_models", *args, models=[])
+    assert done.returncode == 2
+    assert f"android_bench.sh: error: {message}" in done.stderr
+    assert phone.calls() == []
+
+
+def test_models_and_a_table_together_are_a_usage_error(phone):
+    write_table(phone.folder / "table_models")
+    done = phone.run("--no-install", "--output", phone.output, "--table", phone.folder / "table_models")
+    assert done.returncode == 2
+    assert "--table DIR times the files its table.json names; pass no MODEL.tflite with it" in done.stderr
+    assert phone.calls() == []
+
+
+def test_a_tables_networks_are_timed_too(phone):
+    """A table that calibrates with whole networks ("networks") gets their phone medians as well."""
+    table_dir = phone.folder / "table_models"
+    (table_dir / "networks").mkdir(parents=True)
+    (table_dir / "networks" / "net_050.tflite").write_bytes(tflite_bytes(b"net" * 2000))
+    write_table(table_dir, networks=[{"file": "networks/net_050.tflite", "fraction": 0.5, "ms": 1.5}])
+    done = phone.run(
+        "--no-install", "--output", phone.output, "--table", table_dir, env={"FAKE_ADB_INSTALLED": "1"}, models=[]
+    )
+    assert done.returncode == 0, done.stderr
+    [result] = schema.load_bench(phone.output / "net_050_xnnpack_t2.json")["results"]
+    assert result["sha256"] == hashlib.sha256((table_dir / "networks" / "net_050.tflite").read_bytes()).hexdigest()
+    table = json.loads((phone.output / "table.json").read_text())
+    assert table["networks"] == [
+        {"file": "networks/net_050.tflite", "fraction": 0.5, "ms": result["latency_ms"]["median"]}
+    ]
+    assert "wrote " in done.stdout and "4 files timed" in done.stdout
+
+
+def test_merging_refuses_a_result_of_another_file(phone):
+    """The merge step checks each result's sha256 against the table's file: a result file left from another
+    table's op of the same name gives exit 1, the file named, and no table.json."""
+    table_dir = phone.folder / "table_models"
+    write_table(table_dir)
+    assert (
+        phone.run(
+            "--no-install", "--output", phone.output, "--table", table_dir, env={"FAKE_ADB_INSTALLED": "1"}, models=[]
+        ).returncode
+        == 0
+    )
+    (phone.output / "table.json").unlink()
+    (table_dir / "op_0001.tflite").write_bytes(tflite_bytes(b"another table's op"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "latency_table.py"),
+            "merge",
+            str(table_dir / "table.json"),
+            str(phone.output),
+            "xnnpack",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "op_0001.tflite: op_0001_xnnpack_t2.json measured another file (its sha256 differs)\n"
+    assert not (phone.output / "table.json").exists()
+    assert not [p.name for p in phone.output.iterdir() if p.name.startswith(".")]

@@ -8,16 +8,24 @@ import dev.mobilekit.core.LatencyStats
 import dev.mobilekit.core.ModelInfo
 import dev.mobilekit.core.ResultsJson
 import dev.mobilekit.core.Settings
+import java.io.Closeable
 import java.io.File
 import java.io.IOException
 import java.io.OutputStream
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import java.text.SimpleDateFormat
 import java.util.Date
 import java.util.Locale
 import java.util.Random
 import java.util.TimeZone
+import org.tensorflow.lite.DataType
 
-/** Runs a [BenchmarkRequest] the way `mobilekit bench` measures on the host, and writes its results JSON. */
+/**
+ * Runs a [BenchmarkRequest] the way `mobilekit bench` measures on the host, and writes its results JSON.
+ * Any .tflite runs, not only a classifier: a latency table's one-op files have inputs of any shape and
+ * number (`scripts/android_bench.sh --table`).
+ */
 object Benchmark {
     /** Fixed so every run feeds the same input bytes. */
     private const val INPUT_SEED = 0L
@@ -56,16 +64,22 @@ object Benchmark {
         }
         progress("loading ${request.model.name} on ${request.accelerator.id}")
         val start = System.nanoTime()
-        val classifier = try {
-            Classifier.open(bytes, request.accelerator, request.threads, info)
+        val engine = try {
+            Engine.create(bytes, request.accelerator, request.threads)
         } catch (e: AcceleratorException) {
             return result(error = e.message ?: e.toString())
         } catch (e: IllegalArgumentException) {
             return result(error = e.message ?: e.toString())
         }
-        classifier.use {
+        val runner = try {
+            RandomRunner(engine, Random(INPUT_SEED))
+        } catch (e: RuntimeException) {
+            engine.close()
+            return result(error = "could not allocate the inputs and outputs: ${e.message}")
+        }
+        runner.use {
             try {
-                it.fillRandomInput(Random(INPUT_SEED))
+                it.fill()
                 val initMs = (System.nanoTime() - start) / 1e6
                 val firstMs = it.runOnce()
                 progress("warming up: ${request.warmup} runs")
@@ -85,6 +99,48 @@ object Benchmark {
         format.timeZone = TimeZone.getTimeZone("UTC")
         return format.format(Date())
     }
+}
+
+/**
+ * Every input of [engine]'s model, whatever their number, shapes and types, filled with random values
+ * as `mobilekit bench` fills them on the host (`runtime.benchmark.random_inputs`): integers over their
+ * whole range, booleans 0 or 1, floats 0..255 (raw pixels); and a buffer for every output. Closing it
+ * closes the engine.
+ */
+private class RandomRunner(private val engine: Engine, private val random: Random) : Closeable {
+    private val interpreter = engine.interpreter
+    private val inputs: Array<ByteBuffer> = Array(interpreter.inputTensorCount) {
+        ByteBuffer.allocateDirect(interpreter.getInputTensor(it).numBytes()).order(ByteOrder.nativeOrder())
+    }
+    private val outputs: Map<Int, ByteBuffer> = (0 until interpreter.outputTensorCount).associateWith {
+        ByteBuffer.allocateDirect(interpreter.getOutputTensor(it).numBytes()).order(ByteOrder.nativeOrder())
+    }
+
+    /** Random values into every input (the values do not change the work). */
+    fun fill() {
+        inputs.forEachIndexed { index, buffer ->
+            val bytes = ByteArray(buffer.capacity()).also(random::nextBytes)
+            buffer.rewind()
+            when (interpreter.getInputTensor(index).dataType()) {
+                DataType.FLOAT32 ->
+                    buffer.asFloatBuffer().put(FloatArray(bytes.size / 4) { (bytes[it].toInt() and 0xFF).toFloat() })
+                DataType.BOOL -> buffer.put(ByteArray(bytes.size) { (bytes[it].toInt() and 1).toByte() })
+                else -> buffer.put(bytes)
+            }
+            buffer.rewind()
+        }
+    }
+
+    /** One inference; milliseconds of wall time around the call. */
+    fun runOnce(): Double {
+        inputs.forEach { it.rewind() }
+        outputs.values.forEach { it.rewind() }
+        val start = System.nanoTime()
+        interpreter.runForMultipleInputsOutputs(inputs, outputs)
+        return (System.nanoTime() - start) / 1e6
+    }
+
+    override fun close() = engine.close()
 }
 
 /**

@@ -78,22 +78,6 @@ class Classifier(private val engine: Engine, val info: ModelInfo) : Closeable {
         input.rewind()
     }
 
-    /** Fill the input with bytes from [random] (for benchmarks: the values do not change the work). */
-    fun fillRandomInput(random: java.util.Random) {
-        val bytes = ByteArray(input.capacity())
-        random.nextBytes(bytes)
-        if (inputType == DataType.FLOAT32) {
-            // Random bytes can spell NaN or huge floats; keep values in a normalized pixel's range.
-            val floats = FloatArray(bytes.size / 4) { (bytes[it].toInt() and 0xFF) / 127.5f - 1f }
-            input.rewind()
-            input.asFloatBuffer().put(floats)
-        } else {
-            input.rewind()
-            input.put(bytes)
-        }
-        input.rewind()
-    }
-
     /** One inference on the current input; milliseconds of wall time around the call. */
     fun runOnce(): Double {
         input.rewind()
