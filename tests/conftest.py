@@ -67,3 +67,22 @@ def tiny_int8_file(tiny_classifier, calibration_images, tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_int8") / "tiny_int8.tflite"
     path.write_bytes(metadata.attach(flat, spec))
     return path
+
+
+@pytest.fixture(scope="session")
+def conv_file(tmp_path_factory):
+    """A plain 64 px two-convolution classifier whose cost is its convolutions: halving them is clearly faster."""
+    import tf_keras
+
+    from mobilekit import train
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((64, 64, 3))
+    x = tf_keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = tf_keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = tf_keras.layers.Dense(10, activation="softmax")(x)
+    path = tmp_path_factory.mktemp("adapt") / "convs.keras"
+    train.save_model_atomic(tf_keras.Model(inputs, outputs), path)
+    return path

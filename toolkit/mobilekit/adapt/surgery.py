@@ -20,6 +20,7 @@ channels, a residual add of differently split tensors); `ChannelGroup.fixed` say
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -131,7 +132,7 @@ class ChannelGraph:
             if self.root(other) == root:
                 cuts |= points
         edges = sorted(cuts)
-        return list(zip(edges[:-1], edges[1:]))
+        return list(itertools.pairwise(edges))
 
     def _new(self, size: int, producer: str | None = None, fixed: str | None = None) -> _Space:
         gid = len(self._groups)

@@ -84,17 +84,20 @@ def op_shapes(buf: bytes) -> list[OpShape]:
 def _op_shapes(model) -> list[OpShape]:
     from mobilekit.export import tflite_file
 
-    graph = model.subgraphs[0]
-    info = lambda index: tflite_file.tensor_info(model, index)  # noqa: E731
-    return [
-        OpShape(
-            op=tflite_file.op_name(model, op.opcodeIndex),
-            dtype=info(op.outputs[0]).dtype,
-            inputs=tuple(info(i).shape for i in op.inputs if i >= 0),
-            outputs=tuple(info(i).shape for i in op.outputs),
+    def shape(op) -> OpShape:
+        name = tflite_file.op_name(model, op.opcodeIndex)
+        # A bias costs next to nothing, and the converter leaves out one that is all zeros (an untrained
+        # layer's): keyed without it, a trained model's ops find the ones its untrained copy timed.
+        bias_at = tflite_file.WEIGHTED_OPS.get(name, (None, None))[1]
+        inputs = [index for at, index in enumerate(op.inputs) if index >= 0 and at != bias_at]
+        return OpShape(
+            op=name,
+            dtype=tflite_file.tensor_info(model, op.outputs[0]).dtype,
+            inputs=tuple(tflite_file.tensor_info(model, i).shape for i in inputs),
+            outputs=tuple(tflite_file.tensor_info(model, i).shape for i in op.outputs),
         )
-        for op in graph.operators
-    ]
+
+    return [shape(op) for op in model.subgraphs[0].operators]
 
 
 def _work(shape: OpShape, varying: tuple[tuple[int, ...], ...]) -> float:
@@ -127,7 +130,8 @@ class LatencyTable:
         if not similar:
             raise UserError(
                 f"the latency table of {self.model} ({self.resolution} px) holds no op like {shape.describe()}: "
-                "export a table for this model with --export-table-models"
+                "export a table for this model with --export-table-models, from the trained model you adapt "
+                "(the converter folds layers that carry almost no signal, so random weights give other ops)"
             )
         varying = tuple(tuple(sorted(set().union(*axes))) for axes in zip(*(e.varying for e in similar)))
         points = sorted((_work(e.shape, varying), e.ms) for e in similar)
@@ -366,13 +370,50 @@ def _changed_axes(same_op: list[OpShape]) -> list[tuple[int, ...]]:
     ]
 
 
-def write(table: LatencyTable, folder, op_files: dict[str, bytes]) -> pathlib.Path:
-    """The one-op files and table.json in `folder` (table.json last: a folder with one is complete)."""
+def check_folder(folder, *, force: bool) -> pathlib.Path:
+    """`folder` can take a table: new, empty, or (with `force`) an earlier table's."""
+    return files.check_output_folder(
+        folder,
+        writes="a latency table is a folder (table.json and its .tflite files)",
+        owned_by_run=lambda f: (
+            None
+            if not any(f.iterdir()) or (force and (f / TABLE_FILE).is_file())
+            else f"{f} holds {'a latency table; pass --force to replace it' if (f / TABLE_FILE).is_file() else 'other files; choose an empty or new folder'}"
+        ),
+    )
+
+
+def write(table: LatencyTable, folder, table_files: dict[str, bytes]) -> pathlib.Path:
+    """table.json and its files in `folder`, whole or not at all: written beside it, then moved into place."""
+    import shutil
+    import tempfile
+
     folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, buf in op_files.items():
-        files.write_atomic(folder / name, buf, force=True)
-    return files.write_json(folder / TABLE_FILE, table.to_json(), force=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, buf in table_files.items():
+            (staging / name).write_bytes(buf)
+        files.write_json(staging / TABLE_FILE, table.to_json())
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / TABLE_FILE
+
+
+def check_fits(table: LatencyTable, host, model, source: str) -> None:
+    """That `table` was timed for `model` as `host` converts it: same mode, threads and ops."""
+    for name, theirs, ours in (("mode", table.mode, host.mode), ("threads", table.threads, host.threads)):
+        if theirs != ours:
+            raise UserError(f"{source} was timed with {name} {theirs}, not {ours}: pass --{name} {theirs}")
+    missing = table.missing(host.file(model))
+    if missing:
+        raise UserError(
+            f"{source} was recorded for {table.model} at {table.resolution} px and lacks {len(missing)} of this "
+            f"model's ops (e.g. {missing[0].describe()}): export a table for this model with --export-table-models"
+        )
 
 
 @dataclasses.dataclass

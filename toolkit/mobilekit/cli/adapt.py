@@ -31,12 +31,27 @@ FINETUNE_FOLDER = "finetune"
 @click.option(
     "--target-latency",
     "target",
-    required=True,
     metavar="MS|FRACTIONx",
     help="Milliseconds (12.5), or a fraction of the starting model's measured latency (0.6x).",
 )
 @output_folder_option(
-    help="Run folder: adapted.keras, adapt.json, labels.txt, one model per iteration. Rerun to resume."
+    required=False,
+    help="Run folder: adapted.keras, adapt.json, labels.txt, one model per iteration. Rerun to resume.",
+)
+@click.option(
+    "--latency-table",
+    type=click.Path(path_type=pathlib.Path),
+    metavar="FILE",
+    help="Latency from this table (table.json timed on a phone by scripts/android_bench.sh --table) instead of "
+    "timing every proposal on this machine.",
+)
+@click.option(
+    "--export-table-models",
+    "table_dir",
+    type=click.Path(path_type=pathlib.Path),
+    metavar="DIR",
+    help="Adapt nothing: write the one-op .tflite files of a latency table for this model and its table.json "
+    "(timed here) into DIR, for scripts/android_bench.sh --table.",
 )
 @click.option(
     "--mode", type=click.Choice(MODES), default="int8", show_default=True, help="The file latency is measured on."
@@ -75,6 +90,8 @@ def adapt(
     source,
     target,
     output_dir,
+    latency_table,
+    table_dir,
     mode,
     threads,
     runs,
@@ -96,24 +113,24 @@ def adapt(
       mobilekit adapt --model runs/digits/best.keras --data digits --target-latency 0.6x --output runs/adapted
     """
     from mobilekit import files
-    from mobilekit.adapt import netadapt
+    from mobilekit.adapt import netadapt, table
     from mobilekit.data import datasets
 
     show = not quiet
-    goal = netadapt.parse_target(target)
+    if table_dir is not None:
+        if target or output_dir or latency_table:
+            raise click.UsageError(
+                "--export-table-models adapts nothing: leave out --target-latency, --output and --latency-table"
+            )
+        folder = table.check_folder(table_dir, force=force)
+    elif not target or not output_dir:
+        raise click.UsageError("adapting needs --target-latency and --output (or --export-table-models DIR alone)")
+    else:
+        goal = netadapt.parse_target(target)
+        folder = _adapt_folder(output_dir, force)
     options = parse_options(option_pairs)
     datasets.check(source, validation_split=validation_split, test_split=test_split)
-    folder = files.check_output_folder(
-        output_dir,
-        writes="adapting writes a folder (adapt.json, models)",
-        owned_by_run=lambda f: (
-            None
-            if force or not any(f.iterdir()) or (f / netadapt.STATE_FILE).is_file()
-            else (f"output folder {f} holds other files and no {netadapt.STATE_FILE}; choose an empty or new folder.")
-        ),
-    )
-    if force and folder.is_dir():
-        netadapt.clear(folder, also=(ADAPTED_FILE, LABELS_FILE, FINETUNE_FOLDER))
+    recorded = table.load(latency_table) if latency_table else None
 
     from mobilekit.progress import import_tensorflow_quietly, stage
 
@@ -148,12 +165,19 @@ def adapt(
                 **options,
             )
     host = HostLatency(calibration=data.calibration_images(64), mode=mode, threads=threads, runs=runs, seed=seed)
+    if table_dir is not None:
+        return _export_table(start, host, folder, show)
+    latency, where = host.of, f"measured here, {mode}, {threads} thread(s)"
+    if recorded is not None:
+        with stage("checking the latency table", enabled=show):
+            table.check_fits(recorded, host, start, str(latency_table))
+        latency, where = table.TableLatency(recorded, host).of, f"from the table of {recorded.device.get('name')}"
     log = (lambda line: click.echo(line, err=True)) if show else (lambda line: None)
     state = netadapt.adapt_to(
         start,
         data,
         goal,
-        host.of,
+        latency,
         folder,
         log=log,
         show_progress=show,
@@ -177,11 +201,11 @@ def adapt(
         adapted = load_model(folder / FINETUNE_FOLDER / history["best"]["file"])
     train.save_model_atomic(adapted, folder / ADAPTED_FILE)
     files.write_atomic(folder / LABELS_FILE, ("\n".join(data.class_names) + "\n").encode(), force=True)
-    before, after = host.of([start, adapted])  # one interleaved run: the ratio is this machine's
+    before, after = latency([start, adapted])  # on the host, one interleaved run: the ratio is this machine's
     held_out = data.split("test" if data.test is not None else "validation")
     click.echo(f"adapted in {len(state['iterations'])} iteration(s) into {folder / ADAPTED_FILE}")
     click.echo(
-        f"  latency   {before:.3f} ms -> {after:.3f} ms ({after / before:.2f}x, {mode}, {threads} thread(s), "
+        f"  latency   {before:.3f} ms -> {after:.3f} ms ({after / before:.2f}x, {where}, "
         f"target {state['target_ms']:.3f} ms{'' if state['reached'] else ', NOT reached: stopped after ' + state['stopped']})"
     )
     click.echo(
@@ -191,3 +215,39 @@ def adapt(
     command += ["--labels", str(folder / LABELS_FILE)]
     command += {"int8": ["--int8", "--calib", "YOUR_IMAGES/"], "float32": []}.get(mode, [f"--{mode}"])
     click.echo("  to ship it " + shlex.join(command))
+
+
+def _adapt_folder(output_dir, force: bool) -> pathlib.Path:
+    """The run folder, checked before any long work; with `force`, cleared of an earlier adaptation's files."""
+    from mobilekit import files
+    from mobilekit.adapt import netadapt
+
+    folder = files.check_output_folder(
+        output_dir,
+        writes="adapting writes a folder (adapt.json, models)",
+        owned_by_run=lambda f: (
+            None
+            if force or not any(f.iterdir()) or (f / netadapt.STATE_FILE).is_file()
+            else f"output folder {f} holds other files and no {netadapt.STATE_FILE}; choose an empty or new folder."
+        ),
+    )
+    if force and folder.is_dir():
+        netadapt.clear(folder, also=(ADAPTED_FILE, LABELS_FILE, FINETUNE_FOLDER))
+    return folder
+
+
+def _export_table(start, host, folder, show: bool) -> None:
+    from mobilekit.adapt import table
+
+    recorded = table.record(start, host, folder, show_progress=show)
+    network = recorded.networks[0]
+    estimate = recorded.estimate((folder / network["file"]).read_bytes())
+    click.echo(
+        f"wrote {len(recorded.entries)} one-op files, {len(recorded.networks)} networks and {table.TABLE_FILE} to {folder}"
+    )
+    click.echo(
+        f"  on this machine: {start.name} measured {network['ms']:.3f} ms, the table estimates {estimate:.3f} ms "
+        f"({(estimate - network['ms']) / network['ms']:+.1%})"
+    )
+    click.echo(f"  time it on a phone: scripts/android_bench.sh --table {shlex.quote(str(folder))} --output phone/")
+    click.echo("  then adapt with it: mobilekit adapt ... --latency-table phone/table.json")
