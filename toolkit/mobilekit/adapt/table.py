@@ -15,8 +15,9 @@ which the table times alone (`overhead`) and counts once per network.
 
 An op timed alone runs with its data warm in the caches; in a network it reads
 what the op before it wrote. The copies themselves are timed too (`networks`),
-and the ratio of their measured time to the sum of their ops scales every
-estimate: a correction measured on the same device, not a guess.
+and a line fitted from the sum of their ops to their measured time (a scale
+and a cost per op) corrects every estimate: measured on the same device, not
+a guess.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from mobilekit.errors import UserError
 FORMAT = "mobilekit.latency-table/1"
 TABLE_FILE = "table.json"
 OVERHEAD_FILE = "overhead.tflite"
-FRACTIONS = (1.0, 0.75, 0.5, 0.25)  # widths of the copies `record` times, as a fraction of every group
+FRACTIONS = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)  # widths of the copies `record` times, as a fraction of every group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +121,7 @@ class LatencyTable:
 
     def __post_init__(self):
         self._exact = {entry.shape: entry.ms for entry in self.entries}
-        self.scale = 1.0
+        self.scale, self.per_op_ms = 1.0, 0.0  # set from the networks timed whole by `calibrate`
 
     def op_ms(self, shape: OpShape) -> float:
         """The time of one op as a file of its own: measured, or interpolated over channels."""
@@ -148,24 +149,34 @@ class LatencyTable:
         slope = (times[1] - times[0]) / (works[1] - works[0])  # below the narrowest measured: that segment's line
         return max(float(times[0] + slope * (work - works[0])), 0.0)
 
-    def op_sum(self, buf: bytes) -> float:
-        """The summed time of the file's ops beyond one invoke's overhead each."""
-        return sum(max(self.op_ms(shape) - self.overhead_ms, 0.0) for shape in op_shapes(buf))
-
     def estimate(self, buf: bytes) -> float:
         """Milliseconds of one invoke of the file `buf`, from the table: one invoke's overhead plus its ops,
-        scaled by what the networks timed whole showed."""
-        return self.overhead_ms + self.scale * self.op_sum(buf)
+        corrected by what the networks timed whole showed."""
+        ops = op_shapes(buf)
+        summed = sum(max(self.op_ms(shape) - self.overhead_ms, 0.0) for shape in ops)
+        return self.overhead_ms + self.scale * summed + self.per_op_ms * len(ops)
+
+    def op_sum(self, buf: bytes) -> float:
+        """The summed time of the file's ops, each beyond one invoke's overhead."""
+        return sum(max(self.op_ms(shape) - self.overhead_ms, 0.0) for shape in op_shapes(buf))
 
     def calibrate(self, network_files: dict[str, bytes]) -> None:
-        """Set `scale` from the networks timed whole (their files by name): the median of measured over summed
-        ops (the median, so that one disturbed timing does not skew it)."""
-        ratios = []
+        """Fit `scale` and `per_op_ms` to the networks timed whole (their files by name): measured time =
+        overhead + scale * summed ops + per_op_ms * ops, least squares. In a network each op reads what the
+        one before it wrote, a cost a one-op file, its data warm, does not show; the fit measures it."""
+        if not self.networks:
+            return
+        summed, counts, measured = [], [], []
         for network in self.networks:
-            summed = self.op_sum(network_files[network["file"]])
-            if summed > 0:
-                ratios.append(max(network["ms"] - self.overhead_ms, 0.0) / summed)
-        self.scale = float(np.median(ratios)) if ratios else 1.0
+            buf = network_files[network["file"]]
+            summed.append(self.op_sum(buf))
+            counts.append(len(op_shapes(buf)))
+            measured.append(network["ms"] - self.overhead_ms)
+        (scale, per_op), *_ = np.linalg.lstsq(np.array([summed, counts], float).T, np.array(measured), rcond=None)
+        if len(self.networks) >= 2 and scale > 0 and per_op >= 0:
+            self.scale, self.per_op_ms = float(scale), float(per_op)
+        elif sum(summed) > 0:  # one network, or a fit that makes no sense (timings disturbed): the ratio alone
+            self.scale, self.per_op_ms = max(sum(measured), 0.0) / sum(summed), 0.0
 
     def missing(self, buf: bytes) -> list[OpShape]:
         """The ops of `buf` the table did not time at their very shapes."""
@@ -334,9 +345,12 @@ def record(model, host, folder=None, *, fractions=FRACTIONS, show_progress: bool
             if shape not in cut:
                 cut[shape] = tflite_file.single_op(m, position)
     ordered = list(cut)
-    times = host.of_files(
-        [overhead_file(), *converted, *(cut[s] for s in ordered)], desc="timing", show_progress=show_progress
-    )
+    # Each file timed by itself, run after run, as the phone's benchmark mode times it: interleaving hundreds
+    # of files would leave every one of them cold.
+    timed = [overhead_file(), *converted, *(cut[s] for s in ordered)]
+    times = [
+        host.of_files([buf])[0] for buf in progress.bar(timed, total=len(timed), desc="timing", enabled=show_progress)
+    ]
     network_files = {f"network_{round(100 * f):03d}.tflite": buf for f, buf in zip(fractions, converted)}
     networks = [{"file": name, "fraction": f, "ms": ms} for name, f, ms in zip(network_files, fractions, times[1:])]
     entries = [
