@@ -335,6 +335,10 @@ def test_an_adapt_stage_is_validated_with_its_line():
     assert isinstance(adapt, recipes.AdaptStage) and adapt.target_latency == "0.6x" and adapt.mode == "int8"
     assert "line 8" in error_of(HEAD + "stages:\n  - train: {epochs: 1}\n  - adapt: {target_latency: 2x}\n")
     assert "give milliseconds" in error_of(HEAD + "stages:\n  - adapt: {target_latency: soon}\n")
+    missing = error_of(
+        HEAD + "stages:\n  - train: {epochs: 1}\n  - adapt: {target_latency: 0.6x, latency_table: no.json}\n"
+    )
+    assert "line 8" in missing and "'latency_table': no latency table at no.json" in missing
     assert "'adapt' comes after 'qat'" in error_of(
         HEAD + "stages:\n  - qat: {epochs: 1}\n  - adapt: {target_latency: 3}\n"
     )

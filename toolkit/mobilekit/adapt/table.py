@@ -33,7 +33,15 @@ from mobilekit.errors import UserError
 FORMAT = "mobilekit.latency-table/1"
 TABLE_FILE = "table.json"
 OVERHEAD_FILE = "overhead.tflite"
-FRACTIONS = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)  # widths of the copies `record` times, as a fraction of every group
+FRACTIONS = (
+    1.0,
+    0.875,
+    0.75,
+    0.625,
+    0.5,
+    0.375,
+    0.25,
+)  # widths of the copies `record` times, as a fraction of every group
 
 
 @dataclasses.dataclass(frozen=True)

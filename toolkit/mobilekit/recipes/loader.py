@@ -356,6 +356,13 @@ def _check_adapt(section: AdaptStage, nodes: dict, where: str) -> None:
         parse_target(str(section.target_latency))
     except UserError as error:
         raise _Invalid(nodes["target_latency"], f"{where}: {str(error).rstrip('.')}") from None
+    if section.latency_table is not None:
+        from mobilekit.adapt import table
+
+        try:
+            table.load(section.latency_table)
+        except UserError as error:
+            raise _Invalid(nodes["latency_table"], f"{where}: 'latency_table': {str(error).rstrip('.')}") from None
 
 
 _SECTION_CHECKS = {

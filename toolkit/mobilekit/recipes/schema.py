@@ -112,7 +112,8 @@ class QatStage(Training):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AdaptStage(Training):
     """NetAdapt: fewer channels until the model's file meets `target_latency` on this machine's LiteRT
-    ('12.5' ms, or '0.6x' of the model's own); then `epochs` of fine-tuning (0: none)."""
+    ('12.5' ms, or '0.6x' of the model's own), or by `latency_table` (a table.json timed on a phone);
+    then `epochs` of fine-tuning (0: none)."""
 
     target_latency: str | float
     epochs: int = _setting(2, low=0)
@@ -123,6 +124,7 @@ class AdaptStage(Training):
     short_steps: int = _setting(50, low=0)
     max_iterations: int = _setting(50, low=1)
     selection: str = _setting("accuracy", choices=("accuracy", "ratio"))
+    latency_table: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -167,11 +167,18 @@ def adapt_stage(run, settings: AdaptStage, stage_dir, digest) -> dict:
     host = HostLatency(
         run.data.calibration_images(64), settings.mode, settings.threads, runs=settings.runs, seed=run.recipe.seed
     )
+    latency = host.of
+    if settings.latency_table is not None:
+        from mobilekit.adapt import table
+
+        recorded = table.load(settings.latency_table)
+        table.check_fits(recorded, host, run.model(), f"stage 'adapt': {settings.latency_table}")
+        latency = table.TableLatency(recorded, host).of
     state = netadapt.adapt_to(
         run.model(),
         run.data,
         netadapt.parse_target(str(settings.target_latency)),
-        host.of,
+        latency,
         stage_dir,
         log=lambda line: run.log(f"  {line}"),
         show_progress=run.show,
