@@ -59,6 +59,20 @@ FINETUNE_FOLDER = "finetune"
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="LiteRT threads.")
 @click.option("--runs", type=click.IntRange(min=1), default=30, show_default=True, help="Timed runs per candidate.")
 @click.option(
+    "--initial-step",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=0.025,
+    show_default=True,
+    help="The first iteration's budget cut, as a fraction of the starting latency (the NetAdapt code's).",
+)
+@click.option(
+    "--step-decay",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.96,
+    show_default=True,
+    help="Each later cut is this share of the one before.",
+)
+@click.option(
     "--short-steps", type=click.IntRange(min=0), default=50, show_default=True, help="Fine-tuning steps per proposal."
 )
 @click.option(
@@ -95,6 +109,8 @@ def adapt(
     mode,
     threads,
     runs,
+    initial_step,
+    step_decay,
     short_steps,
     long_epochs,
     max_iterations,
@@ -181,6 +197,8 @@ def adapt(
         folder,
         log=log,
         show_progress=show,
+        initial_step=initial_step,
+        step_decay=step_decay,
         short_steps=short_steps,
         max_iterations=max_iterations,
         selection=selection,

@@ -121,6 +121,8 @@ class AdaptStage(Training):
     mode: str = _setting("int8", choices=MODES)
     threads: int = _setting(1, low=1)
     runs: int = _setting(30, low=1)
+    initial_step: float = _setting(0.025, above=0, high=1)
+    step_decay: float = _setting(0.96, above=0, high=1)
     short_steps: int = _setting(50, low=0)
     max_iterations: int = _setting(50, low=1)
     selection: str = _setting("accuracy", choices=("accuracy", "ratio"))

@@ -182,6 +182,8 @@ def adapt_stage(run, settings: AdaptStage, stage_dir, digest) -> dict:
         stage_dir,
         log=lambda line: run.log(f"  {line}"),
         show_progress=run.show,
+        initial_step=settings.initial_step,
+        step_decay=settings.step_decay,
         short_steps=settings.short_steps,
         max_iterations=settings.max_iterations,
         selection=settings.selection,
