@@ -77,6 +77,24 @@ def test_a_target_at_or_above_the_start_is_refused(small_model, digits32, tmp_pa
         netadapt.Settings(target_ms=1.0, selection="flops")
 
 
+def test_a_model_that_is_not_functional_is_refused_before_anything_is_written(digits32, tmp_path):
+    import tf_keras
+
+    class Subclassed(tf_keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = tf_keras.layers.Dense(10)
+
+        def call(self, inputs):
+            return self.dense(tf_keras.layers.Flatten()(inputs))
+
+    model = Subclassed()
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    with pytest.raises(UserError, match="not a functional tf_keras model"):
+        netadapt.adapt(model, digits32, netadapt.Settings(target_ms=1.0), params_ms, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_host_latency_times_the_int8_files(zoo_model):
     images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
     host = latency.HostLatency(calibration=images, runs=5, warmup=1)

@@ -123,6 +123,7 @@ def adapt(
     """
     from mobilekit import load_model
 
+    surgery.ChannelGraph(model)  # a model channels cannot be cut from is refused before anything is written
     folder = pathlib.Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     state = read_state(folder)
