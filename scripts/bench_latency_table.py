@@ -41,12 +41,12 @@ def parse_args():
 
 def versions(model):
     """(label, model): the model and narrower ones at widths the table did not time."""
-    from mobilekit.adapt import surgery, table
+    from mobilekit.adapt import surgery, table_record
 
     graph = surgery.ChannelGraph(model)
     widest = max(graph.prunable(), key=lambda g: g.size)
     one = surgery.shrink(graph, {widest.id: surgery.keep_strongest(graph, widest.id, round(0.6 * widest.size))})
-    narrower = table.narrower_copies(model, (0.85, 0.6))
+    narrower = table_record.narrower_copies(model, (0.85, 0.6))
     return [
         ("as built", model),
         (f"group {widest.id} at 60%", one),
@@ -68,7 +68,7 @@ def main() -> int:
 
     import_tensorflow_quietly()
     from mobilekit import UserError, models, train
-    from mobilekit.adapt import table
+    from mobilekit.adapt import table_record
     from mobilekit.adapt.latency import HostLatency
     from mobilekit.runtime.benchmark import host_device
 
@@ -89,7 +89,7 @@ def main() -> int:
         began = time.perf_counter()
         model = train.build_model(name, num_classes=10, weights="none", resolution=args.resolution, seed=args.seed)
         with tempfile.TemporaryDirectory() as folder:
-            recorded = table.record(model, host, folder)
+            recorded = table_record.record(model, host, folder)
         labelled = versions(model)
         files = [host.file(version) for _, version in labelled]
         measured = measure_alone(host, files, args.rounds)

@@ -8,9 +8,8 @@ import json
 
 import numpy as np
 import pytest
-
 from mobilekit import UserError, load_model, models
-from mobilekit.adapt import surgery, table
+from mobilekit.adapt import surgery, table, table_record
 from mobilekit.adapt.latency import HostLatency
 
 FRACTIONS = (1.0, 0.5)
@@ -30,7 +29,7 @@ def host():
 @pytest.fixture(scope="module")
 def recorded(zoo_model, host, tmp_path_factory):
     folder = tmp_path_factory.mktemp("table") / "mnv3"
-    return table.record(zoo_model, host, folder, fractions=FRACTIONS), folder
+    return table_record.record(zoo_model, host, folder, fractions=FRACTIONS), folder
 
 
 def test_every_op_of_the_model_and_its_narrower_copy_is_a_file_of_its_own(recorded, zoo_model, host):
@@ -127,7 +126,7 @@ def test_interpolation_is_linear_in_channel_work_and_refuses_what_was_not_timed(
 
 
 def test_a_table_that_is_not_one_is_a_clear_error(recorded, tmp_path):
-    timed, folder = recorded
+    _, folder = recorded
     good = json.loads((folder / table.TABLE_FILE).read_text())
     cases = {
         "format": ({**good, "format": "mobilekit.bench/1"}, "its 'format' is 'mobilekit.bench/1'"),
@@ -164,7 +163,6 @@ def test_a_table_of_another_model_or_setting_is_refused(recorded, host, zoo_mode
 
 def run_cli(*args):
     from click.testing import CliRunner
-
     from mobilekit.cli.main import cli
 
     return CliRunner().invoke(cli, ["adapt", *args])

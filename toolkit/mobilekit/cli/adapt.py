@@ -129,7 +129,7 @@ def adapt(
       mobilekit adapt --model runs/digits/best.keras --data digits --target-latency 0.6x --output runs/adapted
     """
     from mobilekit import files
-    from mobilekit.adapt import netadapt, table
+    from mobilekit.adapt import netadapt, table, table_record
     from mobilekit.data import datasets
 
     show = not quiet
@@ -138,7 +138,7 @@ def adapt(
             raise click.UsageError(
                 "--export-table-models adapts nothing: leave out --target-latency, --output and --latency-table"
             )
-        folder = table.check_folder(table_dir, force=force)
+        folder = table_record.check_folder(table_dir, force=force)
     elif not target or not output_dir:
         raise click.UsageError("adapting needs --target-latency and --output (or --export-table-models DIR alone)")
     else:
@@ -255,9 +255,9 @@ def _adapt_folder(output_dir, force: bool) -> pathlib.Path:
 
 
 def _export_table(start, host, folder, show: bool) -> None:
-    from mobilekit.adapt import table
+    from mobilekit.adapt import table, table_record
 
-    recorded = table.record(start, host, folder, show_progress=show)
+    recorded = table_record.record(start, host, folder, show_progress=show)
     network = recorded.networks[0]
     estimate = recorded.estimate((folder / network["file"]).read_bytes())
     click.echo(
