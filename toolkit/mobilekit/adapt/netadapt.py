@@ -210,15 +210,22 @@ def _proposals(model, data, settings: Settings, latency: Callable, budget: float
 
 def _largest_meeting(graph, group, step: int, latency: Callable, budget: float):
     """(model, channels, ms) for the most channels of `group` whose model meets `budget`, or None."""
-    counts = list(range(group.size - step, 0, -step))
+    counts = list(range(group.size - step, 0, -step))  # falling; latency (mostly) with them
     norms = surgery.filter_norms(graph, group.id)
-    low, high, best = 0, len(counts) - 1, None
-    while low <= high:  # counts fall as the index rises; latency (mostly) with them
-        middle = (low + high) // 2
-        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, counts[middle], norms)})
+
+    def probe(index: int):
+        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, counts[index], norms)})
         (ms,) = latency([smaller])
-        if ms <= budget:
-            best, high = (smaller, counts[middle], ms), middle - 1
+        return (smaller, counts[index], ms) if ms <= budget else None
+
+    # The narrowest first: a group that cannot meet the budget at all (most of them, early on) costs one file.
+    best = probe(len(counts) - 1) if counts else None
+    low, high = 0, len(counts) - 2
+    while best is not None and low <= high:
+        middle = (low + high) // 2
+        found = probe(middle)
+        if found is not None:
+            best, high = found, middle - 1
         else:
             low = middle + 1
     return best
