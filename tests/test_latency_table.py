@@ -180,8 +180,9 @@ def test_the_adapt_command_exports_a_table_and_adapts_with_it(conv_file, tmp_pat
     args += ["--output", str(out), "--short-steps", "1", "--long-epochs", "0", "--max-iterations", "1"]
     adapted = run_cli(*model, *args)
     assert adapted.exit_code == 0, adapted.output
-    assert "from the table of" in adapted.output
+    assert "from the latency table" in adapted.output
     state = json.loads((out / "adapt.json").read_text())
+    assert state["measured_on"].startswith(f"from the latency table {tmp_path / 'table' / table.TABLE_FILE}, timed on")
     timed = table.load(tmp_path / "table")
     host = HostLatency(calibration=np.zeros((1, 64, 64, 3), "float32"), mode="float32")
     chosen = load_model(out / state["model"])

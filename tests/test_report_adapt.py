@@ -89,6 +89,7 @@ def test_an_adapt_folder_is_reported(tmp_path):
     assert "- outcome: reached after 3 iteration(s)" in text
     assert "- last chosen model: 0.970 ms (0.48x), validation accuracy 91.8%" in text
     assert "- proposals chosen by: accuracy" in text
+    assert "- latency: from the latency table phone/table.json, timed on Google Pixel 7" in text
     header = "| iteration | budget (ms) | chosen group | channels kept / of | latency (ms) | validation accuracy |"
     assert header + " proposals |" in text
     table = text[text.index(header) :]

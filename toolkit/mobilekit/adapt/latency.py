@@ -38,6 +38,11 @@ class HostLatency:
                 f"threads >= 1, warmup >= 0 and runs >= 1 please, got {self.threads}, {self.warmup}, {self.runs}"
             )
 
+    def describe(self) -> str:
+        from mobilekit.runtime.benchmark import host_device
+
+        return f"measured on {host_device()['name']}, {self.mode}, {self.threads} thread(s)"
+
     def file(self, model) -> bytes:
         """`model` converted as it would ship in this mode."""
         from mobilekit.export import convert

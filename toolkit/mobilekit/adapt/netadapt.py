@@ -87,7 +87,18 @@ class Proposal:
     accuracy: float | None = None
 
 
-def adapt_to(model, data, target: Target, latency: Callable, output_dir, *, log=print, show_progress=False, **settings):
+def adapt_to(
+    model,
+    data,
+    target: Target,
+    latency: Callable,
+    output_dir,
+    *,
+    log=print,
+    show_progress=False,
+    measured_on: str | None = None,
+    **settings,
+):
     """`adapt` to a target as a user gives it (`parse_target`): a fraction is of the starting model's latency,
     measured once and read back from adapt.json when the run resumes. `settings`: the rest of `Settings`."""
     earlier = read_state(output_dir) if pathlib.Path(output_dir).is_dir() else None
@@ -101,6 +112,7 @@ def adapt_to(model, data, target: Target, latency: Callable, output_dir, *, log=
         log=log,
         show_progress=show_progress,
         start_ms=start_ms,
+        measured_on=measured_on,
     )
 
 
@@ -114,12 +126,14 @@ def adapt(
     log=print,
     show_progress=False,
     start_ms: float | None = None,
+    measured_on: str | None = None,
 ) -> dict:
     """Shrink `model` (a compiled-or-not functional classifier trained on `data`) until `latency([model])`
     is at most `settings.target_ms`; returns the run's record (as written to adapt.json).
 
     The best model reached is `output_dir/iteration_<k>.keras` (the record's "model"); the
-    record's "reached" says whether the target was met, "stopped" why the loop ended.
+    record's "reached" says whether the target was met, "stopped" why the loop ended, and
+    "measured_on" what `latency` measures (this machine, or a table's device).
     """
     from mobilekit import load_model
 
@@ -137,6 +151,7 @@ def adapt(
         state = {
             "start_ms": start,
             "target_ms": settings.target_ms,
+            "measured_on": measured_on,
             "settings": dataclasses.asdict(settings),
             "start_accuracy": _accuracy(model, data),
             "iterations": [],

@@ -190,6 +190,9 @@ class LatencyTable:
         elif sum(summed) > 0:  # one network, or a fit that makes no sense (timings disturbed): the ratio alone
             self.scale, self.per_op_ms = max(sum(measured), 0.0) / sum(summed), 0.0
 
+    def describe(self, source) -> str:
+        return f"from the latency table {source}, timed on {self.device.get('name')}, {self.mode}, {self.threads} thread(s)"
+
     def missing(self, buf: bytes) -> list[OpShape]:
         """The ops of `buf` the table did not time at their very shapes."""
         return [shape for shape in op_shapes(buf) if shape not in self._exact]

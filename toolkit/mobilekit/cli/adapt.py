@@ -183,11 +183,11 @@ def adapt(
     host = HostLatency(calibration=data.calibration_images(64), mode=mode, threads=threads, runs=runs, seed=seed)
     if table_dir is not None:
         return _export_table(start, host, folder, show)
-    latency, where = host.of, f"measured here, {mode}, {threads} thread(s)"
+    latency, where = host.of, host.describe()
     if recorded is not None:
         with stage("checking the latency table", enabled=show):
             table.check_fits(recorded, host, start, str(latency_table))
-        latency, where = table.TableLatency(recorded, host).of, f"from the table of {recorded.device.get('name')}"
+        latency, where = table.TableLatency(recorded, host).of, recorded.describe(latency_table)
     log = (lambda line: click.echo(line, err=True)) if show else (lambda line: None)
     state = netadapt.adapt_to(
         start,
@@ -197,6 +197,7 @@ def adapt(
         folder,
         log=log,
         show_progress=show,
+        measured_on=where,
         initial_step=initial_step,
         step_decay=step_decay,
         short_steps=short_steps,

@@ -167,13 +167,13 @@ def adapt_stage(run, settings: AdaptStage, stage_dir, digest) -> dict:
     host = HostLatency(
         run.data.calibration_images(64), settings.mode, settings.threads, runs=settings.runs, seed=run.recipe.seed
     )
-    latency = host.of
+    latency, measured_on = host.of, host.describe()
     if settings.latency_table is not None:
         from mobilekit.adapt import table
 
         recorded = table.load(settings.latency_table)
         table.check_fits(recorded, host, run.model(), f"stage 'adapt': {settings.latency_table}")
-        latency = table.TableLatency(recorded, host).of
+        latency, measured_on = table.TableLatency(recorded, host).of, recorded.describe(settings.latency_table)
     state = netadapt.adapt_to(
         run.model(),
         run.data,
@@ -182,6 +182,7 @@ def adapt_stage(run, settings: AdaptStage, stage_dir, digest) -> dict:
         stage_dir,
         log=lambda line: run.log(f"  {line}"),
         show_progress=run.show,
+        measured_on=measured_on,
         initial_step=settings.initial_step,
         step_decay=settings.step_decay,
         short_steps=settings.short_steps,

@@ -95,6 +95,7 @@ class Adaptation:
     stopped: str | None  # why the loop ended; None while a run is unfinished
     selection: str | None  # accuracy or ratio
     iterations: list[Iteration]
+    measured_on: str | None = None  # what timed the proposals: this machine, or a latency table's device
     run: str | None = None  # the recipe run it is a stage of
     stage: str | None = None  # that stage's folder ("2_adapt")
     plot: str = ""  # its PNG's file name in the report folder
@@ -136,6 +137,7 @@ def read(document: dict, path: pathlib.Path, label: str, *, run: str | None = No
         stopped=document.get("stopped"),
         selection=document.get("settings", {}).get("selection"),
         iterations=iterations,
+        measured_on=document.get("measured_on"),
         run=run,
         stage=stage,
     )

@@ -175,6 +175,8 @@ def _adaptation(item: Adaptation) -> list[str]:
         )
     if item.selection:
         lines.append(f"- proposals chosen by: {item.selection}")
+    if item.measured_on:
+        lines.append(f"- latency: {item.measured_on}")
     lines.append("")
     if item.iterations:
         rows = [
