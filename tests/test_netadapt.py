@@ -68,26 +68,27 @@ def test_an_interrupted_run_resumes_after_its_last_iteration(small_model, digits
     assert again["iterations"][1]["budget_ms"] < once["iterations"][0]["budget_ms"]
 
 
-def test_the_search_finds_the_most_channels_that_meet_the_budget_and_gives_up_early(small_model):
+def test_the_search_finds_the_most_channels_that_meet_the_budget_in_few_tries(small_model):
     from mobilekit.adapt import surgery
 
     graph = surgery.ChannelGraph(small_model)
     group = max(graph.prunable(), key=lambda g: g.size)
-    calls = []
+    (start,) = params_ms([small_model])
+    tried = []
 
     def counted(candidates):
-        calls.append(len(candidates))
+        tried.extend(params_ms(candidates))
         return params_ms(candidates)
 
-    assert netadapt._largest_meeting(graph, group, 1, counted, budget=0.0) is None
-    assert len(calls) == 1  # the narrowest proposal misses: no other is tried
-    (start,) = params_ms([small_model])
-    calls.clear()
-    model, channels, ms = netadapt._largest_meeting(graph, group, 1, counted, budget=0.9 * start)
-    assert ms <= 0.9 * start and channels < group.size
-    wider = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, channels + 1)})
-    assert params_ms([wider])[0] > 0.9 * start  # one more channel would miss it
-    assert len(calls) <= 2 + int(np.log2(group.size))
+    assert netadapt._largest_meeting(graph, group, 1, counted, start, budget=0.0) is None
+    assert len(tried) == 1  # the narrowest proposal misses: no other is tried
+    for step, budget in ((1, 0.9 * start), (1, 0.5 * start), (8, 0.7 * start)):
+        tried.clear()
+        model, channels, ms = netadapt._largest_meeting(graph, group, step, counted, start, budget=budget)
+        assert ms <= budget and channels < group.size and (group.size - channels) % step == 0
+        wider = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, channels + step)})
+        assert channels + step == group.size or params_ms([wider])[0] > budget  # one step more would miss it
+        assert len(tried) <= 2 + int(np.log2(group.size / step)), tried
 
 
 def test_a_target_at_or_above_the_start_is_refused(small_model, digits32, tmp_path):

@@ -170,7 +170,9 @@ def adapt(
         k = len(state["iterations"])
         cut = settings.initial_step * settings.step_decay**k * state["start_ms"]
         budget = max(settings.target_ms, current_ms - cut)
-        proposals, models = _proposals(model, data, settings, latency, budget, f"iteration {k + 1}", show_progress)
+        proposals, models = _proposals(
+            model, data, settings, latency, (current_ms, budget), f"iteration {k + 1}", show_progress
+        )
         if not proposals:
             log(f"iteration {k + 1}: no group can shrink further to meet {budget:.3f} ms; stopping")
             state["stopped"] = f"no channel group could shrink further to meet {budget:.3f} ms"
@@ -202,7 +204,7 @@ def adapt(
     return state
 
 
-def _proposals(model, data, settings: Settings, latency: Callable, budget: float, desc: str, show: bool):
+def _proposals(model, data, settings: Settings, latency: Callable, now_and_budget, desc: str, show: bool):
     import tensorflow as tf
 
     from mobilekit import progress
@@ -212,7 +214,7 @@ def _proposals(model, data, settings: Settings, latency: Callable, budget: float
     proposals, models = [], {}
     groups = graph.prunable()
     for group in progress.bar(groups, total=len(groups), desc=f"{desc}: proposals", enabled=show):
-        found = _largest_meeting(graph, group, settings.channel_step, latency, budget)
+        found = _largest_meeting(graph, group, settings.channel_step, latency, *now_and_budget)
         if found is None:
             continue
         smaller, channels, ms = found
@@ -223,27 +225,43 @@ def _proposals(model, data, settings: Settings, latency: Callable, budget: float
     return proposals, models
 
 
-def _largest_meeting(graph, group, step: int, latency: Callable, budget: float):
-    """(model, channels, ms) for the most channels of `group` whose model meets `budget`, or None."""
-    counts = list(range(group.size - step, 0, -step))  # falling; latency (mostly) with them
+def _largest_meeting(graph, group, step: int, latency: Callable, current_ms: float, budget: float):
+    """(model, channels, ms) for the most channels of `group` whose model meets `budget`, or None.
+
+    Latency falls (mostly) with the channels kept, so the answer lies between a count that meets the budget
+    and one that misses it: the narrowest proposal (tried first, so a group that cannot meet the budget at
+    all, as most cannot early on, costs one file) and the whole group (`current_ms`). Each try is where the
+    line between the two crosses the budget, or, when the last try did not halve the gap, halfway.
+    """
     norms = surgery.filter_norms(graph, group.id)
+    narrowest = (group.size - 1) % step + 1  # the smallest count on the grid size - k * step
 
-    def probe(index: int):
-        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, counts[index], norms)})
+    def probe(count: int):
+        smaller = surgery.shrink(graph, {group.id: surgery.keep_strongest(graph, group.id, count, norms)})
         (ms,) = latency([smaller])
-        return (smaller, counts[index], ms) if ms <= budget else None
+        return smaller, count, ms
 
-    # The narrowest first: a group that cannot meet the budget at all (most of them, early on) costs one file.
-    best = probe(len(counts) - 1) if counts else None
-    low, high = 0, len(counts) - 2
-    while best is not None and low <= high:
-        middle = (low + high) // 2
-        found = probe(middle)
-        if found is not None:
-            best, high = found, middle - 1
+    if narrowest >= group.size:
+        return None
+    meets = probe(narrowest)
+    if meets[2] > budget:
+        return None
+    misses = (None, group.size, current_ms)
+    halve = False
+    while misses[1] - meets[1] > step:
+        low, high = meets[1], misses[1]
+        if halve or misses[2] <= meets[2]:
+            guess = (low + high) / 2
         else:
-            low = middle + 1
-    return best
+            guess = low + (budget - meets[2]) * (high - low) / (misses[2] - meets[2])
+        count = min(max(low + step * round((guess - low) / step), low + step), high - step)
+        tried = probe(count)
+        if tried[2] <= budget:
+            meets = tried
+        else:
+            misses = tried
+        halve = misses[1] - meets[1] > (high - low) / 2
+    return meets
 
 
 def _choose(proposals: list[Proposal], current_ms: float, selection: str) -> Proposal:
