@@ -171,7 +171,7 @@ def adapt(
         cut = settings.initial_step * settings.step_decay**k * state["start_ms"]
         budget = max(settings.target_ms, current_ms - cut)
         proposals, models = _proposals(
-            model, data, settings, latency, (current_ms, budget), f"iteration {k + 1}", show_progress
+            model, data, settings, latency, current_ms, budget, f"iteration {k + 1}", show_progress
         )
         if not proposals:
             log(f"iteration {k + 1}: no group can shrink further to meet {budget:.3f} ms; stopping")
@@ -204,7 +204,9 @@ def adapt(
     return state
 
 
-def _proposals(model, data, settings: Settings, latency: Callable, now_and_budget, desc: str, show: bool):
+def _proposals(
+    model, data, settings: Settings, latency: Callable, current_ms: float, budget: float, desc: str, show: bool
+):
     import tensorflow as tf
 
     from mobilekit import progress
@@ -214,7 +216,7 @@ def _proposals(model, data, settings: Settings, latency: Callable, now_and_budge
     proposals, models = [], {}
     groups = graph.prunable()
     for group in progress.bar(groups, total=len(groups), desc=f"{desc}: proposals", enabled=show):
-        found = _largest_meeting(graph, group, settings.channel_step, latency, *now_and_budget)
+        found = _largest_meeting(graph, group, settings.channel_step, latency, current_ms, budget)
         if found is None:
             continue
         smaller, channels, ms = found

@@ -111,7 +111,7 @@ def record(model, host, folder=None, *, fractions=FRACTIONS, show_progress: bool
     table.calibrate(network_files)
     if folder is not None:
         op_files = {e.file: cut[e.shape] for e in entries}
-        write(table, folder, {OVERHEAD_FILE: overhead_file(), **network_files, **op_files})
+        write(table, folder, {OVERHEAD_FILE: timed[0], **network_files, **op_files})
     return table
 
 
