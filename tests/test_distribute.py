@@ -1,0 +1,137 @@
+"""Choosing a tf.distribute strategy from --distribute and TF_CONFIG, and the local cluster launcher.
+
+Everything here is plain Python (TF_CONFIG is JSON, the launcher is subprocesses): the runs
+under a strategy are in the tests that train.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from mobilekit import UserError
+from mobilekit.train import distribute
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAUNCHER = ROOT / "scripts" / "local_cluster.py"
+
+
+def _config(workers=2, index=0, kind="worker", **cluster):
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{2220 + i}" for i in range(workers)], **cluster},
+            "task": {"type": kind, "index": index},
+        }
+    )
+
+
+def test_a_cluster_is_read_with_its_chief():
+    cluster = distribute.parse_tf_config(_config(workers=3, index=2))
+    assert cluster.workers == 3 and cluster.address == "127.0.0.1:2222" and not cluster.is_chief
+    assert distribute.parse_tf_config(_config(index=0)).is_chief  # no chief task: worker 0 writes
+    with_chief = distribute.parse_tf_config(_config(index=0, chief=["10.0.0.9:2222"]))
+    assert with_chief.workers == 3 and not with_chief.is_chief
+    assert distribute.parse_tf_config(_config(index=0, kind="chief", chief=["10.0.0.9:2222"])).is_chief
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", '{"task": {"type": "worker", "index": 0}}', '{"cluster": {}}'])
+def test_no_cluster_named_is_none(text):
+    assert distribute.parse_tf_config(text) is None
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("{cluster: 1}", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"cluster": ["a:1"]}', "map task types"),
+        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
+        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', "host:port"),
+        ('{"cluster": {"worker": ["a:99999"]}, "task": {"type": "worker", "index": 0}}', "host:port"),
+        (
+            '{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}',
+            "parameter servers",
+        ),
+        ('{"cluster": {"worker": ["a:1"]}}', "which task"),
+        (_config(index=2), "index 2 is out of range"),
+        (_config(index=-1), "out of range"),
+        (_config(index="0"), "out of range"),
+        (_config(kind="chief"), "not in its cluster"),
+        (_config(kind="evaluator", evaluator=["c:3"]), "'worker' and 'chief' tasks only"),
+        (_config(chief=["c:3", "d:4"]), "at most one"),
+    ],
+)
+def test_a_bad_tf_config_is_a_clear_error(text, says):
+    with pytest.raises(UserError, match=says):
+        distribute.parse_tf_config(text)
+
+
+def test_auto_follows_tf_config_then_the_gpus():
+    assert distribute.choose("auto", environ={"TF_CONFIG": _config()}, gpus=0).kind == "multi-worker"
+    assert distribute.choose("auto", environ={}, gpus=2).kind == "mirrored"
+    assert distribute.choose("auto", environ={}, gpus=1).kind == "none"
+    assert distribute.choose("none", environ={"TF_CONFIG": _config()}).kind == "none"
+    plan = distribute.choose("multi-worker", environ={"TF_CONFIG": _config(index=1)})
+    assert plan.workers == 2 and not plan.is_chief and "worker 1 at 127.0.0.1:2221" in plan.describe()
+    with pytest.raises(UserError, match="needs TF_CONFIG"):
+        distribute.choose("multi-worker", environ={})
+    with pytest.raises(UserError, match="unknown distribution 'gloo'"):
+        distribute.choose("gloo", environ={})
+
+
+def test_the_global_batch_splits_evenly_or_says_what_would():
+    assert distribute.check_global_batch(64, 2) == 32
+    with pytest.raises(UserError, match="multiple of 4, e.g. 32 or 36"):
+        distribute.check_global_batch(34, 4)
+
+
+def _launch(*args, timeout=60):
+    return subprocess.run(
+        [sys.executable, str(LAUNCHER), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_the_launcher_gives_every_worker_its_task_and_prefixes_its_output():
+    show = "import os, json; c = json.loads(os.environ['TF_CONFIG']); print(c['task']['index'], c['cluster']['worker'])"
+    result = _launch("--workers", "3", "--", sys.executable, "-c", show)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[worker")]
+    assert sorted(line.split("]")[0] for line in lines) == ["[worker 0", "[worker 1", "[worker 2"]
+    addresses = {line.split(" ", 3)[3] for line in lines}
+    assert len(addresses) == 1  # one cluster, three distinct ports on the loopback
+    ports = [address.split(":")[1].rstrip("',]") for address in addresses.pop().split(", ")]
+    assert len(set(ports)) == 3
+    for line in lines:
+        assert line.startswith(f"[worker {line.split()[2]}]")
+
+
+def _worker_script(body: str) -> str:
+    return "import json, os, pathlib, sys, time\nindex = json.loads(os.environ['TF_CONFIG'])['task']['index']\n" + body
+
+
+def test_one_failing_worker_stops_the_others():
+    stopped = _launch(
+        "--workers", "2", "--", sys.executable, "-c", _worker_script("time.sleep(60) if index == 0 else sys.exit(3)"),
+        timeout=40,
+    )  # fmt: skip
+    assert stopped.returncode == 3 and "worker 1 exited with 3; stopping the others" in stopped.stdout
+
+
+def test_a_restart_runs_the_whole_job_again(tmp_path):
+    marker = tmp_path / "failed_once"
+    body = (
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if index == 1 and not marker.exists():\n"
+        "    marker.touch()\n"
+        "    sys.exit(3)\n"
+        "print('finished')\n"
+    )
+    restarted = _launch("--workers", "2", "--restarts", "1", "--", sys.executable, "-c", _worker_script(body))
+    assert restarted.returncode == 0, restarted.stdout
+    assert "restarting the job (1 of 1)" in restarted.stdout and restarted.stdout.count("finished") >= 2
+
+
+def test_the_launcher_refuses_a_missing_command():
+    result = _launch("--workers", "2")
+    assert result.returncode == 2 and "give the command after --" in result.stderr

@@ -1,0 +1,186 @@
+"""Which tf.distribute strategy trains: none, MirroredStrategy (the devices of one host) or
+MultiWorkerMirroredStrategy (hosts named by TF_CONFIG), and which process writes the outputs.
+
+The TF_CONFIG contract is TensorFlow's, as Kubernetes (a TFJob, or a Job that sets it), Ray
+Train's TensorflowTrainer and Slurm wrappers write it::
+
+    {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}
+
+A cluster may also name one "chief" (it trains like a worker and writes the outputs); without
+one, worker 0 writes them. Every process runs the same command; `--batch-size` is the global
+batch, split evenly over all replicas of all processes.
+
+`parse_tf_config` only reads JSON, so a malformed TF_CONFIG is an error before TensorFlow
+starts. MultiWorkerMirroredStrategy must exist before TensorFlow runs its first op, so
+`Distribution.strategy` is created first thing by whatever trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+
+from mobilekit.errors import UserError
+
+CHOICES = ("auto", "none", "mirrored", "multi-worker")
+TRAINING_TASKS = ("chief", "worker")  # what MultiWorkerMirroredStrategy trains with
+ENV = "TF_CONFIG"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """TF_CONFIG, checked: every address by task type, and which task this process is."""
+
+    tasks: dict[str, tuple[str, ...]]
+    task_type: str
+    task_index: int
+
+    @property
+    def workers(self) -> int:
+        """The processes that train (the chief is one of them)."""
+        return sum(len(self.tasks.get(kind, ())) for kind in TRAINING_TASKS)
+
+    @property
+    def is_chief(self) -> bool:
+        if "chief" in self.tasks:
+            return self.task_type == "chief"
+        return self.task_type == "worker" and self.task_index == 0
+
+    @property
+    def address(self) -> str:
+        return self.tasks[self.task_type][self.task_index]
+
+
+def parse_tf_config(text: str | None) -> Cluster | None:
+    """The cluster TF_CONFIG names, or None when it names none (unset, empty, or no "cluster")."""
+    if text is None or not text.strip():
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{ENV} is not JSON ({error.msg} at character {error.pos}): {_short(text)}") from None
+    if not isinstance(config, Mapping):
+        raise UserError(f"{ENV} must be a JSON object with 'cluster' and 'task', got {_short(text)}")
+    cluster = config.get("cluster")
+    if not cluster:
+        return None
+    if not isinstance(cluster, Mapping):
+        raise UserError(f"{ENV}'s 'cluster' must map task types to lists of host:port, got {cluster!r}")
+    tasks = {}
+    for kind, addresses in cluster.items():
+        if kind == "ps":
+            raise UserError(
+                f"{ENV} names parameter servers ('ps'): mobilekit trains with MultiWorkerMirroredStrategy, "
+                "where every worker holds the whole model. Give only 'worker' (and at most one 'chief') tasks."
+            )
+        if not isinstance(addresses, list) or not addresses:
+            raise UserError(f"{ENV}'s cluster[{kind!r}] must be a non-empty list of host:port, got {addresses!r}")
+        for address in addresses:
+            _check_address(kind, address)
+        tasks[str(kind)] = tuple(addresses)
+    if len(tasks.get("chief", ())) > 1:
+        raise UserError(f"{ENV} names {len(tasks['chief'])} chiefs; a cluster has at most one")
+    if not any(kind in tasks for kind in TRAINING_TASKS):
+        raise UserError(f"{ENV}'s cluster names no 'worker' or 'chief' task, only {', '.join(tasks)}")
+    task = config.get("task")
+    if not isinstance(task, Mapping) or "type" not in task or "index" not in task:
+        raise UserError(f'{ENV} must say which task this process is: "task": {{"type": "worker", "index": 0}}')
+    kind, index = task["type"], task["index"]
+    if kind not in tasks:
+        raise UserError(f"{ENV}'s task type {kind!r} is not in its cluster ({', '.join(tasks)})")
+    if kind not in TRAINING_TASKS:
+        raise UserError(f"{ENV}'s task type {kind!r}: mobilekit runs 'worker' and 'chief' tasks only")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(tasks[kind]):
+        raise UserError(
+            f"{ENV}'s task index {index!r} is out of range: the cluster has {len(tasks[kind])} {kind} task(s), "
+            f"indexed 0..{len(tasks[kind]) - 1}"
+        )
+    return Cluster(tasks, kind, index)
+
+
+def _check_address(kind, address) -> None:
+    host, _, port = str(address).rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"{ENV}'s cluster[{kind!r}] holds {address!r}; every address is host:port, e.g. 10.0.0.2:2222")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What `choose` decided, before any TensorFlow runs: the kind of strategy and this process's place."""
+
+    kind: str  # "none" | "mirrored" | "multi-worker"
+    cluster: Cluster | None = None
+    devices: tuple[str, ...] | None = None  # MirroredStrategy's devices; None = every GPU, else the CPU
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the outputs (always, but on a non-chief worker)."""
+        return self.cluster is None or self.cluster.is_chief
+
+    @property
+    def workers(self) -> int:
+        return self.cluster.workers if self.cluster else 1
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "one device"
+        if self.kind == "mirrored":
+            return f"MirroredStrategy on {', '.join(self.devices) if self.devices else 'every local GPU (or the CPU)'}"
+        role = "chief" if self.is_chief else "worker"
+        return (
+            f"MultiWorkerMirroredStrategy: {self.workers} workers, this one {self.cluster.task_type} "
+            f"{self.cluster.task_index} at {self.cluster.address} ({role})"
+        )
+
+    def strategy(self):
+        """The tf.distribute strategy (TensorFlow's default strategy for "none")."""
+        import tensorflow as tf
+
+        if self.kind == "multi-worker":
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        if self.kind == "mirrored":
+            return tf.distribute.MirroredStrategy(devices=list(self.devices) if self.devices else None)
+        return tf.distribute.get_strategy()
+
+
+def choose(choice: str = "auto", *, environ: Mapping[str, str] | None = None, gpus: int | None = None) -> Plan:
+    """The plan for `choice` (one of CHOICES): "auto" is multi-worker when TF_CONFIG names a cluster,
+    mirrored when more than one GPU is visible, none otherwise. `gpus` counts visible GPUs (asked of
+    TensorFlow when None and needed)."""
+    if choice not in CHOICES:
+        raise UserError(f"unknown distribution {choice!r}; expected one of {', '.join(CHOICES)}")
+    cluster = parse_tf_config((os.environ if environ is None else environ).get(ENV))
+    if choice == "multi-worker" and cluster is None:
+        raise UserError(
+            f"--distribute multi-worker needs {ENV} naming the cluster and this task, e.g. "
+            '{"cluster": {"worker": ["host0:2222", "host1:2222"]}, "task": {"type": "worker", "index": 0}}; '
+            "scripts/local_cluster.py sets it for workers on this machine"
+        )
+    if choice == "multi-worker" or (choice == "auto" and cluster is not None):
+        return Plan("multi-worker", cluster)
+    if choice == "auto":
+        return Plan("mirrored") if (_visible_gpus() if gpus is None else gpus) > 1 else Plan("none")
+    return Plan(choice)
+
+
+def _visible_gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def check_global_batch(batch_size: int, replicas: int) -> int:
+    """The per-replica batch of a global `batch_size` split over `replicas`; UserError unless it divides."""
+    if batch_size % replicas:
+        low = batch_size // replicas * replicas
+        raise UserError(
+            f"the batch size {batch_size} is the global batch, split evenly over {replicas} replicas: give a "
+            f"multiple of {replicas}, e.g. {max(low, replicas)} or {low + replicas}"
+        )
+    return batch_size // replicas
