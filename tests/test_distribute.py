@@ -135,3 +135,26 @@ def test_a_restart_runs_the_whole_job_again(tmp_path):
 def test_the_launcher_refuses_a_missing_command():
     result = _launch("--workers", "2")
     assert result.returncode == 2 and "give the command after --" in result.stderr
+
+
+def _run_script(name: str, *args, timeout=600) -> dict:
+    """A script of tests/scripts in a process of its own (TensorFlow's devices are fixed when it starts)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "scripts" / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_devices_trains_the_weights_one_device_does(tmp_path):
+    figures = _run_script("mirrored_vs_one_device.py", tmp_path)
+    assert figures["one_replicas"] == 1 and figures["mirrored_replicas"] == 2
+    assert figures["mirrored_loss"] == pytest.approx(figures["one_loss"], rel=1e-5)
+    assert figures["trained_change"] > 1e-3  # the steps moved the weights ...
+    assert figures["trained_difference"] < 1e-5  # ... and both runs moved them alike
+    assert figures["statistics_difference"] < 1e-2

@@ -79,6 +79,10 @@ class Data:
     resolution: int
     batch_size: int
     source: str
+    # (first_epoch, first_step, drop_remainder) -> the training batches from there on, without end:
+    # epoch e's order and crops depend on (seed, e) only, so a run restarted at a step sees what
+    # an uninterrupted one would have (`training_stream`).
+    train_from: Any = None
 
     @property
     def num_classes(self) -> int:
@@ -262,6 +266,57 @@ def pipeline(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def training_stream(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    *,
+    resolution: int,
+    batch_size: int,
+    first_epoch: int = 0,
+    first_step: int = 0,
+    drop_remainder: bool = False,
+    shuffle: bool = True,
+    augment: bool = False,
+    mirror: bool = True,
+    seed: int = 0,
+):
+    """Training batches from `first_step` of `first_epoch` on, epoch after epoch without end.
+
+    Unlike `pipeline`'s reshuffle (which follows how many times this process iterated), each
+    epoch's order and augmentation are a function of (`seed`, epoch) alone, so a restarted
+    process continues exactly where a backup left off. `drop_remainder` keeps every batch
+    full (a global batch split over replicas must split evenly).
+    """
+    import tensorflow as tf
+
+    every_image, every_label = tf.constant(pixels), tf.constant(labels.astype(np.int32))
+    count = len(labels)
+
+    def epoch_batches(epoch):
+        order = tf.range(count, dtype=tf.int64)
+        if shuffle:
+            order = tf.argsort(tf.random.stateless_uniform([count], tf.stack([tf.constant(seed, tf.int64), epoch])))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+        batches = batches.map(
+            lambda chosen: (tf.gather(every_image, chosen), tf.gather(every_label, chosen))
+        ).enumerate()
+
+        def prepare(step, batch):
+            images = _prepare(batch[0], resolution)
+            if augment:
+                images = _augment(images, tf.stack([epoch, step]) + seed * 1_000_003, resolution, mirror)
+            return images, batch[1]
+
+        return batches.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    return epochs.flat_map(epoch_batches).skip(first_step).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(count: int, batch_size: int, drop_remainder: bool) -> int:
+    return count // batch_size if drop_remainder else -(-count // batch_size)
+
+
 def load(
     source: str | os.PathLike | Source,
     *,
@@ -331,6 +386,23 @@ def load(
                 seed=seed,
             )
         )
+    train = indices["train"]
+
+    def train_from(first_epoch: int = 0, first_step: int = 0, drop_remainder: bool = False):
+        return training_stream(
+            data.images[train],
+            data.labels[train],
+            resolution=int(resolution),
+            batch_size=int(batch_size),
+            first_epoch=first_epoch,
+            first_step=first_step,
+            drop_remainder=drop_remainder,
+            shuffle=shuffle,
+            augment=augment,
+            mirror=data.mirror,
+            seed=seed,
+        )
+
     return Data(
         train=pipes["train"],
         validation=pipes["validation"],
@@ -341,4 +413,5 @@ def load(
         resolution=int(resolution),
         batch_size=int(batch_size),
         source=data.name,
+        train_from=train_from,
     )

@@ -17,9 +17,13 @@ starts. MultiWorkerMirroredStrategy must exist before TensorFlow runs its first 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import pathlib
+import shutil
+import tempfile
 from collections.abc import Mapping
 
 from mobilekit.errors import UserError
@@ -184,3 +188,38 @@ def check_global_batch(batch_size: int, replicas: int) -> int:
             f"multiple of {replicas}, e.g. {max(low, replicas)} or {low + replicas}"
         )
     return batch_size // replicas
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes outputs under `strategy` (True without one)."""
+    return bool(strategy.extended.should_checkpoint)
+
+
+@contextlib.contextmanager
+def written_by_this_worker(folder: pathlib.Path, strategy):
+    """The folder this process writes into: `folder` on the chief; elsewhere a temporary folder, removed after.
+
+    Under MultiWorkerMirroredStrategy every worker must save (reading a variable aggregated across
+    replicas is a collective operation all of them join), but one set of files must come out.
+    """
+    if is_chief(strategy):
+        yield folder
+        return
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="mobilekit-worker-"))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_writable(folder: pathlib.Path, what: str) -> None:
+    """UserError unless this process can create `folder` (with its parents) and write a file in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"the {what} {folder} is not writable ({error.strerror or error}); every worker must be able to "
+            "write there. Choose another folder."
+        ) from None

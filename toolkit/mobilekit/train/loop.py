@@ -6,6 +6,8 @@ import json
 import math
 import numbers
 import os
+import pathlib
+import shutil
 import time
 import warnings
 from typing import Callable, Sequence
@@ -13,9 +15,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mobilekit import files
+from mobilekit.data import datasets
 from mobilekit.errors import MobilekitWarning, UserError
 from mobilekit.metrics import top_k_accuracy
-from mobilekit.train import run_folder
+from mobilekit.train import distribute, run_folder
 from mobilekit.train.model import freeze_backbone
 from mobilekit.train.run_folder import BEST_FILE
 
@@ -29,6 +32,7 @@ DEFAULT_SCHEDULE = "cosine"
 # freezing, batch size -- may; a changed optimizer setting starts a fresh optimizer state).
 IDENTITY_KEYS = ("model", "input_shape", "parameters", "class_names", "build")
 TRAINING_KEYS = ("optimizer", "learning_rate", "freeze_base", "schedule")
+DEFAULT_BACKUP_STEPS = 50  # steps between backups of the training state (a restart redoes at most these)
 
 
 def make_optimizer(name: str, learning_rate: float):
@@ -113,6 +117,8 @@ def fit(
     callbacks: Sequence = (),
     best_file: str = BEST_FILE,
     best_after_epoch: int = 0,
+    backup_dir: str | os.PathLike | None = None,
+    backup_steps: int = DEFAULT_BACKUP_STEPS,
 ) -> dict:
     """Train `model` on `data` (a `data.Data`) up to `epochs` epochs in total; returns the history.
 
@@ -139,6 +145,15 @@ def fit(
         models wrapped by tfmot (QAT, pruning) need.
       best_after_epoch: epochs up to this one are not candidates for the best file (a pruning
         schedule that is still raising sparsity then).
+      backup_dir: where the training state is backed up every `backup_steps` steps
+        (`tf_keras.callbacks.BackupAndRestore`; default output_dir/backup, removed when fit
+        ends). A process killed mid-epoch and started again resumes from the last backup and
+        sees the same batches an uninterrupted run would have. Under MultiWorkerMirroredStrategy
+        every worker must reach it, and output_dir.
+
+    Under a tf.distribute strategy (the model built inside its scope), `data.batch_size` is
+    the global batch, split evenly over the replicas; only the chief writes into output_dir
+    (the other workers write into temporary folders, removed after).
 
     Returns:
       The history as written to history.json: {"model", "monitor", "best", "epochs": [...]}.
@@ -149,95 +164,159 @@ def fit(
     from mobilekit import __version__
 
     _check_arguments(model, data, epochs, learning_rate, optimizer, schedule)
+    if isinstance(backup_steps, bool) or not isinstance(backup_steps, numbers.Integral) or backup_steps < 1:
+        raise UserError(f"backup_steps must be a whole number >= 1, got {backup_steps!r}.")
     fitted = model if trainer is None else trainer(model)
+    strategy = fitted.distribute_strategy  # the scope the model was built in
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1:
+        distribute.check_global_batch(data.batch_size, replicas)
+        if data.counts["train"] < data.batch_size:
+            raise UserError(
+                f"{data.counts['train']} training images are fewer than one global batch of {data.batch_size}: "
+                f"give a batch size of at most {data.counts['train'] // replicas * replicas} for {replicas} replicas."
+            )
     if freeze_base and freeze_backbone(model) == 0:
         raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
     folder = run_folder.check_output(output_dir, force=force)
-    folder.mkdir(exist_ok=True)
-    if force:
-        run_folder.clear_run(folder)
-    tf_keras.utils.set_random_seed(seed)
+    backup = pathlib.Path(backup_dir).expanduser() if backup_dir is not None else folder / run_folder.BACKUP_DIR
+    if distribute.is_chief(strategy):
+        folder.mkdir(exist_ok=True)
+        if force:
+            run_folder.clear_run(folder)
+            shutil.rmtree(backup, ignore_errors=True)
+    distribute.check_writable(backup, "backup directory")
+    with distribute.written_by_this_worker(folder, strategy) as writes:
+        tf_keras.utils.set_random_seed(seed)
 
-    training = {
-        "optimizer": optimizer,
-        "learning_rate": float(learning_rate),
-        "schedule": schedule,
-        "freeze_base": bool(freeze_base),
-        "batch_size": data.batch_size,
-        "seed": seed,
-    }
-    config = {
-        "mobilekit": __version__,
-        "model": model.name,
-        "input_shape": list(model.input_shape[1:]),
-        "parameters": int(model.count_params()),
-        "class_names": list(data.class_names),
-        "data": {"source": data.source, "counts": data.counts},
-        "training": training,
-        **(run_info or {}),
-    }
-    earlier = run_folder.run_state(folder)
-    if earlier is not None:
-        changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
-        if changed:
-            details = "; ".join(
-                f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now" for key in changed
+        training = {
+            "optimizer": optimizer,
+            "learning_rate": float(learning_rate),
+            "schedule": schedule,
+            "freeze_base": bool(freeze_base),
+            "batch_size": data.batch_size,
+            "seed": seed,
+        }
+        config = {
+            "mobilekit": __version__,
+            "model": model.name,
+            "input_shape": list(model.input_shape[1:]),
+            "parameters": int(model.count_params()),
+            "class_names": list(data.class_names),
+            "data": {"source": data.source, "counts": data.counts},
+            "training": training,
+            **(run_info or {}),
+        }
+        earlier = None if force else run_folder.run_state(folder)
+        if earlier is not None:
+            changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
+            if changed:
+                details = "; ".join(
+                    f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now" for key in changed
+                )
+                raise UserError(
+                    f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
+                    "Pass --force to start over there, or choose another --output."
+                )
+        monitor = "val_accuracy" if data.validation is not None else "accuracy"
+        if data.validation is None:
+            warnings.warn(
+                "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
+                "overfitting. Give the data a validation share (validation_split).",
+                MobilekitWarning,
+                stacklevel=2,
             )
-            raise UserError(
-                f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
-                "Pass --force to start over there, or choose another --output."
-            )
-    monitor = "val_accuracy" if data.validation is not None else "accuracy"
-    if data.validation is None:
-        warnings.warn(
-            "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
-            "overfitting. Give the data a validation share (validation_split).",
-            MobilekitWarning,
-            stacklevel=2,
+
+        opt = make_optimizer(optimizer, learning_rate)
+        _compile(fitted, opt, data.num_classes)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
+        manager = tf.train.CheckpointManager(checkpoint, str(writes / run_folder.RESUME_DIR), max_to_keep=1)
+        latest = tf.train.latest_checkpoint(str(folder / run_folder.RESUME_DIR))  # the chief's, on every worker
+        history = run_folder.empty_history(config)
+        if earlier is not None and latest:
+            opt.build(model.trainable_variables)  # so the optimizer state restores now, not lazily
+            same_training = all(earlier.config.get("training", {}).get(k) == training[k] for k in TRAINING_KEYS)
+            source = checkpoint if same_training else tf.train.Checkpoint(model=model, epoch=epoch)
+            source.restore(latest).expect_partial()
+            if not same_training and verbose:
+                print(f"resuming {folder}: optimizer settings changed, so the optimizer starts afresh", flush=True)
+            history = earlier.history
+        done = int(epoch.numpy())
+        history.update(model=model.name, monitor=monitor)
+        history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
+        run_folder.write_json(writes / run_folder.CONFIG_FILE, config)
+        files.write_atomic(
+            writes / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True
         )
+        if done >= epochs:
+            if verbose:
+                print(
+                    f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
+                    "train on, or --force to start over.",
+                    flush=True,
+                )
+            return history
+        if done and verbose:
+            print(f"resuming {folder} after epoch {done}", flush=True)
 
-    opt = make_optimizer(optimizer, learning_rate)
-    _compile(fitted, opt, data.num_classes)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
-    manager = tf.train.CheckpointManager(checkpoint, str(folder / run_folder.RESUME_DIR), max_to_keep=1)
-    history = run_folder.empty_history(config)
-    if earlier is not None and manager.latest_checkpoint:
-        opt.build(model.trainable_variables)  # so the optimizer state restores now, not lazily
-        same_training = all(earlier.config.get("training", {}).get(k) == training[k] for k in TRAINING_KEYS)
-        source = checkpoint if same_training else tf.train.Checkpoint(model=model, epoch=epoch)
-        source.restore(manager.latest_checkpoint).expect_partial()
-        if not same_training and verbose:
-            print(f"resuming {folder}: optimizer settings changed, so the optimizer starts afresh", flush=True)
-        history = earlier.history
-    done = int(epoch.numpy())
-    history.update(model=model.name, monitor=monitor)
-    history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
-    run_folder.write_json(folder / run_folder.CONFIG_FILE, config)
-    files.write_atomic(
-        folder / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True
-    )
-    if done >= epochs:
-        if verbose:
-            print(
-                f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
-                "train on, or --force to start over.",
-                flush=True,
-            )
+        recorder = _recorder(model, writes, history, monitor, manager, epoch, best_file, best_after_epoch)
+        # Full batches only (a global batch splits evenly over replicas; the order changes every epoch,
+        # so no image is left out for good), unless there are fewer images than one batch.
+        drop_remainder = data.counts["train"] >= data.batch_size
+        steps = datasets.steps_per_epoch(data.counts["train"], data.batch_size, drop_remainder)
+        if replicas > 1:
+            synchronize_batch_norm(fitted)
+        first_epoch, first_step = _backup_position(backup, steps) or (done, 0)
+        fitted.fit(
+            data.train_from(first_epoch, first_step, drop_remainder),
+            steps_per_epoch=steps,
+            validation_data=data.validation,
+            epochs=epochs,
+            initial_epoch=done,
+            callbacks=[
+                tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=backup_steps),
+                *callbacks,
+                _scheduler(learning_rate, epochs, schedule),
+                recorder,
+            ],
+            verbose=verbose,
+        )
         return history
-    if done and verbose:
-        print(f"resuming {folder} after epoch {done}", flush=True)
 
-    recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
-    fitted.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=epochs,
-        initial_epoch=done,
-        callbacks=[*callbacks, _scheduler(learning_rate, epochs, schedule), recorder],
-        verbose=verbose,
-    )
-    return history
+
+def synchronize_batch_norm(model) -> int:
+    """Make every batch normalization of `model` (inside tfmot wrappers and nested models too) compute its
+    training statistics over the global batch, all replicas together; returns how many.
+
+    Per-replica statistics would make a model trained on N replicas differ from the same model trained
+    on one device with the same global batch, and a small per-replica batch gives noisy statistics.
+    """
+    import tf_keras
+
+    count = 0
+    for layer in model.submodules:
+        if isinstance(layer, tf_keras.layers.BatchNormalization) and not layer.synchronized:
+            layer.synchronized, layer.fused = True, False  # the fused kernel cannot all-reduce
+            count += 1
+    return count
+
+
+def _backup_position(backup: pathlib.Path, steps_per_epoch: int) -> tuple[int, int] | None:
+    """(epoch, step) where BackupAndRestore will resume from the backup in `backup`, or None without one.
+
+    Its rule for step-level backups: the step after the saved one, or the next epoch's first.
+    """
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(backup / "chief"))
+    if latest is None:
+        return None
+    epoch = int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    batch = int(tf.train.load_variable(latest, "ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
+    if epoch < 0 or batch < 0:
+        return None
+    return (epoch + 1, 0) if batch >= steps_per_epoch - 1 else (epoch, batch + 1)
 
 
 def _short(value) -> str:
@@ -291,6 +370,8 @@ def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, b
             ):
                 run_folder.save_model_atomic(model, folder / best_file)
                 history["best"] = {"epoch": entry["epoch"], monitor: entry[monitor], "file": best_file}
+            # a resume from a backup may redo an epoch the history already has
+            history["epochs"] = [earlier for earlier in history["epochs"] if earlier["epoch"] < entry["epoch"]]
             history["epochs"].append(entry)
             run_folder.write_json(folder / run_folder.HISTORY_FILE, history)
             epoch.assign(epoch_index + 1)

@@ -20,7 +20,8 @@ HISTORY_FILE = "history.json"
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "train_config.json"
 RESUME_DIR = "resume"
-RUN_FILES = (BEST_FILE, "best.h5", HISTORY_FILE, LABELS_FILE, CONFIG_FILE, RESUME_DIR)
+BACKUP_DIR = "backup"  # the training state between epochs (BackupAndRestore's), removed when a run ends
+RUN_FILES = (BEST_FILE, "best.h5", HISTORY_FILE, LABELS_FILE, CONFIG_FILE, RESUME_DIR, BACKUP_DIR)
 
 
 @dataclasses.dataclass(frozen=True)
