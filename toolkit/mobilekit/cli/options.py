@@ -102,6 +102,31 @@ def force_option(*, help: str):  # noqa: A002
 quiet_option = click.option("--quiet", is_flag=True, help="No progress output.")
 
 
+def distribute_option(*, default: str | None):
+    from mobilekit.train.distribute import CHOICES
+
+    return click.option(
+        "--distribute",
+        "distribution",
+        type=click.Choice(CHOICES),
+        default=default,
+        show_default=default is not None,
+        help="tf.distribute strategy: auto = multi-worker when TF_CONFIG names a cluster, mirrored when "
+        "more than one GPU is visible, else none. --batch-size is the global batch.",
+    )
+
+
+def start_distribution(choice: str, show: bool):
+    """The strategy of `--distribute`, created before TensorFlow runs anything (as multi-worker needs)."""
+    from mobilekit.train import distribute
+
+    plan = distribute.choose(choice)
+    strategy = plan.strategy()
+    if show and plan.kind != "none":
+        click.echo(f"distributed: {plan.describe()}, {strategy.num_replicas_in_sync} replica(s)", err=True)
+    return strategy
+
+
 def parse_options(pairs: tuple[str, ...]) -> dict:
     """`--option KEY=VALUE` pairs -> {key: value}; true/false, whole numbers and decimals are typed."""
     options = {}

@@ -8,7 +8,13 @@ import sys
 
 import click
 
-from mobilekit.cli.options import force_option, output_folder_option, quiet_option
+from mobilekit.cli.options import (
+    distribute_option,
+    force_option,
+    output_folder_option,
+    quiet_option,
+    start_distribution,
+)
 
 
 @click.command()
@@ -18,14 +24,20 @@ from mobilekit.cli.options import force_option, output_folder_option, quiet_opti
 )
 @click.option("--check", is_flag=True, help="Validate the recipe and list its stages; run nothing.")
 @force_option(help="Run every stage afresh: discard the stage folders and results.json in DIR.")
+@distribute_option(default=None)
 @quiet_option
-def run(recipe_path, output_dir, check, force, quiet):
+def run(recipe_path, output_dir, check, force, distribution, quiet):
     """Run a recipe; rerunning with the same --output skips the finished stages.
 
     \b
     Examples:
       mobilekit run recipes/quickstart.yaml --output runs/quickstart
       mobilekit run recipes/prune_then_qat.yaml --check
+      python scripts/local_cluster.py --workers 2 -- mobilekit run recipes/quickstart.yaml
+
+    --distribute (default: the recipe's `distribute:`, else auto) trains every stage under a
+    tf.distribute strategy; under multi-worker every worker runs this same command and the
+    chief writes DIR.
     """
     from mobilekit import recipes
     from mobilekit.progress import import_tensorflow_quietly, native_stderr_filtered
@@ -40,8 +52,12 @@ def run(recipe_path, output_dir, check, force, quiet):
     if output_dir is None:
         folder.parent.mkdir(exist_ok=True)
     verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
-    with contextlib.redirect_stdout(sys.stderr):  # keras' progress; stdout stays for the summary
-        results = recipes.run(recipe, folder, force=force, verbose=verbose, show_progress=not quiet)
+    from mobilekit.train import distribute
+
+    strategy = start_distribution(distribution or recipe.distribute, not quiet)
+    with contextlib.redirect_stdout(sys.stderr), distribute.worker_output(folder, strategy) as writes:
+        # keras' progress goes to stderr, stdout has the summary
+        results = recipes.run(recipe, writes, force=force, verbose=verbose, show_progress=not quiet, strategy=strategy)
     _summary(folder, results)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import pathlib
 import shlex
 import sys
 
@@ -10,6 +11,7 @@ import click
 
 from mobilekit.cli.options import (
     data_option,
+    distribute_option,
     force_option,
     model_options,
     output_folder_option,
@@ -17,8 +19,10 @@ from mobilekit.cli.options import (
     quiet_option,
     seed_option,
     split_options,
+    start_distribution,
 )
 from mobilekit.train import DEFAULT_BN_MOMENTUM, DEFAULT_SCHEDULE, OPTIMIZERS, SCHEDULES
+from mobilekit.train.loop import DEFAULT_BACKUP_STEPS
 
 
 @click.command()
@@ -61,6 +65,20 @@ from mobilekit.train import DEFAULT_BN_MOMENTUM, DEFAULT_SCHEDULE, OPTIMIZERS, S
 @click.option("--no-augment", is_flag=True, help="No random crops or mirrors on training images.")
 @seed_option(help="Seed for init, validation split, order, augmentation.")
 @force_option(help="Discard an earlier run in DIR and start over.")
+@distribute_option(default="auto")
+@click.option(
+    "--backup-dir",
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help="Where the training state is backed up while training, reachable by every worker  [default: DIR/backup].",
+)
+@click.option(
+    "--backup-steps",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BACKUP_STEPS,
+    show_default=True,
+    help="Steps between backups: a run killed mid-epoch and started again redoes at most these.",
+)
 @quiet_option
 def train(
     model_name,
@@ -82,6 +100,9 @@ def train(
     no_augment,
     seed,
     force,
+    distribution,
+    backup_dir,
+    backup_steps,
     quiet,
 ):
     """Train or fine-tune a zoo model; rerunning with the same --output resumes.
@@ -91,6 +112,7 @@ def train(
       mobilekit train --model mobilenet_v3_small --alpha 0.35 --resolution 32 \\
           --data digits --weights none --epochs 10 --output runs/digits
       mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
+      python scripts/local_cluster.py --workers 2 -- mobilekit train ... --output runs/two_workers
     """
     from mobilekit import train as training
     from mobilekit.data import datasets
@@ -107,82 +129,87 @@ def train(
         training.check_weights_file(weights)
 
     from mobilekit.progress import import_tensorflow_quietly
+    from mobilekit.train import distribute
 
     import_tensorflow_quietly()
-    from mobilekit import models
-    from mobilekit.progress import stage
+    strategy = start_distribution(distribution, show)
+    with strategy.scope(), distribute.worker_output(folder, strategy) as writes:
+        from mobilekit import models
+        from mobilekit.progress import stage
 
-    # The name, settings and options; ImageNet weights reachable (a resumed run has its own weights).
-    resolution = models.check(
-        model_name,
-        weights=None if resuming else weights,
-        alpha=alpha,
-        resolution=resolution,
-        include_top=False,
-        **options,
-    ).resolution
-    data = datasets.load(
-        source,
-        resolution=resolution,
-        batch_size=batch_size,
-        validation_split=validation_split,
-        test_split=test_split,
-        seed=seed,
-        augment=not no_augment,
-        show_progress=show,
-    )
-    if show:
-        click.echo(
-            f"data: {data.source}, {data.num_classes} classes, "
-            + ", ".join(f"{count} {name}" for name, count in data.counts.items()),
-            err=True,
-        )
-    # A resumed run gets its weights from the checkpoint: no need to fetch ImageNet weights again.
-    build_weights = None if resuming else weights
-    with stage(
-        f"building {model_name} ({resolution}px, alpha {alpha}, weights "
-        f"{'from ' + str(folder) if resuming else weights})",
-        enabled=show,
-    ):
-        model = training.build_model(
+        # The name, settings and options; ImageNet weights reachable (a resumed run has its own weights).
+        resolution = models.check(
             model_name,
-            num_classes=data.num_classes,
-            weights=build_weights,
+            weights=None if resuming else weights,
             alpha=alpha,
             resolution=resolution,
-            bn_momentum=bn_momentum,
-            seed=seed,
+            include_top=False,
             **options,
-        )
-    run_info = {
-        "build": {"model": model_name, "alpha": alpha, "resolution": resolution, "options": options},
-        "weights": earlier.config.get("weights", weights) if resuming else weights,
-        "bn_momentum": bn_momentum,
-        "data_options": {
-            "source": source,
-            "validation_split": validation_split,
-            "test_split": test_split,
-            "seed": seed,
-            "augment": not no_augment,
-        },
-    }
-    verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
-    with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
-        history = training.fit(
-            model,
-            data,
-            epochs=epochs,
-            output_dir=folder,
-            learning_rate=learning_rate,
-            optimizer=optimizer,
-            schedule=schedule,
-            freeze_base=freeze_base,
+        ).resolution
+        data = datasets.load(
+            source,
+            resolution=resolution,
+            batch_size=batch_size,
+            validation_split=validation_split,
+            test_split=test_split,
             seed=seed,
-            verbose=verbose,
-            force=force,
-            run_info=run_info,
+            augment=not no_augment,
+            show_progress=show,
         )
-    _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show)
+        if show:
+            click.echo(
+                f"data: {data.source}, {data.num_classes} classes, "
+                + ", ".join(f"{count} {name}" for name, count in data.counts.items()),
+                err=True,
+            )
+        # A resumed run gets its weights from the checkpoint: no need to fetch ImageNet weights again.
+        build_weights = None if resuming else weights
+        with stage(
+            f"building {model_name} ({resolution}px, alpha {alpha}, weights "
+            f"{'from ' + str(folder) if resuming else weights})",
+            enabled=show,
+        ):
+            model = training.build_model(
+                model_name,
+                num_classes=data.num_classes,
+                weights=build_weights,
+                alpha=alpha,
+                resolution=resolution,
+                bn_momentum=bn_momentum,
+                seed=seed,
+                **options,
+            )
+        run_info = {
+            "build": {"model": model_name, "alpha": alpha, "resolution": resolution, "options": options},
+            "weights": earlier.config.get("weights", weights) if resuming else weights,
+            "bn_momentum": bn_momentum,
+            "data_options": {
+                "source": source,
+                "validation_split": validation_split,
+                "test_split": test_split,
+                "seed": seed,
+                "augment": not no_augment,
+            },
+        }
+        verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
+        with contextlib.redirect_stdout(sys.stderr):  # keras' progress bar; stdout stays for the summary
+            history = training.fit(
+                model,
+                data,
+                epochs=epochs,
+                output_dir=writes,
+                backup_dir=backup_dir,
+                backup_steps=backup_steps,
+                learning_rate=learning_rate,
+                optimizer=optimizer,
+                schedule=schedule,
+                freeze_base=freeze_base,
+                seed=seed,
+                verbose=verbose,
+                force=force,
+                run_info=run_info,
+            )
+        _summary(writes, history, data, model_name, resolution, alpha, option_pairs, show)
 
 
 def _summary(folder, history, data, model_name, resolution, alpha, option_pairs, show) -> None:

@@ -317,6 +317,21 @@ def steps_per_epoch(count: int, batch_size: int, drop_remainder: bool) -> int:
     return count // batch_size if drop_remainder else -(-count // batch_size)
 
 
+def drops_remainder(count: int, batch_size: int) -> bool:
+    """Whether training keeps full batches only: always, unless there are fewer images than one batch.
+
+    A global batch must split evenly over replicas, and since the order changes every epoch no image
+    is left out for good.
+    """
+    return count >= batch_size
+
+
+def training_steps(data: Data) -> int:
+    """Steps in one epoch of training on `data` (as `train.fit` runs it)."""
+    count = data.counts["train"]
+    return steps_per_epoch(count, data.batch_size, drops_remainder(count, data.batch_size))
+
+
 def load(
     source: str | os.PathLike | Source,
     *,

@@ -30,6 +30,7 @@ from mobilekit.recipes.schema import (
     TeacherSpec,
 )
 from mobilekit.recipes.stages import STAGES
+from mobilekit.train import distribute
 
 
 class _Invalid(Exception):
@@ -83,7 +84,7 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
     import yaml
 
     entries = _mapping(root, "the recipe")
-    known = ("name", "description", "seed", "model", "data", "stages")
+    known = ("name", "description", "seed", "distribute", "model", "data", "stages")
     _check_keys(entries, known, "the recipe")
     for required in ("model", "data", "stages"):
         if required not in entries:
@@ -93,14 +94,20 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
         raise _Invalid(stages_node, "'stages' must be a list of stages, e.g. '- train: {epochs: 5}'")
     stages = tuple(_stage(node, i) for i, node in enumerate(stages_node.value))
     _check_order(stages)
-    scalars = {key: _scalar(entries[key][1]) for key in ("name", "description", "seed") if key in entries}
-    for key, kind in (("name", str), ("description", str), ("seed", int)):
+    scalars = {key: _scalar(entries[key][1]) for key in ("name", "description", "seed", "distribute") if key in entries}
+    for key, kind in (("name", str), ("description", str), ("seed", int), ("distribute", str)):
         if key in scalars and not _is(scalars[key], kind):
             raise _Invalid(entries[key][1], f"'{key}' must be {_KIND_WORDS[kind]}, got {scalars[key]!r}")
+    if scalars.get("distribute", "auto") not in distribute.CHOICES:
+        raise _Invalid(
+            entries["distribute"][1],
+            f"'distribute' must be one of {', '.join(distribute.CHOICES)}, got {scalars['distribute']!r}",
+        )
     recipe = Recipe(
         name=scalars.get("name", default_name),
         description=scalars.get("description", ""),
         seed=scalars.get("seed", 0),
+        distribute=scalars.get("distribute", "auto"),
         model=_section(ModelSpec, entries["model"][1], "model"),
         data=_section(DataSpec, entries["data"][1], "data"),
         stages=stages,

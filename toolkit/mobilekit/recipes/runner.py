@@ -18,6 +18,7 @@ import shutil
 import time
 
 from mobilekit import files
+from mobilekit.errors import UserError
 from mobilekit.recipes.schema import Recipe, Stage
 from mobilekit.recipes.stages import MODEL_LOADERS, STAGES, ModelFile
 
@@ -95,8 +96,11 @@ def run(
     verbose: int = 1,
     show_progress: bool = True,
     log=None,
+    strategy=None,
 ) -> dict:
     """Run the recipe's stages in order into `output_dir`; returns the results (also in results.json).
+
+    The stages that train run inside `strategy`'s scope (a tf.distribute strategy; default: none).
 
     Stages finished by an earlier run with the same settings are skipped, an
     interrupted training stage resumes, and a stage whose settings changed runs
@@ -115,7 +119,7 @@ def run(
             folder, keep=set() if force else {stage_folder(i, s) for i, s in enumerate(recipe.stages)} | {RESULTS_FILE}
         )
     folder.mkdir(exist_ok=True)
-    runner = Run(recipe, folder, earlier, verbose=verbose, show_progress=show_progress, log=log)
+    runner = Run(recipe, folder, earlier, verbose=verbose, show_progress=show_progress, log=log, strategy=strategy)
     return runner.run_all()
 
 
@@ -123,9 +127,21 @@ class Run:
     """One run of a recipe: carries the model from stage to stage and keeps results.json current."""
 
     def __init__(
-        self, recipe: Recipe, folder: pathlib.Path, earlier: dict | None, *, verbose: int, show_progress: bool, log
+        self,
+        recipe: Recipe,
+        folder: pathlib.Path,
+        earlier: dict | None,
+        *,
+        verbose: int,
+        show_progress: bool,
+        log,
+        strategy=None,
     ):
+        import tensorflow as tf
+
         from mobilekit import __version__
+
+        self.strategy = strategy or tf.distribute.get_strategy()
 
         self.recipe, self.folder, self.verbose, self.show, self.log = recipe, folder, verbose, show_progress, log
         self.earlier = {entry["folder"]: entry for entry in (earlier or {}).get("stages", [])}
@@ -240,6 +256,12 @@ class Run:
         started = time.perf_counter()
         rerun_rest = False
         stages = self.recipe.stages
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas > 1 and any(stage.kind == "adapt" for stage in stages):
+            raise UserError(
+                f"the adapt stage times every proposal on this machine, so it runs in one process: run this recipe "
+                f"without a strategy over {replicas} replicas (--distribute none), or adapt before distributing"
+            )
         for index, stage in enumerate(stages):
             name, digest = stage_folder(index, stage), fingerprint(self.recipe, index)
             stage_dir = self.folder / name
@@ -265,7 +287,7 @@ class Run:
             self._save()
             self.log(f"[{index + 1}/{len(stages)}] {stage.kind}: {_settings_line(stage.settings)}")
             t0 = time.perf_counter()
-            outcome = STAGES[stage.kind].run(self, stage.settings, stage_dir, digest)
+            outcome = self._run_stage(stage, stage_dir, digest)
             outcome = json.loads(files.json_text(outcome))  # as results.json will hold it
             entry.update(status="done", seconds=round(time.perf_counter() - t0, 1), **outcome)
             self._save()
@@ -274,6 +296,15 @@ class Run:
         self.results["summary"]["seconds_this_run"] = round(time.perf_counter() - started, 1)
         self._save()
         return self.results
+
+    def _run_stage(self, stage, stage_dir: pathlib.Path, digest: str) -> dict:
+        kind = STAGES[stage.kind]
+        if kind.distributed:
+            with self.strategy.scope():
+                return kind.run(self, stage.settings, stage_dir, digest)
+        if self.strategy.num_replicas_in_sync > 1:
+            self._model = None  # built inside the strategy: the stage loads it afresh from its file
+        return kind.run(self, stage.settings, stage_dir, digest)
 
     def _artifact_present(self, entry: dict) -> bool:
         artifact = entry.get("artifact")

@@ -158,12 +158,14 @@ class Recipe:
     description: str = ""
     seed: int = 0
     path: str | None = None
+    distribute: str = "auto"  # the tf.distribute strategy (train.distribute.CHOICES); not in any fingerprint
 
     def to_json(self) -> dict:
         return {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
+            "distribute": self.distribute,
             "model": dataclasses.asdict(self.model),
             "data": dataclasses.asdict(self.data),
             "stages": [{stage.kind: dataclasses.asdict(stage.settings)} for stage in self.stages],

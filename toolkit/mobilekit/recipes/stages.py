@@ -13,6 +13,7 @@ import pathlib
 from typing import Callable
 
 from mobilekit import files
+from mobilekit.data import datasets
 from mobilekit.errors import UserError
 from mobilekit.recipes.schema import (
     AdaptStage,
@@ -51,7 +52,7 @@ def prune_stage(run, settings: PruneStage, stage_dir, digest) -> dict:
     from mobilekit import train
     from mobilekit.optimize import prune
 
-    steps = _steps_per_epoch(run.data)
+    steps = datasets.training_steps(run.data)
     ramp_epochs = settings.ramp_epochs or max(1, settings.epochs // 2)
     # The schedule updates masks every `frequency` steps and reaches the target on such a step.
     frequency = min(settings.frequency, ramp_epochs * steps)
@@ -292,22 +293,21 @@ def _held_out(data) -> str:
     return "validation" if data.validation is not None else "test"
 
 
-def _steps_per_epoch(data) -> int:
-    return -(-data.counts["train"] // data.batch_size)
-
-
 @dataclasses.dataclass(frozen=True)
 class StageKind:
     settings: type  # the schema dataclass of its settings
     run: Callable  # (run, settings, stage_dir, fingerprint) -> its results.json entry
+    # Runs inside the recipe's tf.distribute strategy. The others see models loaded afresh outside it: a
+    # model whose variables are spread over replicas cannot be converted (reading one is a collective op).
+    distributed: bool = False
 
 
 STAGES = {
-    "train": StageKind(TrainStage, train_stage),
-    "prune": StageKind(PruneStage, prune_stage),
-    "distill": StageKind(DistillStage, distill_stage),
+    "train": StageKind(TrainStage, train_stage, distributed=True),
+    "prune": StageKind(PruneStage, prune_stage, distributed=True),
+    "distill": StageKind(DistillStage, distill_stage, distributed=True),
     "adapt": StageKind(AdaptStage, adapt_stage),
-    "qat": StageKind(QatStage, qat_stage),
+    "qat": StageKind(QatStage, qat_stage, distributed=True),
     "export": StageKind(ExportStage, export_stage),
     "evaluate": StageKind(EvaluateStage, evaluate_stage),
 }

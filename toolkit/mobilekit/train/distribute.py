@@ -196,20 +196,36 @@ def is_chief(strategy) -> bool:
 
 
 @contextlib.contextmanager
-def written_by_this_worker(folder: pathlib.Path, strategy):
-    """The folder this process writes into: `folder` on the chief; elsewhere a temporary folder, removed after.
+def worker_output(folder: pathlib.Path, strategy):
+    """The output folder this process works in: `folder` itself on the chief; on every other worker a
+    temporary copy of it (as it is when training starts), removed afterwards.
 
-    Under MultiWorkerMirroredStrategy every worker must save (reading a variable aggregated across
-    replicas is a collective operation all of them join), but one set of files must come out.
+    Every worker runs the same steps -- under MultiWorkerMirroredStrategy each one saves every model and
+    checkpoint the chief saves, since reading a variable aggregated across replicas is a collective
+    operation all of them join -- and decides what to resume from the same files, but only the chief's
+    land. The chief waits until every copy is made before it changes anything.
     """
     if is_chief(strategy):
+        _barrier(strategy)
         yield folder
         return
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="mobilekit-worker-"))
     try:
-        yield scratch
+        copy = scratch / folder.name
+        if folder.is_dir():
+            shutil.copytree(folder, copy)
+        _barrier(strategy)
+        yield copy
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _barrier(strategy) -> None:
+    """Return when every replica of `strategy` has reached this point."""
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync > 1:
+        strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
 
 
 def check_writable(folder: pathlib.Path, what: str) -> None:

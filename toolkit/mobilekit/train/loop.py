@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -149,11 +150,13 @@ def fit(
         (`tf_keras.callbacks.BackupAndRestore`; default output_dir/backup, removed when fit
         ends). A process killed mid-epoch and started again resumes from the last backup and
         sees the same batches an uninterrupted run would have. Under MultiWorkerMirroredStrategy
-        every worker must reach it, and output_dir.
+        every worker must reach the chief's (workers other than the chief write theirs beside it
+        and remove them).
 
     Under a tf.distribute strategy (the model built inside its scope), `data.batch_size` is
-    the global batch, split evenly over the replicas; only the chief writes into output_dir
-    (the other workers write into temporary folders, removed after).
+    the global batch, split evenly over the replicas. Under MultiWorkerMirroredStrategy each
+    worker needs an output_dir of its own: `distribute.worker_output` gives the chief the real
+    one and every other worker a temporary copy of it.
 
     Returns:
       The history as written to history.json: {"model", "monitor", "best", "epochs": [...]}.
@@ -180,109 +183,107 @@ def fit(
         raise UserError(f"{model.name}'s classifier top has no weights to train. Train without freeze_base.")
     folder = run_folder.check_output(output_dir, force=force)
     backup = pathlib.Path(backup_dir).expanduser() if backup_dir is not None else folder / run_folder.BACKUP_DIR
-    if distribute.is_chief(strategy):
-        folder.mkdir(exist_ok=True)
-        if force:
-            run_folder.clear_run(folder)
+    folder.mkdir(exist_ok=True)
+    if force:
+        run_folder.clear_run(folder)
+        if distribute.is_chief(strategy):  # one backup directory for all workers
             shutil.rmtree(backup, ignore_errors=True)
     distribute.check_writable(backup, "backup directory")
-    with distribute.written_by_this_worker(folder, strategy) as writes:
-        tf_keras.utils.set_random_seed(seed)
+    tf_keras.utils.set_random_seed(seed)
 
-        training = {
-            "optimizer": optimizer,
-            "learning_rate": float(learning_rate),
-            "schedule": schedule,
-            "freeze_base": bool(freeze_base),
-            "batch_size": data.batch_size,
-            "seed": seed,
-        }
-        config = {
-            "mobilekit": __version__,
-            "model": model.name,
-            "input_shape": list(model.input_shape[1:]),
-            "parameters": int(model.count_params()),
-            "class_names": list(data.class_names),
-            "data": {"source": data.source, "counts": data.counts},
-            "training": training,
-            **(run_info or {}),
-        }
-        earlier = None if force else run_folder.run_state(folder)
-        if earlier is not None:
-            changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
-            if changed:
-                details = "; ".join(
-                    f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now" for key in changed
-                )
-                raise UserError(
-                    f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
-                    "Pass --force to start over there, or choose another --output."
-                )
-        monitor = "val_accuracy" if data.validation is not None else "accuracy"
-        if data.validation is None:
-            warnings.warn(
-                "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
-                "overfitting. Give the data a validation share (validation_split).",
-                MobilekitWarning,
-                stacklevel=2,
+    training = {
+        "optimizer": optimizer,
+        "learning_rate": float(learning_rate),
+        "schedule": schedule,
+        "freeze_base": bool(freeze_base),
+        "batch_size": data.batch_size,
+        "seed": seed,
+    }
+    config = {
+        "mobilekit": __version__,
+        "model": model.name,
+        "input_shape": list(model.input_shape[1:]),
+        "parameters": int(model.count_params()),
+        "class_names": list(data.class_names),
+        "data": {"source": data.source, "counts": data.counts},
+        "training": training,
+        **(run_info or {}),
+    }
+    earlier = None if force else run_folder.run_state(folder)
+    if earlier is not None:
+        changed = [key for key in IDENTITY_KEYS if earlier.config.get(key) != config.get(key)]
+        if changed:
+            details = "; ".join(
+                f"{key}: {_short(earlier.config.get(key))} then, {_short(config.get(key))} now" for key in changed
             )
-
-        opt = make_optimizer(optimizer, learning_rate)
-        _compile(fitted, opt, data.num_classes)
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
-        manager = tf.train.CheckpointManager(checkpoint, str(writes / run_folder.RESUME_DIR), max_to_keep=1)
-        latest = tf.train.latest_checkpoint(str(folder / run_folder.RESUME_DIR))  # the chief's, on every worker
-        history = run_folder.empty_history(config)
-        if earlier is not None and latest:
-            opt.build(model.trainable_variables)  # so the optimizer state restores now, not lazily
-            same_training = all(earlier.config.get("training", {}).get(k) == training[k] for k in TRAINING_KEYS)
-            source = checkpoint if same_training else tf.train.Checkpoint(model=model, epoch=epoch)
-            source.restore(latest).expect_partial()
-            if not same_training and verbose:
-                print(f"resuming {folder}: optimizer settings changed, so the optimizer starts afresh", flush=True)
-            history = earlier.history
-        done = int(epoch.numpy())
-        history.update(model=model.name, monitor=monitor)
-        history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
-        run_folder.write_json(writes / run_folder.CONFIG_FILE, config)
-        files.write_atomic(
-            writes / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True
+            raise UserError(
+                f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
+                "Pass --force to start over there, or choose another --output."
+            )
+    monitor = "val_accuracy" if data.validation is not None else "accuracy"
+    if data.validation is None:
+        warnings.warn(
+            "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
+            "overfitting. Give the data a validation share (validation_split).",
+            MobilekitWarning,
+            stacklevel=2,
         )
-        if done >= epochs:
-            if verbose:
-                print(
-                    f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
-                    "train on, or --force to start over.",
-                    flush=True,
-                )
-            return history
-        if done and verbose:
-            print(f"resuming {folder} after epoch {done}", flush=True)
 
-        recorder = _recorder(model, writes, history, monitor, manager, epoch, best_file, best_after_epoch)
-        # Full batches only (a global batch splits evenly over replicas; the order changes every epoch,
-        # so no image is left out for good), unless there are fewer images than one batch.
-        drop_remainder = data.counts["train"] >= data.batch_size
-        steps = datasets.steps_per_epoch(data.counts["train"], data.batch_size, drop_remainder)
-        if replicas > 1:
-            synchronize_batch_norm(fitted)
-        first_epoch, first_step = _backup_position(backup, steps) or (done, 0)
-        fitted.fit(
-            data.train_from(first_epoch, first_step, drop_remainder),
-            steps_per_epoch=steps,
-            validation_data=data.validation,
-            epochs=epochs,
-            initial_epoch=done,
-            callbacks=[
-                tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=backup_steps),
-                *callbacks,
-                _scheduler(learning_rate, epochs, schedule),
-                recorder,
-            ],
-            verbose=verbose,
-        )
+    opt = make_optimizer(optimizer, learning_rate)
+    _compile(fitted, opt, data.num_classes)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
+    manager = tf.train.CheckpointManager(checkpoint, str(folder / run_folder.RESUME_DIR), max_to_keep=1)
+    history = run_folder.empty_history(config)
+    if earlier is not None and manager.latest_checkpoint:
+        opt.build(model.trainable_variables)  # so the optimizer state restores now, not lazily
+        same_training = all(earlier.config.get("training", {}).get(k) == training[k] for k in TRAINING_KEYS)
+        source = checkpoint if same_training else tf.train.Checkpoint(model=model, epoch=epoch)
+        source.restore(manager.latest_checkpoint).expect_partial()
+        if not same_training and verbose:
+            print(f"resuming {folder}: optimizer settings changed, so the optimizer starts afresh", flush=True)
+        history = earlier.history
+    done = int(epoch.numpy())
+    history.update(model=model.name, monitor=monitor)
+    history["best"] = _best(history["epochs"], monitor, best_file, best_after_epoch)
+    run_folder.write_json(folder / run_folder.CONFIG_FILE, config)
+    files.write_atomic(
+        folder / run_folder.LABELS_FILE, ("\n".join(data.class_names) + "\n").encode("utf-8"), force=True
+    )
+    if done >= epochs:
+        if verbose:
+            print(
+                f"{folder} already holds {done} epoch(s); nothing to do. Pass a larger number of epochs to "
+                "train on, or --force to start over.",
+                flush=True,
+            )
         return history
+    if done and verbose:
+        print(f"resuming {folder} after epoch {done}", flush=True)
+
+    recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
+    drop_remainder = datasets.drops_remainder(data.counts["train"], data.batch_size)
+    steps = datasets.training_steps(data)
+    if replicas > 1:
+        synchronize_batch_norm(fitted)
+    first_epoch, first_step = _backup_position(backup, steps) or (done, 0)
+    fitted.fit(
+        data.train_from(first_epoch, first_step, drop_remainder),
+        steps_per_epoch=steps,
+        validation_data=data.validation,
+        epochs=epochs,
+        initial_epoch=done,
+        callbacks=[
+            tf_keras.callbacks.BackupAndRestore(str(backup), save_freq=backup_steps),
+            *callbacks,
+            _scheduler(learning_rate, epochs, schedule),
+            recorder,
+        ],
+        verbose=verbose,
+    )
+    with contextlib.suppress(OSError):  # BackupAndRestore removes its checkpoint; the folder goes too when empty
+        backup.rmdir()
+    return history
 
 
 def synchronize_batch_norm(model) -> int:
