@@ -158,3 +158,11 @@ def test_mirrored_on_two_devices_trains_the_weights_one_device_does(tmp_path):
     assert figures["trained_change"] > 1e-3  # the steps moved the weights ...
     assert figures["trained_difference"] < 1e-5  # ... and both runs moved them alike
     assert figures["statistics_difference"] < 1e-2
+
+
+@pytest.mark.slow
+def test_qat_ranges_agree_across_replicas_fed_different_images():
+    figures = _run_script("qat_ranges_across_replicas.py")
+    assert figures["ranges"] > 100 and figures["differ"] == []
+    # tfmot's own input range follows each replica's images: what mobilekit's pinned input range avoids
+    assert figures["stock_differ"], "the stock model's ranges agreed: the replicas did not see different images"
