@@ -166,3 +166,53 @@ def test_qat_ranges_agree_across_replicas_fed_different_images():
     assert figures["ranges"] > 100 and figures["differ"] == []
     # tfmot's own input range follows each replica's images: what mobilekit's pinned input range avoids
     assert figures["stock_differ"], "the stock model's ranges agreed: the replicas did not see different images"
+
+
+RECIPE = """\
+model:
+  name: mobilenet_v3_small
+  resolution: 32
+data:
+  source: digits
+stages:
+  - train:
+      epochs: 1
+"""
+
+
+def test_a_recipe_distribute_section_is_checked_and_kept_out_of_the_fingerprints():
+    from mobilekit import recipes
+    from mobilekit.recipes.runner import fingerprint
+    from mobilekit.recipes.schema import DistributeSpec
+
+    plain = recipes.parse(RECIPE, name="test", origin="test.yaml")
+    assert plain.distribute == DistributeSpec("auto", 50)
+    spread = recipes.parse(
+        RECIPE + "distribute:\n  strategy: multi-worker\n  backup_steps: 7\n", name="test", origin="t.yaml"
+    )
+    assert spread.distribute == DistributeSpec("multi-worker", 7)
+    assert spread.to_json()["distribute"] == {"strategy": "multi-worker", "backup_steps": 7}
+    assert fingerprint(spread, 0) == fingerprint(plain, 0)  # where it trains, not what
+    for bad, says in (("strategy: ring", "expected one of auto, none"), ("backup_steps: 0", "backup_steps")):
+        with pytest.raises(UserError, match=says):
+            recipes.parse(RECIPE + f"distribute:\n  {bad}\n", name="test", origin="test.yaml")
+
+
+def test_train_refuses_a_bad_tf_config_before_anything_is_written(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from mobilekit.cli.main import cli
+
+    monkeypatch.setenv(
+        "TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 3}}'
+    )
+    args = ["train", "--model", "mobilenet_v3_small", "--resolution", "32", "--weights", "none", "--data", "digits"]
+    result = CliRunner().invoke(cli, [*args, "--epochs", "1", "--output", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "task index 3 is out of range" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_backup_directory_that_cannot_be_written_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="backup directory .* is not writable"):
+        distribute.check_writable(blocker / "backup", "backup directory")

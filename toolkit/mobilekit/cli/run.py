@@ -35,7 +35,7 @@ def run(recipe_path, output_dir, check, force, distribution, quiet):
       mobilekit run recipes/prune_then_qat.yaml --check
       python scripts/local_cluster.py --workers 2 -- mobilekit run recipes/quickstart.yaml
 
-    --distribute (default: the recipe's `distribute:`, else auto) trains every stage under a
+    --distribute (default: the recipe's `distribute: strategy:`, else auto) trains every stage under a
     tf.distribute strategy; under multi-worker every worker runs this same command and the
     chief writes DIR.
     """
@@ -54,7 +54,7 @@ def run(recipe_path, output_dir, check, force, distribution, quiet):
     verbose = 0 if quiet else (1 if sys.stderr.isatty() else 2)
     from mobilekit.train import distribute
 
-    strategy = start_distribution(distribution or recipe.distribute, not quiet)
+    strategy = start_distribution(distribution or recipe.distribute.strategy, not quiet)
     with contextlib.redirect_stdout(sys.stderr), distribute.worker_output(folder, strategy) as writes:
         # keras' progress goes to stderr, stdout has the summary
         results = recipes.run(recipe, writes, force=force, verbose=verbose, show_progress=not quiet, strategy=strategy)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mobilekit.errors import UserError
 from mobilekit.recipes.schema import (
+    DistributeSpec,
     AdaptStage,
     DataSpec,
     DistillStage,
@@ -30,7 +31,6 @@ from mobilekit.recipes.schema import (
     TeacherSpec,
 )
 from mobilekit.recipes.stages import STAGES
-from mobilekit.train import distribute
 
 
 class _Invalid(Exception):
@@ -94,20 +94,19 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
         raise _Invalid(stages_node, "'stages' must be a list of stages, e.g. '- train: {epochs: 5}'")
     stages = tuple(_stage(node, i) for i, node in enumerate(stages_node.value))
     _check_order(stages)
-    scalars = {key: _scalar(entries[key][1]) for key in ("name", "description", "seed", "distribute") if key in entries}
-    for key, kind in (("name", str), ("description", str), ("seed", int), ("distribute", str)):
+    scalars = {key: _scalar(entries[key][1]) for key in ("name", "description", "seed") if key in entries}
+    for key, kind in (("name", str), ("description", str), ("seed", int)):
         if key in scalars and not _is(scalars[key], kind):
             raise _Invalid(entries[key][1], f"'{key}' must be {_KIND_WORDS[kind]}, got {scalars[key]!r}")
-    if scalars.get("distribute", "auto") not in distribute.CHOICES:
-        raise _Invalid(
-            entries["distribute"][1],
-            f"'distribute' must be one of {', '.join(distribute.CHOICES)}, got {scalars['distribute']!r}",
-        )
     recipe = Recipe(
         name=scalars.get("name", default_name),
         description=scalars.get("description", ""),
         seed=scalars.get("seed", 0),
-        distribute=scalars.get("distribute", "auto"),
+        distribute=(
+            _section(DistributeSpec, entries["distribute"][1], "distribute")
+            if "distribute" in entries
+            else DistributeSpec()
+        ),
         model=_section(ModelSpec, entries["model"][1], "model"),
         data=_section(DataSpec, entries["data"][1], "data"),
         stages=stages,

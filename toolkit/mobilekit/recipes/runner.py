@@ -247,6 +247,7 @@ class Run:
             seed=self.recipe.seed,
             verbose=self.verbose,
             run_info={"build": {"recipe_stage": fingerprint_}},
+            backup_steps=self.recipe.distribute.backup_steps,
             **extra,
         )
 

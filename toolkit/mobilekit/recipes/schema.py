@@ -11,6 +11,8 @@ from typing import Any
 
 from mobilekit.formats import IO_TYPES, MODES, SPLITS
 from mobilekit.train import DEFAULT_SCHEDULE, OPTIMIZERS, SCHEDULES  # TensorFlow only inside functions
+from mobilekit.train.distribute import CHOICES as DISTRIBUTE_CHOICES
+from mobilekit.train.loop import DEFAULT_BACKUP_STEPS
 
 SKIP_KINDS = ("first_conv", "depthwise", "classifier")
 
@@ -46,6 +48,14 @@ class DataSpec:
     augment: bool = True
     seed: int = 0
     train_fraction: float = _setting(1.0, above=0, high=1)  # train on a share of the training split
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributeSpec:
+    """How the training stages run on several devices or machines (`train.distribute`)."""
+
+    strategy: str = _setting("auto", choices=DISTRIBUTE_CHOICES)
+    backup_steps: int = _setting(DEFAULT_BACKUP_STEPS, low=1)  # steps between backups of the training state
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -158,14 +168,14 @@ class Recipe:
     description: str = ""
     seed: int = 0
     path: str | None = None
-    distribute: str = "auto"  # the tf.distribute strategy (train.distribute.CHOICES); not in any fingerprint
+    distribute: DistributeSpec = DistributeSpec()  # not in any fingerprint: it changes where, not what
 
     def to_json(self) -> dict:
         return {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
-            "distribute": self.distribute,
+            "distribute": dataclasses.asdict(self.distribute),
             "model": dataclasses.asdict(self.model),
             "data": dataclasses.asdict(self.data),
             "stages": [{stage.kind: dataclasses.asdict(stage.settings)} for stage in self.stages],
