@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be >= 1 and --restarts >= 0")
     if not command:
         parser.error("give the command after --, e.g. -- mobilekit run recipes/quickstart.yaml")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped itself: stop the workers on the way out
     ports = free_ports(args.workers)
     lock = threading.Lock()
     for attempt in range(args.restarts + 1):

@@ -216,3 +216,35 @@ def test_a_backup_directory_that_cannot_be_written_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(UserError, match="backup directory .* is not writable"):
         distribute.check_writable(blocker / "backup", "backup directory")
+
+
+@pytest.mark.slow
+def test_two_workers_write_one_set_of_artifacts_and_a_killed_worker_resumes_exactly(tmp_path):
+    figures = _run_script("two_worker_recipe.py", tmp_path, timeout=1500)
+    killed, whole = figures["killed"], figures["whole"]
+    assert killed["code"] == 0 and whole["code"] == 0, killed["log_tail"] + whole["log_tail"]
+    assert killed["killed_in_epoch"] in (2, 3) and killed["restarted"]
+    assert not whole["restarted"]
+    # one set of files, the chief's: no other worker's folders, no backups left
+    assert figures["artifacts"] == [
+        "1_train/best.keras",
+        "1_train/history.json",
+        "1_train/labels.txt",
+        "1_train/resume/checkpoint",
+        "1_train/resume/ckpt-3.data-00000-of-00001",
+        "1_train/resume/ckpt-3.index",
+        "1_train/train_config.json",
+        "2_qat/best.h5",
+        "2_qat/history.json",
+        "2_qat/labels.txt",
+        "2_qat/resume/checkpoint",
+        "2_qat/resume/ckpt-1.data-00000-of-00001",
+        "2_qat/resume/ckpt-1.index",
+        "2_qat/train_config.json",
+        "3_export/mobilenet_v3_small_int8.tflite",
+        "results.json",
+    ]
+    # the run that was killed and restarted trained what the uninterrupted one did
+    assert figures["same_variables"] and figures["trained_variables"] > 100
+    assert figures["trained_difference"] <= 1e-6 * figures["trained_largest"]
+    assert figures["val_loss"][0] == pytest.approx(figures["val_loss"][1], rel=1e-6)
