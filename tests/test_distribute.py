@@ -161,9 +161,19 @@ def test_mirrored_on_two_devices_trains_the_weights_one_device_does(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_distiller_reports_and_trains_the_same_on_one_and_two_replicas(tmp_path):
+    figures = _run_script("mirrored_vs_one_device.py", tmp_path, "distill")
+    assert figures["one_replicas"] == 1 and figures["mirrored_replicas"] == 2
+    for loss in ("loss", "hard_loss", "distillation_loss"):  # scaled for the global batch, logged unscaled
+        assert figures[f"mirrored_{loss}"] == pytest.approx(figures[f"one_{loss}"], rel=1e-5), loss
+    assert figures["one_distillation_loss"] > 0
+    assert figures["trained_change"] > 1e-3 and figures["trained_difference"] < 1e-5
+
+
+@pytest.mark.slow
 def test_qat_ranges_agree_across_replicas_fed_different_images():
     figures = _run_script("qat_ranges_across_replicas.py")
-    assert figures["ranges"] > 100 and figures["differ"] == []
+    assert figures["ranges"] > 50 and figures["differ"] == []
     # tfmot's own input range follows each replica's images: what mobilekit's pinned input range avoids
     assert figures["stock_differ"], "the stock model's ranges agreed: the replicas did not see different images"
 

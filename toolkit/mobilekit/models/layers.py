@@ -154,15 +154,9 @@ class SqueezeExcite(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        # Every weight is read before anything runs. Under quantization-aware training tfmot's wrapper
-        # sets the fake-quantized kernels as attributes of the two convs just before this call, and
-        # with several replicas in one process (MirroredStrategy) another replica's call may run while
-        # this one waits at the activation's range update, setting its own kernels on the same layers.
-        reduce = (self.reduce.kernel, self.reduce.bias)
-        expand = (self.expand.kernel, self.expand.bias)
         x = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
-        x = self.act(tf.nn.bias_add(self.reduce.convolution_op(x, reduce[0]), reduce[1]))
-        x = self.gate_layer(tf.nn.bias_add(self.expand.convolution_op(x, expand[0]), expand[1]))
+        x = self.act(self.reduce(x))
+        x = self.gate_layer(self.expand(x))
         return inputs * x
 
     def compute_output_shape(self, input_shape):
