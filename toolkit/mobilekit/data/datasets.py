@@ -79,7 +79,8 @@ class Data:
     resolution: int
     batch_size: int
     source: str
-    # (first_epoch, first_step, drop_remainder) -> the training batches from there on, without end:
+    # (first_epoch, first_step) -> the training batches from there on, without end, full ones only
+    # unless there are fewer images than one batch (`drops_remainder`), as `training_steps` counts them:
     # epoch e's order and crops depend on (seed, e) only, so a run restarted at a step sees what
     # an uninterrupted one would have (`training_stream`).
     train_from: Any = None
@@ -403,7 +404,7 @@ def load(
         )
     train = indices["train"]
 
-    def train_from(first_epoch: int = 0, first_step: int = 0, drop_remainder: bool = False):
+    def train_from(first_epoch: int = 0, first_step: int = 0):
         return training_stream(
             data.images[train],
             data.labels[train],
@@ -411,7 +412,7 @@ def load(
             batch_size=int(batch_size),
             first_epoch=first_epoch,
             first_step=first_step,
-            drop_remainder=drop_remainder,
+            drop_remainder=drops_remainder(len(train), int(batch_size)),
             shuffle=shuffle,
             augment=augment,
             mirror=data.mirror,

@@ -262,13 +262,12 @@ def fit(
         print(f"resuming {folder} after epoch {done}", flush=True)
 
     recorder = _recorder(model, folder, history, monitor, manager, epoch, best_file, best_after_epoch)
-    drop_remainder = datasets.drops_remainder(data.counts["train"], data.batch_size)
     steps = datasets.training_steps(data)
     if replicas > 1:
         synchronize_batch_norm(fitted)
     first_epoch, first_step = _backup_position(backup, steps) or (done, 0)
     fitted.fit(
-        data.train_from(first_epoch, first_step, drop_remainder),
+        data.train_from(first_epoch, first_step),
         steps_per_epoch=steps,
         validation_data=data.validation,
         epochs=epochs,
