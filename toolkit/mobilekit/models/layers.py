@@ -154,8 +154,14 @@ class SqueezeExcite(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        expand_kernel = self.expand.kernel
         x = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
         x = self.act(self.reduce(x))
+        if self.expand.kernel is not expand_kernel:
+            # Quantization-aware training with several replicas in one process (MirroredStrategy): tfmot's
+            # wrapper sets this replica's fake-quantized kernels on the convs just before this call, and while
+            # this replica waits at the activation's range update another one sets its own. Put ours back.
+            self.expand.kernel = expand_kernel
         x = self.gate_layer(self.expand(x))
         return inputs * x
 
