@@ -135,6 +135,57 @@ def test_folder_splits_keep_a_training_image_per_class(class_folder):
     assert sorted(all_labels(loaded.train)) == [0, 0, 1]
 
 
+def test_a_folder_decodes_only_the_images_indexed(class_folder, monkeypatch):
+    from mobilekit.data import images as image_files
+
+    source = datasets.read_source(class_folder, resolution=16, show_progress=False)
+    everything = np.asarray(source.images)
+    assert everything.shape == source.images.shape == (7, 16, 16, 3) and everything.dtype == np.uint8
+    read = []
+    load_rgb = image_files.load_rgb
+    monkeypatch.setattr(image_files, "load_rgb", lambda path: read.append(path) or load_rgb(path))
+    assert np.array_equal(source.images[np.array([1, 4])], everything[[1, 4]]) and len(read) == 2
+    assert np.array_equal(source.images[-1], everything[-1]) and len(read) == 3
+
+
+def _image_keys(images) -> list[bytes]:
+    return sorted(image.tobytes() for image in images)
+
+
+def test_workers_split_a_folder_by_file_and_take_equal_steps(class_folder):
+    import tensorflow as tf
+
+    settings = dict(resolution=16, batch_size=2, validation_split=0.0, test_split=0.0, augment=False)
+    whole = data.load(class_folder, **settings)
+    workers = [data.load(class_folder, **settings, shard=(index, 2), show_progress=False) for index in range(2)]
+    shares = [np.concatenate([images.numpy() for images, _ in loaded.train]).astype(np.uint8) for loaded in workers]
+    # 7 training files: 4 and 3, disjoint, together every one
+    assert [len(share) for share in shares] == [4, 3]
+    assert _image_keys(np.concatenate(shares)) == _image_keys(
+        np.concatenate([images.numpy() for images, _ in whole.train]).astype(np.uint8)
+    )
+    # each epoch every worker takes the smallest share's steps, one image (its replica's half of 2) a step
+    assert [datasets.training_steps(loaded) for loaded in workers] == [3, 3]
+    assert workers[0].describe().endswith("this worker trains on share 1 of 2 of the training files")
+    for index, loaded in enumerate(workers):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=index, num_replicas_in_sync=2)
+        two_epochs = [images.numpy().astype(np.uint8) for images, _ in loaded.train_from(0, 0)(context).take(6)]
+        assert all(len(batch) == 1 for batch in two_epochs)
+        assert set(_image_keys(np.concatenate(two_epochs))) <= set(_image_keys(shares[index]))
+        resumed = [images.numpy().astype(np.uint8) for images, _ in loaded.train_from(0, 2)(context).take(4)]
+        assert all(np.array_equal(a, b) for a, b in zip(resumed, two_epochs[2:]))  # a restart at step 2 goes on alike
+    wrong = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    with pytest.raises(RuntimeError, match="share 1 of 2 .* input pipeline 2 of 2"):
+        workers[0].train_from(0, 0)(wrong)
+
+
+def test_sources_without_enough_files_are_split_by_data(class_folder):
+    assert data.load("digits", resolution=8, batch_size=32, shard=(1, 2)).shard is None  # in memory
+    # 7 training files cannot give each of 2 workers a batch of 8
+    assert data.load(class_folder, resolution=8, batch_size=16, validation_split=0.0, shard=(0, 2)).shard is None
+    assert data.load(class_folder, resolution=8, batch_size=4, validation_split=0.0, shard=(0, 1)).shard is None
+
+
 def test_npz_with_class_names_floats_and_string_labels(tmp_path, rng):
     x = rng.integers(0, 256, (20, 10, 12), dtype=np.uint8)  # grey, not square: centre-cropped
     y = np.arange(20) % 4

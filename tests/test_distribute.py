@@ -92,6 +92,27 @@ def _launch(*args, timeout=60):
     )
 
 
+@pytest.mark.parametrize(
+    ("tasks", "task", "expected"),
+    [
+        ({"worker": ["a:1", "b:1", "c:1"]}, ("worker", 2), (2, 3)),
+        ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, ("chief", 0), (0, 3)),
+        ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, ("worker", 0), (1, 3)),
+        ({"worker": ["a:1"]}, ("worker", 0), None),
+    ],
+)
+def test_the_input_shard_is_numbered_as_tf_distribute_numbers_input_pipelines(tasks, task, expected):
+    import types
+
+    import tensorflow as tf
+
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(tasks), task_type=task[0], task_id=task[1]
+    )
+    assert distribute.input_shard(types.SimpleNamespace(cluster_resolver=resolver)) == expected
+    assert distribute.input_shard(tf.distribute.get_strategy()) is None
+
+
 def test_the_launcher_gives_every_worker_its_task_and_prefixes_its_output():
     show = "import os, json; c = json.loads(os.environ['TF_CONFIG']); print(c['task']['index'], c['cluster']['worker'])"
     result = _launch("--workers", "3", "--", sys.executable, "-c", show)
@@ -151,16 +172,6 @@ def _run_script(name: str, *args, timeout=600) -> dict:
 
 
 @pytest.mark.slow
-def test_mirrored_on_two_devices_trains_the_weights_one_device_does(tmp_path):
-    figures = _run_script("mirrored_vs_one_device.py", tmp_path)
-    assert figures["one_replicas"] == 1 and figures["mirrored_replicas"] == 2
-    assert figures["mirrored_loss"] == pytest.approx(figures["one_loss"], rel=1e-5)
-    assert figures["trained_change"] > 1e-3  # the steps moved the weights ...
-    assert figures["trained_difference"] < 1e-5  # ... and both runs moved them alike
-    assert figures["statistics_difference"] < 1e-2
-
-
-@pytest.mark.slow
 def test_the_distiller_reports_and_trains_the_same_on_one_and_two_replicas(tmp_path):
     figures = _run_script("mirrored_vs_one_device.py", tmp_path, "distill")
     assert figures["one_replicas"] == 1 and figures["mirrored_replicas"] == 2
@@ -168,6 +179,19 @@ def test_the_distiller_reports_and_trains_the_same_on_one_and_two_replicas(tmp_p
         assert figures[f"mirrored_{loss}"] == pytest.approx(figures[f"one_{loss}"], rel=1e-5), loss
     assert figures["one_distillation_loss"] > 0
     assert figures["trained_change"] > 1e-3 and figures["trained_difference"] < 1e-5
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_devices_trains_and_prunes_as_one_device_does(tmp_path):
+    figures = _run_script("mirrored_vs_one_device.py", tmp_path, "prune")
+    assert figures["one_replicas"] == 1 and figures["mirrored_replicas"] == 2
+    assert figures["mirrored_loss"] == pytest.approx(figures["one_loss"], rel=1e-5)
+    assert figures["trained_change"] > 1e-3  # the steps moved the weights ...
+    assert figures["trained_difference"] < 1e-5  # ... and both runs moved them alike
+    assert figures["statistics_difference"] < 1e-2
+    # tfmot's masks: the same on both replicas and as on one device, at the schedule's target
+    assert figures["masks"] > 20 and figures["sparsity"] == pytest.approx(0.5, abs=0.02)
+    assert figures["replicas_differ"] == [] and figures["mask_difference"] == 0.0
 
 
 @pytest.mark.slow
@@ -254,6 +278,7 @@ def test_two_workers_write_one_set_of_artifacts_and_a_killed_worker_resumes_exac
         "3_export/mobilenet_v3_small_int8.tflite",
         "results.json",
     ]
+    assert figures["train_share"] == {"worker": 0, "of": 2}  # a folder: each worker read its own training files
     # the run that was killed and restarted trained what the uninterrupted one did
     assert figures["same_variables"] and figures["trained_variables"] > 100
     assert figures["trained_difference"] <= 1e-6 * figures["trained_largest"]

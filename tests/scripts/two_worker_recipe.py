@@ -4,8 +4,9 @@ killed mid-epoch once, and the same training in one process; prints JSON with wh
     python tests/scripts/two_worker_recipe.py OUTPUT_DIR
 
 The recipe trains MobileNetV3-Small (32 px, alpha 0.35, no dropout: its masks are random per replica)
-for 3 epochs with SGD on a fifth of the bundled digits, with backups every 2 steps, then QAT for an
-epoch and an int8 export. While epoch 2 or 3 trains, worker 1 is killed (SIGKILL); the launcher stops
+for 3 epochs with SGD on a folder of 360 of the bundled digits (PNG files, so each worker decodes and
+trains on its own half of the training files), with backups every 2 steps, then QAT for an epoch and
+an int8 export. While epoch 2 or 3 trains, worker 1 is killed (SIGKILL); the launcher stops
 worker 0 and starts the job again, which resumes from the last backup. The train stage alone also runs
 on two workers without interruption, to compare the weights.
 """
@@ -22,16 +23,31 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MOBILEKIT = str(pathlib.Path(sys.executable).parent / "mobilekit")
 RECIPE = """\
-model: {name: mobilenet_v3_small, resolution: 32, alpha: 0.35, weights: none, dropout: 0.0}
-data: {source: digits, batch_size: 32, train_fraction: 0.2}
-distribute: {strategy: multi-worker, backup_steps: 2}
+model: {{name: mobilenet_v3_small, resolution: 32, alpha: 0.35, weights: none, dropout: 0.0}}
+data: {{source: {folder}, batch_size: 32}}
+distribute: {{strategy: multi-worker, backup_steps: 2}}
 stages:
-  - train: {epochs: 3, optimizer: sgd, learning_rate: 0.01}
+  - train: {{epochs: 3, optimizer: sgd, learning_rate: 0.01}}
 """
 MORE_STAGES = """\
   - qat: {epochs: 1, learning_rate: 1e-4}
   - export: {mode: int8}
 """
+
+
+def digits_folder(folder: pathlib.Path, per_class: int = 36) -> pathlib.Path:
+    """The first `per_class` bundled digits of each class as PNG files in class sub-folders."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in range(10):
+        (folder / str(label)).mkdir(parents=True)
+        for i, position in enumerate(np.flatnonzero(digits.target == label)[:per_class]):
+            pixels = np.round(digits.images[position] * (255.0 / 16.0)).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / str(label) / f"{i:03d}.png")
+    return folder
 
 
 def saved_position(backup: pathlib.Path):
@@ -69,6 +85,7 @@ def compare(two: pathlib.Path, one: pathlib.Path) -> dict:
         "trained_largest": max(float(np.max(np.abs(theirs[n]))) for n in trained),
         "val_loss": [[entry["val_loss"] for entry in history["epochs"]] for history in histories],
         "artifacts": sorted(str(p.relative_to(two)) for p in two.rglob("*") if p.is_file()),
+        "train_share": json.loads((two / "1_train" / "train_config.json").read_text())["data"].get("train_share"),
     }
 
 
@@ -107,8 +124,9 @@ def run_cluster(recipe: pathlib.Path, output: pathlib.Path, *, kill: bool) -> di
 
 def main() -> None:
     out = pathlib.Path(sys.argv[1])
-    (out / "killed.yaml").write_text(RECIPE + MORE_STAGES)
-    (out / "whole.yaml").write_text(RECIPE)
+    recipe = RECIPE.format(folder=digits_folder(out / "digits"))
+    (out / "killed.yaml").write_text(recipe + MORE_STAGES)
+    (out / "whole.yaml").write_text(recipe)
     killed = run_cluster(out / "killed.yaml", out / "killed", kill=True)
     whole = run_cluster(out / "whole.yaml", out / "whole", kill=False)
     done = killed["code"] == 0 and whole["code"] == 0

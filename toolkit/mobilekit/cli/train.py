@@ -155,11 +155,11 @@ def train(
             seed=seed,
             augment=not no_augment,
             show_progress=show,
+            shard=distribute.input_shard(strategy),
         )
         if show:
             click.echo(
-                f"data: {data.source}, {data.num_classes} classes, "
-                + ", ".join(f"{count} {name}" for name, count in data.counts.items()),
+                f"data: {data.describe()}",
                 err=True,
             )
         # A resumed run gets its weights from the checkpoint: no need to fetch ImageNet weights again.

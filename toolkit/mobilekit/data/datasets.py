@@ -19,7 +19,10 @@ deterministic:
 - the **validation** split is drawn from the rest with `seed`;
 - every class keeps at least one training image.
 
-Images are decoded once, at load (folder images already at `resolution`);
+Images are decoded once, at load (folder images already at `resolution`); a
+worker of a multi-worker job (`shard`) decodes and trains on its own share of a
+folder's training files, and every split of other sources in full (tf.distribute
+then splits each batch between the workers);
 the bundled digits are resized (bilinear) and made RGB inside the pipeline.
 Training batches are shuffled and, with `augment`, lightly augmented: a
 random square crop covering 80-100% of each side, resized back, and a random
@@ -36,7 +39,22 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.data.sources import MNIST5K_TEST_PER_CLASS, SOURCES, Source, check_source, read_source
+from mobilekit.data.sources import (
+    MNIST5K_TEST_PER_CLASS,
+    SOURCES,
+    FolderImages,
+    Source,
+    check_source,
+    read_source,
+)
+from mobilekit.data.pipelines import (
+    AUGMENT_MIN_CROP,
+    drops_remainder,
+    pipeline,
+    steps_per_epoch,
+    training_stream,
+    worker_streams,
+)
 from mobilekit.errors import UserError
 from mobilekit.formats import SPLITS
 
@@ -58,7 +76,6 @@ __all__ = [
 
 TEST_SEED = 20240601  # seed of every drawn test split; deliberately not the `seed` argument
 DEFAULT_TEST_SPLIT = 0.1  # the test fraction of sources without a fixed test split
-AUGMENT_MIN_CROP = 0.8  # a training crop covers at least this fraction of each side
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +101,23 @@ class Data:
     # epoch e's order and crops depend on (seed, e) only, so a run restarted at a step sees what
     # an uninterrupted one would have (`training_stream`).
     train_from: Any = None
+    # (this worker's input pipeline, how many) where each worker trains on its own share of a folder's
+    # files (`train` and `train_from` then stream that share), else None
+    shard: tuple[int, int] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def describe(self) -> str:
+        """One line: the source, its classes and split sizes, and this worker's share where sharded."""
+        text = f"{self.source}, {self.num_classes} classes, " + ", ".join(
+            f"{count} {name}" for name, count in self.counts.items()
+        )
+        if self.shard is not None:
+            index, count = self.shard
+            text += f"; this worker trains on share {index + 1} of {count} of the training files"
+        return text
 
     def calibration_images(self, count: int) -> np.ndarray:
         """Up to `count` images of the validation split (unaugmented), else of the training split."""
@@ -195,142 +225,27 @@ def split_indices(
     return {name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
-# ---------------------------------------------------------------------------
-# Pipelines
-# ---------------------------------------------------------------------------
-
-
-def _prepare(batch, resolution: int):
-    """uint8 (B, h, w, 1|3) -> float32 RGB (B, resolution, resolution, 3), 0..255."""
-    import tensorflow as tf
-
-    pixels = tf.cast(batch, tf.float32)
-    if batch.shape[-1] == 1:
-        pixels = tf.image.grayscale_to_rgb(pixels)
-    if tuple(batch.shape[1:3]) != (resolution, resolution):
-        pixels = tf.clip_by_value(tf.image.resize(pixels, (resolution, resolution), method="bilinear"), 0, 255)
-    return pixels
-
-
-def _augment(pixels, seed, resolution: int, mirror: bool):
-    """Random square crops covering AUGMENT_MIN_CROP..1 of each side, resized back; random mirror."""
-    import tensorflow as tf
-
-    count = tf.shape(pixels)[0]
-    seeds = tf.random.experimental.stateless_split(seed, num=4)
-    side = tf.random.stateless_uniform((count, 1), seeds[0], AUGMENT_MIN_CROP, 1.0)
-    top = tf.random.stateless_uniform((count, 1), seeds[1]) * (1.0 - side)
-    left = tf.random.stateless_uniform((count, 1), seeds[2]) * (1.0 - side)
-    boxes = tf.concat([top, left, top + side, left + side], axis=1)
-    pixels = tf.image.crop_and_resize(pixels, boxes, tf.range(count), (resolution, resolution))
-    if mirror:
-        flip = tf.random.stateless_uniform((count, 1, 1, 1), seeds[3]) < 0.5
-        pixels = tf.where(flip, tf.reverse(pixels, axis=[2]), pixels)
-    return tf.clip_by_value(pixels, 0, 255)
-
-
-def pipeline(
-    pixels: np.ndarray,
-    labels: np.ndarray,
-    *,
-    resolution: int,
-    batch_size: int,
-    shuffle: bool = False,
-    augment: bool = False,
-    mirror: bool = True,
-    seed: int = 0,
-):
-    """A batched, prefetched tf.data pipeline of (float32 RGB pixels 0..255, int32 labels).
-
-    `shuffle` reshuffles the order every epoch; `augment` gives every batch
-    random crops (and mirrors when `mirror`). Both are seeded by `seed`.
-    """
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, pair: (_augment(_prepare(batch[0], resolution), pair, resolution, mirror), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    else:
-        dataset = dataset.map(
-            lambda batch, labels_: (_prepare(batch, resolution), labels_),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def training_stream(
-    pixels: np.ndarray,
-    labels: np.ndarray,
-    *,
-    resolution: int,
-    batch_size: int,
-    first_epoch: int = 0,
-    first_step: int = 0,
-    drop_remainder: bool = False,
-    shuffle: bool = True,
-    augment: bool = False,
-    mirror: bool = True,
-    seed: int = 0,
-):
-    """Training batches from `first_step` of `first_epoch` on, epoch after epoch without end.
-
-    Unlike `pipeline`'s reshuffle (which follows how many times this process iterated), each
-    epoch's order and augmentation are a function of (`seed`, epoch) alone, so a restarted
-    process continues exactly where a backup left off. `drop_remainder` keeps every batch
-    full (a global batch split over replicas must split evenly).
-    """
-    import tensorflow as tf
-
-    every_image, every_label = tf.constant(pixels), tf.constant(labels.astype(np.int32))
-    count = len(labels)
-
-    def epoch_batches(epoch):
-        order = tf.range(count, dtype=tf.int64)
-        if shuffle:
-            order = tf.argsort(tf.random.stateless_uniform([count], tf.stack([tf.constant(seed, tf.int64), epoch])))
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
-        batches = batches.map(
-            lambda chosen: (tf.gather(every_image, chosen), tf.gather(every_label, chosen))
-        ).enumerate()
-
-        def prepare(step, batch):
-            images = _prepare(batch[0], resolution)
-            if augment:
-                images = _augment(images, tf.stack([epoch, step]) + seed * 1_000_003, resolution, mirror)
-            return images, batch[1]
-
-        return batches.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
-    return epochs.flat_map(epoch_batches).skip(first_step).prefetch(tf.data.AUTOTUNE)
-
-
-def steps_per_epoch(count: int, batch_size: int, drop_remainder: bool) -> int:
-    return count // batch_size if drop_remainder else -(-count // batch_size)
-
-
-def drops_remainder(count: int, batch_size: int) -> bool:
-    """Whether training keeps full batches only: always, unless there are fewer images than one batch.
-
-    A global batch must split evenly over replicas, and since the order changes every epoch no image
-    is left out for good.
-    """
-    return count >= batch_size
-
-
 def training_steps(data: Data) -> int:
     """Steps in one epoch of training on `data` (as `train.fit` runs it)."""
-    count = data.counts["train"]
-    return steps_per_epoch(count, data.batch_size, drops_remainder(count, data.batch_size))
+    return _epoch_steps(data.counts["train"], data.batch_size, data.shard)
+
+
+def _epoch_steps(count: int, batch_size: int, shard: tuple[int, int] | None) -> int:
+    if shard is not None:  # every worker steps through the smallest share, a worker's batch at a time
+        count, batch_size = count // shard[1], batch_size // shard[1]
+    return steps_per_epoch(count, batch_size, drops_remainder(count, batch_size))
+
+
+def file_shard(source: Source, train_count: int, batch_size: int, shard: tuple[int, int] | None):
+    """`shard` (this worker's input pipeline, how many) where the training images are split between the
+    workers by file -- a folder with at least one of a worker's batches per worker -- else None (every
+    worker reads every image and tf.distribute splits each batch: sharding by data)."""
+    if shard is None or shard[1] < 2 or not isinstance(source.images, FolderImages):
+        return None
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"input pipeline {index} of {count}")
+    return (index, count) if batch_size % count == 0 and train_count // count >= batch_size // count else None
 
 
 def load(
@@ -345,6 +260,7 @@ def load(
     shuffle: bool = True,
     train_fraction: float = 1.0,
     show_progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> Data:
     """Read `source` and split it into train / validation / test pipelines.
 
@@ -361,6 +277,12 @@ def load(
       train_fraction: train on this share of each class's training images (a low-data
         experiment); the validation and test splits stay the same.
       show_progress: a progress bar while a large folder is decoded.
+      shard: (this worker's input pipeline, how many) under MultiWorkerMirroredStrategy
+        (`train.distribute.input_shard`). A folder with enough training files is split by
+        file: this worker decodes and trains on every count-th one from its index on, a
+        worker's share of the global batch at a time, and `train_from` is a DatasetCreator
+        that gives each worker its own stream; other sources are split by data (each worker
+        holds all images, tf.distribute splits every batch).
     """
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
         raise UserError(f"resolution must be a whole number of pixels >= 1, got {resolution!r}.")
@@ -385,38 +307,43 @@ def load(
         fixed_test=data.test_indices,
         train_fraction=train_fraction,
     )
-    pipes = {}
-    for name in SPLITS:
-        chosen = indices[name]
-        pipes[name] = (
-            None
-            if not len(chosen)
-            else pipeline(
-                data.images[chosen],
-                data.labels[chosen],
-                resolution=int(resolution),
-                batch_size=int(batch_size),
-                shuffle=name == "train" and shuffle,
-                augment=name == "train" and augment,
-                mirror=data.mirror,
-                seed=seed,
-            )
+    shard = file_shard(data, len(indices["train"]), int(batch_size), shard)
+    # each split decoded once (a folder's images are decoded when indexed), a sharded worker's own share only
+    chosen = {**indices, "train": indices["train"][shard[0] :: shard[1]] if shard else indices["train"]}
+    pixels = {name: data.images[chosen[name]] if len(chosen[name]) else None for name in SPLITS}
+    labels = {name: data.labels[chosen[name]] for name in SPLITS}
+    pipes = {
+        name: None
+        if pixels[name] is None
+        else pipeline(
+            pixels[name],
+            labels[name],
+            resolution=int(resolution),
+            batch_size=int(batch_size) // (shard[1] if shard and name == "train" else 1),
+            shuffle=name == "train" and shuffle,
+            augment=name == "train" and augment,
+            mirror=data.mirror,
+            seed=seed,
         )
-    train = indices["train"]
+        for name in SPLITS
+    }
+    stream = dict(resolution=int(resolution), shuffle=shuffle, augment=augment, mirror=data.mirror, seed=seed)
+    counts = {name: int(len(indices[name])) for name in SPLITS}
 
     def train_from(first_epoch: int = 0, first_step: int = 0):
+        if shard is not None:
+            steps = _epoch_steps(counts["train"], int(batch_size), shard)
+            return worker_streams(
+                pixels["train"], labels["train"], shard, int(batch_size), steps, first_epoch, first_step, stream
+            )
         return training_stream(
-            data.images[train],
-            data.labels[train],
-            resolution=int(resolution),
+            pixels["train"],
+            labels["train"],
             batch_size=int(batch_size),
             first_epoch=first_epoch,
             first_step=first_step,
-            drop_remainder=drops_remainder(len(train), int(batch_size)),
-            shuffle=shuffle,
-            augment=augment,
-            mirror=data.mirror,
-            seed=seed,
+            drop_remainder=drops_remainder(counts["train"], int(batch_size)),
+            **stream,
         )
 
     return Data(
@@ -424,10 +351,11 @@ def load(
         validation=pipes["validation"],
         test=pipes["test"],
         class_names=data.class_names,
-        counts={name: int(len(indices[name])) for name in SPLITS},
+        counts=counts,
         indices=indices,
         resolution=int(resolution),
         batch_size=int(batch_size),
         source=data.name,
         train_from=train_from,
+        shard=shard,
     )

@@ -8,7 +8,7 @@ refuse without decoding an image. Sources (`SOURCES` lists the bundled names):
   the sub-folder names, sorted, are the class names; images are found
   recursively inside each class folder and centre-cropped to a square, then
   resized to `resolution` with `images.center_crop` (the resize the Android
-  app reproduces);
+  app reproduces) when they are indexed (`FolderImages`);
 - an ``.npz`` file with ``x`` (N, H, W[, 1|3] pixels, uint8 or 0..255 floats;
   floats that all lie in 0..1 are scaled by 255), ``y`` (N integer class
   indices, or N class-name strings) and optionally ``class_names``;
@@ -50,7 +50,7 @@ class Source:
     """
 
     name: str
-    images: np.ndarray
+    images: np.ndarray  # or FolderImages: a folder's files, decoded when indexed
     labels: np.ndarray
     class_names: tuple[str, ...]
     mirror: bool = True
@@ -212,15 +212,53 @@ def _class_files(
     return class_dirs, paths, labels
 
 
+class FolderImages:
+    """A folder's images as a uint8 array (N, resolution, resolution, 3) that decodes what is indexed.
+
+    `images[positions]` (an index array or a slice) reads, centre-crops and resizes just those files, so a
+    worker that trains on its share of a large folder decodes that share only (`datasets.load` with a
+    shard). `np.asarray(images)` decodes every file.
+    """
+
+    def __init__(self, paths: list[pathlib.Path], resolution: int, name: str, show_progress: bool):
+        self.paths, self.resolution, self.name, self.show_progress = paths, resolution, name, show_progress
+        self.dtype = np.dtype(np.uint8)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), self.resolution, self.resolution, 3)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index) -> np.ndarray:
+        positions = np.arange(len(self.paths))[index]
+        if np.ndim(positions) == 0:
+            return self[[int(positions)]][0]
+        pixels = np.empty((len(positions), self.resolution, self.resolution, 3), np.uint8)
+        rows = progress.bar(
+            positions,
+            total=len(positions),
+            desc=f"reading {self.name}",
+            enabled=self.show_progress and len(positions) > 200,
+        )
+        for i, position in enumerate(rows):
+            crop = images.center_crop(images.load_rgb(self.paths[position]), self.resolution)
+            pixels[i] = np.clip(np.round(crop), 0, 255).astype(np.uint8)
+        return pixels
+
+    def __array__(self, dtype=None, copy=None):
+        everything = self[:]
+        return everything if dtype is None else everything.astype(dtype)
+
+
 def _read_folder(folder: pathlib.Path, resolution: int, show_progress: bool) -> Source:
     class_dirs, paths, labels = _class_files(folder)
-    pixels = np.empty((len(paths), resolution, resolution, 3), np.uint8)
-    rows = progress.bar(
-        paths, total=len(paths), desc=f"reading {folder.name}", enabled=show_progress and len(paths) > 200
-    )
-    for i, path in enumerate(rows):
-        crop = images.center_crop(images.load_rgb(path), resolution)
-        pixels[i] = np.clip(np.round(crop), 0, 255).astype(np.uint8)
+    pixels = FolderImages(paths, resolution, folder.name, show_progress)
     return Source(str(folder), pixels, np.asarray(labels, np.int64), tuple(p.name for p in class_dirs))
 
 

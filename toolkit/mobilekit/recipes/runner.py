@@ -172,6 +172,7 @@ class Run:
     def data(self):
         if self._data is None:
             from mobilekit.data import datasets
+            from mobilekit.train import distribute
 
             spec = self.recipe.data
             self._data = datasets.load(
@@ -184,11 +185,9 @@ class Run:
                 augment=spec.augment,
                 train_fraction=spec.train_fraction,
                 show_progress=self.show,
+                shard=distribute.input_shard(self.strategy),
             )
-            self.log(
-                f"data: {self._data.source}, {self._data.num_classes} classes, "
-                + ", ".join(f"{count} {name}" for name, count in self._data.counts.items())
-            )
+            self.log(f"data: {self._data.describe()}")
         return self._data
 
     def model(self):

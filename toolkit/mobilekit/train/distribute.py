@@ -195,6 +195,19 @@ def is_chief(strategy) -> bool:
     return bool(strategy.extended.should_checkpoint)
 
 
+def input_shard(strategy) -> tuple[int, int] | None:
+    """(this process's input pipeline, how many) under MultiWorkerMirroredStrategy with several workers,
+    numbered as tf.distribute numbers them (the chief first, then the workers), else None."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return None
+    tasks = resolver.cluster_spec().as_dict()
+    chiefs, workers = len(tasks.get("chief", ())), len(tasks.get("worker", ()))
+    if chiefs + workers < 2:
+        return None
+    return (0 if resolver.task_type == "chief" else chiefs + int(resolver.task_id)), chiefs + workers
+
+
 @contextlib.contextmanager
 def worker_output(folder: pathlib.Path, strategy):
     """The output folder this process works in: `folder` itself on the chief; on every other worker a

@@ -205,7 +205,11 @@ def fit(
         "input_shape": list(model.input_shape[1:]),
         "parameters": int(model.count_params()),
         "class_names": list(data.class_names),
-        "data": {"source": data.source, "counts": data.counts},
+        "data": {
+            "source": data.source,
+            "counts": data.counts,
+            **({"train_share": {"worker": data.shard[0], "of": data.shard[1]}} if data.shard else {}),
+        },
         "training": training,
         **(run_info or {}),
     }
