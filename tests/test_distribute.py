@@ -279,6 +279,9 @@ def test_two_workers_write_one_set_of_artifacts_and_a_killed_worker_resumes_exac
         "results.json",
     ]
     assert figures["train_share"] == {"worker": 0, "of": 2}  # a folder: each worker read its own training files
+    # pruning on two workers: the kernels it prunes reach the target (first conv, classifier and depthwise stay dense)
+    pruned = [value for value in figures["pruned_kernels"] if value > 0.01]
+    assert len(pruned) > 20 and all(value == pytest.approx(0.5, abs=0.05) for value in pruned)
     # the run that was killed and restarted trained what the uninterrupted one did
     assert figures["same_variables"] and figures["trained_variables"] > 100
     assert figures["trained_difference"] <= 1e-6 * figures["trained_largest"]

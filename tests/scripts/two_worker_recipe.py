@@ -8,7 +8,8 @@ for 3 epochs with SGD on a folder of 360 of the bundled digits (PNG files, so ea
 trains on its own half of the training files), with backups every 2 steps, then QAT for an epoch and
 an int8 export. While epoch 2 or 3 trains, worker 1 is killed (SIGKILL); the launcher stops
 worker 0 and starts the job again, which resumes from the last backup. The train stage alone also runs
-on two workers without interruption, to compare the weights.
+on two workers without interruption, to compare the weights, followed by a prune stage (two epochs,
+50% of each pruned kernel after the first).
 """
 
 import json
@@ -32,6 +33,9 @@ stages:
 MORE_STAGES = """\
   - qat: {epochs: 1, learning_rate: 1e-4}
   - export: {mode: int8}
+"""
+PRUNE_STAGE = """\
+  - prune: {epochs: 2, ramp_epochs: 1, target_sparsity: 0.5, frequency: 3}
 """
 
 
@@ -71,6 +75,13 @@ def final_weights(folder: pathlib.Path) -> dict:
     return {name: reader.get_tensor(name) for name in names if "OPTIMIZER_SLOT" not in name}
 
 
+def pruned_kernels(folder: pathlib.Path) -> list[float]:
+    """The sparsity of each kernel the prune stage of the run in `folder` reports."""
+    stages = json.loads((folder / "results.json").read_text())["stages"]
+    prune = next(stage for stage in stages if stage["stage"] == "prune")
+    return [row["sparsity"] for row in prune["results"]["sparsity"]["rows"]]
+
+
 def compare(two: pathlib.Path, one: pathlib.Path) -> dict:
     import numpy as np
 
@@ -86,6 +97,7 @@ def compare(two: pathlib.Path, one: pathlib.Path) -> dict:
         "val_loss": [[entry["val_loss"] for entry in history["epochs"]] for history in histories],
         "artifacts": sorted(str(p.relative_to(two)) for p in two.rglob("*") if p.is_file()),
         "train_share": json.loads((two / "1_train" / "train_config.json").read_text())["data"].get("train_share"),
+        "pruned_kernels": pruned_kernels(one),
     }
 
 
@@ -126,7 +138,7 @@ def main() -> None:
     out = pathlib.Path(sys.argv[1])
     recipe = RECIPE.format(folder=digits_folder(out / "digits"))
     (out / "killed.yaml").write_text(recipe + MORE_STAGES)
-    (out / "whole.yaml").write_text(recipe)
+    (out / "whole.yaml").write_text(recipe + PRUNE_STAGE)
     killed = run_cluster(out / "killed.yaml", out / "killed", kill=True)
     whole = run_cluster(out / "whole.yaml", out / "whole", kill=False)
     done = killed["code"] == 0 and whole["code"] == 0
