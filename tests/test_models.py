@@ -651,6 +651,21 @@ def test_only_the_first_block_of_a_stage_strides():
     assert [b.stride for b in planned if b.prefix.startswith("block2")] == [2, 1]
 
 
+def test_an_output_stride_dilates_the_blocks_past_it_instead_of_striding():
+    arch = dataclasses.replace(efficient.MOBILENET_V3_LARGE, output_stride=16)
+    planned = efficient.plan_blocks(arch)
+    assert [(b.stride, b.dilation) for b in planned if b.prefix.startswith("block6")] == [(1, 2)] * 3
+    assert all(b.dilation == 1 for b in planned if not b.prefix.startswith("block6"))
+    settings = dict(alpha=0.35, resolution=64, num_classes=10, include_top=False, dropout=0.0)
+    dilated = efficient.build_architecture(arch, name="dilated", **settings)
+    plain = efficient.build_architecture(efficient.MOBILENET_V3_LARGE, name="plain", **settings)
+    assert dilated.output_shape[1:3] == (4, 4) and plain.output_shape[1:3] == (2, 2)  # 64 / 16 and 64 / 32
+    assert dilated.count_params() == plain.count_params()  # dilation moves taps, adds no weights
+    assert dilated.get_layer("block6a_dwconv").dilation_rate == (2, 2)
+    with pytest.raises(ValueError, match="power of two"):
+        efficient.plan_blocks(dataclasses.replace(arch, output_stride=12))
+
+
 def test_split_channels_gives_the_remainder_to_the_first_group():
     assert blocks.split_channels(10, 3) == [4, 3, 3]
     assert blocks.split_channels(240, 2) == [120, 120]

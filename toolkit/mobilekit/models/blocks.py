@@ -168,11 +168,14 @@ def pointwise(x, filters: int, *, groups: int, name: str, init: str):
     return per_group(x, branches, groups=groups, name=name)
 
 
-def depthwise(x, kernels: tuple[int, ...], stride: int, *, name: str, init: str):
+def depthwise(x, kernels: tuple[int, ...], stride: int, *, name: str, init: str, dilation: int = 1):
     """kxk depthwise convolution, or MixConv: one kernel size per channel group.
 
-    Stride 2 pads explicitly (correct_pad, per kernel size) and uses 'valid'.
+    Stride 2 pads explicitly (correct_pad, per kernel size) and uses 'valid'; a dilated
+    convolution (atrous, for segmentation's output stride) has stride 1 and 'same' padding.
     """
+    if dilation != 1 and stride != 1:
+        raise ValueError(f"{name}: a dilated depthwise convolution has stride 1, got stride {stride}")
 
     def branches(in_sizes):
         made = []
@@ -182,6 +185,7 @@ def depthwise(x, kernels: tuple[int, ...], stride: int, *, name: str, init: str)
                 kernel,
                 strides=stride,
                 padding="valid" if stride == 2 else "same",
+                dilation_rate=dilation,
                 use_bias=False,
                 depthwise_initializer=initializer(init),
                 name=f"{name}{suffix}",
@@ -254,6 +258,7 @@ def inverted_residual(
     settings: BlockSettings,
     expand_groups: int = 1,
     project_groups: int = 1,
+    dilation: int = 1,
 ):
     """One inverted-residual (or, with expansion 1, depthwise-separable) block.
 
@@ -261,7 +266,8 @@ def inverted_residual(
     -> [squeeze-excite] -> project 1x1 -> BN -> [drop-connect -> add input]
     The residual exists when stride is 1 and the channel count is unchanged.
     A tuple `kernel` mixes kernel sizes across channel groups (MixConv);
-    `expand_groups` / `project_groups` split the 1x1 convolutions into groups.
+    `expand_groups` / `project_groups` split the 1x1 convolutions into groups; `dilation`
+    spaces the depthwise kernel's taps (stride 1 only).
     """
     if stride not in (1, 2):
         raise ValueError(f"{prefix}: stride must be 1 or 2, got {stride}")
@@ -279,7 +285,7 @@ def inverted_residual(
         x = batch_norm(settings, prefix + "expand_bn")(x)
         x = activation_layer(activation, prefix + "expand_activation")(x)
 
-    x = depthwise(x, kernels, stride, name=prefix + "dwconv", init=init)
+    x = depthwise(x, kernels, stride, name=prefix + "dwconv", init=init, dilation=dilation)
     x = batch_norm(settings, prefix + "bn")(x)
     x = activation_layer(activation, prefix + "activation")(x)
 

@@ -246,6 +246,9 @@ class Architecture:
     depth: float = 1.0
     depth_mode: str = "ceil"
     drop_connect: float = 0.0
+    # None: every block strides as its spec says. A power of two: blocks that would take the network past this
+    # output stride keep stride 1 and dilate their depthwise kernels instead (segmentation backbones).
+    output_stride: int | None = None
 
 
 def stages(*table: tuple[str, ...]) -> tuple[tuple[BlockSpec, ...], ...]:
@@ -257,10 +260,19 @@ class PlannedBlock:
     prefix: str
     spec: BlockSpec
     stride: int
+    dilation: int = 1
 
 
 def plan_blocks(arch: Architecture) -> list[PlannedBlock]:
-    """Blocks in order after depth scaling, named block{stage}{letter}_; checks the invariants."""
+    """Blocks in order after depth scaling, named block{stage}{letter}_; checks the invariants.
+
+    Past `arch.output_stride`, a block that would stride keeps stride 1 and it and every block after
+    it dilate by the strides skipped (torchvision's dilated MobileNetV3 does the same).
+    """
+    limit = arch.output_stride
+    if limit is not None and (limit < arch.stem.stride or limit & (limit - 1)):
+        raise ValueError(f"output_stride must be a power of two >= the stem's stride, got {limit}")
+    reached, rate = arch.stem.stride, 1
     planned = []
     for s, stage in enumerate(arch.stages, start=1):
         if not stage:
@@ -274,7 +286,11 @@ def plan_blocks(arch: Architecture) -> list[PlannedBlock]:
                 )
             for r in range(scale_depth(spec.repeats, arch.depth, arch.depth_mode)):
                 letter = chr(ord("a") + j) if j < 26 else f"_{j}"
-                planned.append(PlannedBlock(f"block{s}{letter}_", spec, spec.stride if r == 0 else 1))
+                stride = spec.stride if r == 0 else 1
+                if limit is not None and reached * stride > limit:
+                    rate, stride = rate * stride, 1
+                reached *= stride
+                planned.append(PlannedBlock(f"block{s}{letter}_", spec, stride, rate))
                 j += 1
     return planned
 
@@ -316,6 +332,7 @@ def build_architecture(
             settings=settings,
             expand_groups=spec.expand_groups,
             project_groups=spec.project_groups,
+            dilation=block.dilation,
         )
 
     head = arch.head
