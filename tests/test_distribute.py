@@ -257,7 +257,7 @@ def test_two_workers_write_one_set_of_artifacts_and_a_killed_worker_resumes_exac
     figures = _run_script("two_worker_recipe.py", tmp_path, timeout=1500)
     killed, whole = figures["killed"], figures["whole"]
     assert killed["code"] == 0 and whole["code"] == 0, killed["log_tail"] + whole["log_tail"]
-    assert killed["killed_in_epoch"] in (2, 3) and killed["restarted"]
+    assert killed["killed_in_epoch"] == 2 and killed["restarted"]
     assert not whole["restarted"]
     # one set of files, the chief's: no other worker's folders, no backups left
     assert figures["artifacts"] == [
@@ -265,8 +265,8 @@ def test_two_workers_write_one_set_of_artifacts_and_a_killed_worker_resumes_exac
         "1_train/history.json",
         "1_train/labels.txt",
         "1_train/resume/checkpoint",
-        "1_train/resume/ckpt-3.data-00000-of-00001",
-        "1_train/resume/ckpt-3.index",
+        "1_train/resume/ckpt-2.data-00000-of-00001",
+        "1_train/resume/ckpt-2.index",
         "1_train/train_config.json",
         "2_qat/best.h5",
         "2_qat/history.json",

@@ -1,6 +1,7 @@
 """Every registered architecture through the pipeline: build, one training step, int8 file, LiteRT.
 
-Parametrized over models.names(), so a new model is tested by being
+Parametrized over models.names() but the deeper copies of a family member
+already run (zoo_params.DEEPER), so a new model is tested by being
 registered. Each runs at a small resolution (its smallest workable one, at
 least 32 px), a narrow width and 10 classes, to keep the suite within CI's
 budget. The fast tier (`-m "not slow"`) runs MobileNetV3-Small; every

@@ -2,8 +2,10 @@
 
 A family's other members are the same blocks deeper, wider or at a larger
 resolution, so building one of each exercises every builder and layer; the
-full run (`pytest`, CI) still builds every registered model. A new family is
-in the fast tier by being registered.
+full run (`pytest`, CI) still runs every registered model but the DEEPER
+copies through the pipeline (tests/test_models.py checks those against
+keras.applications, and scripts/convert_zoo.py and scripts/qat_coverage.py
+convert them all). A new family is in the fast tier by being registered.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def first_of_each_family(names=None) -> set[str]:
 
 
 def zoo_params(names=None, *, fast=None) -> list:
-    """`names` (default: every registered model) as pytest params, all but each family's first (or the
-    names in `fast`) marked slow."""
-    names = models.names() if names is None else list(names)
+    """`names` (default: every registered model but the DEEPER copies) as pytest params, all but each
+    family's first (or the names in `fast`) marked slow."""
+    names = [name for name in models.names() if name not in DEEPER] if names is None else list(names)
     fast = first_of_each_family(names) if fast is None else set(fast)
     return [pytest.param(name, marks=[] if name in fast else [pytest.mark.slow]) for name in names]
