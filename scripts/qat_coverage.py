@@ -99,7 +99,7 @@ def _yes(value: bool) -> str:
 def cases() -> list[Case]:
     from mobilekit import models
 
-    return [Case(name) for name in models.names()] + [Case("alexnet", (("lrn", True),))]
+    return [Case(name) for name in models.names("classification")] + [Case("alexnet", (("lrn", True),))]
 
 
 def sample_images(resolution: int, count: int = 4):

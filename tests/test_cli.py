@@ -134,6 +134,20 @@ def test_models_lists_the_zoo(runner):
     assert rows["mobilenet_v2"]["parameters"] == 3_504_872  # keras.applications MobileNetV2's trainable count
     assert rows["mobilenet_v3_small"]["resolution"] == 224
     assert rows["mobilenet_v2"]["macs"] > 250e6
+    assert {row["task"] for row in rows.values()} == {"classification"}
+
+
+def test_models_shows_the_task_and_a_segmenters_reference_counts(runner):
+    result = invoke(runner, "models", "--name", "lraspp_mobilenet_v3_small", "--name", "mobilenet_v3_small")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.startswith(("lraspp", "mobilenet"))]
+    assert [row[:2] for row in rows] == [
+        ["lraspp_mobilenet_v3_small", "segmentation"],
+        ["mobilenet_v3_small", "classification"],
+    ]
+    card = invoke(runner, "models", "lraspp_mobilenet_v3_large").output
+    assert "(lraspp, segmentation)" in card and "3,221,538 parameters, 2086.0 M MACs at 520 px with 21 classes" in card
+    assert "parameters  3,221,538" in card  # built with the reference's 21 classes
 
 
 def test_models_card_names_paper_idea_and_counts(runner):

@@ -8,7 +8,7 @@ from zoo_params import DEEPER, small_settings, zoo_params
 from mobilekit import UserError, models, train
 from mobilekit.adapt import surgery
 
-SUPPORTED = [name for name in models.names() if name not in DEEPER]
+SUPPORTED = [name for name in models.names("classification") if name not in DEEPER]
 
 
 def _build(name: str):

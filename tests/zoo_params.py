@@ -5,7 +5,8 @@ resolution, so building one of each exercises every builder and layer; the
 full run (`pytest`, CI) still runs every registered model but the DEEPER
 copies through the pipeline (tests/test_models.py checks those against
 keras.applications, and scripts/convert_zoo.py and scripts/qat_coverage.py
-convert them all). A new family is in the fast tier by being registered.
+convert them all). A new family is in the fast tier by being registered. These are the classifiers
+(`models.names("classification")`); segmentation models have their own tests.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def small_settings(name: str) -> dict:
 def first_of_each_family(names=None) -> set[str]:
     """The first name of each family among `names` (default: every registered model), in registry order."""
     firsts: dict[str, str] = {}
-    for name in models.names() if names is None else names:
+    for name in models.names("classification") if names is None else names:
         firsts.setdefault(models.info(name).family, name)
     return set(firsts.values())
 
@@ -45,6 +46,6 @@ def first_of_each_family(names=None) -> set[str]:
 def zoo_params(names=None, *, fast=None) -> list:
     """`names` (default: every registered model but the DEEPER copies) as pytest params, all but each
     family's first (or the names in `fast`) marked slow."""
-    names = [name for name in models.names() if name not in DEEPER] if names is None else list(names)
+    names = [name for name in models.names("classification") if name not in DEEPER] if names is None else list(names)
     fast = first_of_each_family(names) if fast is None else set(fast)
     return [pytest.param(name, marks=[] if name in fast else [pytest.mark.slow]) for name in names]

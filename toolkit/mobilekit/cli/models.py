@@ -14,11 +14,12 @@ import click
 def models(card, as_json, only):
     """List every registered architecture, or show the model card of NAME.
 
-    The table gives trainable parameters, MACs, default resolution and the
-    reference implementation each model matches; the card adds the paper, the
-    one idea it introduced and the model's own options. Parameters and MACs are
-    counted on the built model (random weights, 1000 classes) at its default
-    resolution.
+    The table gives each model's task (classification or segmentation),
+    trainable parameters, MACs, default resolution and the reference
+    implementation it matches; the card adds the paper, the one idea it
+    introduced and the model's own options. Parameters and MACs are counted on
+    the built model (random weights, 1000 classes, or the reference's classes where it has other:
+    21 for the segmentation models) at its default resolution.
     """
     from mobilekit.progress import import_tensorflow_quietly
 
@@ -35,12 +36,12 @@ def models(card, as_json, only):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'name':<34} {'params':>12} {'MACs':>10} {'res':>5}  reference"
+    header = f"{'name':<34} {'task':<14} {'params':>12} {'MACs':>10} {'res':>5}  reference"
     click.echo(header)
     click.echo("-" * len(header))
     for row in rows:
         click.echo(
-            f"{row['name']:<34} {row['parameters']:>12,} {row['macs'] / 1e6:>9.1f}M "
+            f"{row['name']:<34} {row['task']:<14} {row['parameters']:>12,} {row['macs'] / 1e6:>9.1f}M "
             f"{row['resolution']:>5}  {row['reference']}"
         )
 
@@ -52,10 +53,11 @@ def _row(name: str) -> dict:
     from mobilekit import models as zoo
 
     info = zoo.info(name)
-    model = zoo.build(name)
+    model = zoo.build(name, num_classes=info.reference_counts.num_classes if info.reference_counts else 1000)
     row = {
         "name": name,
         "family": info.family,
+        "task": info.task,
         "description": info.description,
         "paper": info.paper,
         "idea": info.idea,
@@ -63,12 +65,9 @@ def _row(name: str) -> dict:
         "macs": zoo.count_macs(model),
         "resolution": info.default_resolution,
         "reference": info.reference,
-        "matches": (
-            "weight-compatible"
-            if info.imagenet_weights
-            else f"{info.reference_counts.params:,} parameters, {info.reference_counts.macs / 1e6:.1f} M MACs at 224 px"
-        ),
+        "matches": "weight-compatible" if info.reference_counts is None else _counts(info.reference_counts),
         "imagenet_weights": info.imagenet_weights,
+        "backbone": info.backbone,
         "options": dict(info.options),
     }
     del model
@@ -76,10 +75,15 @@ def _row(name: str) -> dict:
     return row
 
 
+def _counts(counts) -> str:
+    macs = "" if counts.macs is None else f", {counts.macs / 1e6:.1f} M MACs"
+    return f"{counts.params:,} parameters{macs} at {counts.resolution} px with {counts.num_classes} classes"
+
+
 def format_card(row: dict) -> str:
     options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items()) or "none"
     lines = [
-        f"{row['name']}  ({row['family']})",
+        f"{row['name']}  ({row['family']}, {row['task']})",
         f"  {row['description']}",
         f"  paper       {row['paper']}",
         f"  idea        {row['idea']}",
@@ -88,7 +92,9 @@ def format_card(row: dict) -> str:
         f"  reference   {row['reference']} ({row['matches']})",
         "  weights     "
         + (
-            "imagenet (through keras.applications), none, or a file"
+            f"imagenet in the backbone (through {row['backbone']}'s keras.applications weights), none, or a file"
+            if row["backbone"]
+            else "imagenet (through keras.applications), none, or a file"
             if row["imagenet_weights"]
             else "none or a file (no published ImageNet weights for this layout)"
         ),

@@ -17,7 +17,7 @@ or has the parameter and MAC counts of a named public implementation
 """
 
 import mobilekit  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from mobilekit.models import classic, efficient, residual  # noqa: F401  (register the models)
+from mobilekit.models import classic, efficient, residual, segmentation  # noqa: F401  (register the models)
 from mobilekit.models.classic import strip_aux_heads
 from mobilekit.models.complexity import count_macs, count_params
 from mobilekit.models.registry import (

@@ -6,8 +6,11 @@ validates the arguments, builds the model and loads the requested weights.
 
 Every model matches a named reference: either a tf_keras.applications model
 it is weight-compatible with (its row in keras_counterparts.KERAS_COUNTERPARTS),
-or a public implementation whose trainable-parameter and MAC counts at 224 px it
-equals (`reference_counts=`). Model-specific knobs (AlexNet's `lrn`, DenseNet's
+or a public implementation whose trainable-parameter and MAC counts it equals
+(`reference_counts=`). A model's `task` says what its output is: class scores
+(classification) or class probabilities per pixel (segmentation); a
+segmentation model names the classifier whose ImageNet weights its backbone
+takes (`backbone=`). Model-specific knobs (AlexNet's `lrn`, DenseNet's
 `growth_rate`, ...) are declared with their defaults in `options=` and reach the
 builder as keywords. A table of variants of one builder registers each row with
 `variant(...)`.
@@ -27,19 +30,23 @@ from mobilekit.formats import weights_source
 from mobilekit.models.keras_counterparts import KERAS_COUNTERPARTS, ImagenetWeights, KerasCounterpart
 
 MIN_RESOLUTION = 32
+TASKS = ("classification", "segmentation")
 
 
 @dataclasses.dataclass(frozen=True)
 class ReferenceCounts:
-    """A public implementation's figures at 224x224 with 1000 classes.
+    """A public implementation's figures at `resolution` with `num_classes` classes.
 
     params: trainable parameters (PyTorch counts batch-norm running statistics
         as buffers; Keras as non-trainable weights: trainable counts agree).
-    macs: multiply-accumulates of the conv and dense layers (complexity.py's rule).
+    macs: multiply-accumulates of the conv and dense layers (complexity.py's rule);
+        None where the reference publishes none.
     """
 
     params: int
-    macs: int
+    macs: int | None
+    resolution: int = 224
+    num_classes: int = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +59,10 @@ class ModelInfo:
     idea: the one idea it introduced, in a few words.
     options: model-specific knobs and their defaults, as (name, default) pairs.
     min_resolution: the smallest input its stride pattern allows.
-    imagenet_weights: keras.applications publishes ImageNet weights for it
-        (weights="imagenet"); exactly the models without reference_counts.
+    imagenet_weights: weights="imagenet" loads keras.applications' ImageNet weights:
+        into the whole model (the models without reference_counts), or into the backbone.
+    task: one of TASKS: what the output holds.
+    backbone: the classifier whose ImageNet weights the backbone takes (segmentation models).
     """
 
     name: str
@@ -67,6 +76,8 @@ class ModelInfo:
     min_resolution: int = MIN_RESOLUTION
     reference_counts: ReferenceCounts | None = None
     imagenet_weights: bool = False
+    task: str = "classification"
+    backbone: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +119,8 @@ class Registry:
         reference_counts: ReferenceCounts | None = None,
         options: dict | None = None,
         min_resolution: int = MIN_RESOLUTION,
+        task: str = "classification",
+        backbone: str | None = None,
     ):
         """Decorator: register `builder(*, alpha, resolution, num_classes, include_top, dropout, **options)`."""
         keras = KERAS_COUNTERPARTS.get(name)
@@ -116,6 +129,10 @@ class Registry:
                 f"model {name!r}: needs exactly one of a row in KERAS_COUNTERPARTS (a weight-compatible "
                 "keras.applications model) or reference_counts= (a reference's figures)"
             )
+        if task not in TASKS:
+            raise ValueError(f"model {name!r}: task {task!r} is not one of {TASKS}")
+        if backbone is not None and (backbone not in self._entries or self._entries[backbone].keras is None):
+            raise ValueError(f"model {name!r}: backbone {backbone!r} is not a registered weight-compatible model")
 
         def decorator(builder):
             if name in self._entries:
@@ -132,7 +149,9 @@ class Registry:
                     options=tuple((options or {}).items()),
                     min_resolution=int(min_resolution),
                     reference_counts=reference_counts,
-                    imagenet_weights=keras is not None,
+                    imagenet_weights=keras is not None or backbone is not None,
+                    task=task,
+                    backbone=backbone,
                 ),
                 builder=builder,
                 default_dropout=float(default_dropout),
@@ -142,8 +161,8 @@ class Registry:
 
         return decorator
 
-    def names(self) -> list[str]:
-        return list(self._entries)
+    def names(self, task: str | None = None) -> list[str]:
+        return [name for name, entry in self._entries.items() if task in (None, entry.info.task)]
 
     def get(self, name) -> Entry:
         if isinstance(name, str) and name in self._entries:
@@ -171,9 +190,11 @@ def variant(build: Callable[..., object], doc: str, **fixed) -> Callable[..., ob
     return builder
 
 
-def names() -> list[str]:
-    """Every registered model name, in registration order."""
-    return REGISTRY.names()
+def names(task: str | None = None) -> list[str]:
+    """Every registered model name (of one of TASKS, when given), in registration order."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {TASKS}")
+    return REGISTRY.names(task)
 
 
 def info(name: str) -> ModelInfo:
@@ -301,7 +322,16 @@ def build(
     from mobilekit.models import weights as weight_loading
 
     model = plan.entry.builder(**dataclasses.asdict(plan.settings), **plan.options)
-    if plan.imagenet is not None:
+    if plan.imagenet is not None and plan.entry.info.backbone is not None:
+        backbone = build(
+            plan.entry.info.backbone,
+            weights="imagenet",
+            alpha=plan.settings.alpha,
+            resolution=plan.settings.resolution,
+            include_top=False,
+        )
+        weight_loading.copy_by_name(backbone, model)
+    elif plan.imagenet is not None:
         weight_loading.load_imagenet(model, plan.entry, plan.imagenet)
     elif plan.weights_file is not None:
         weight_loading.load_file(model, plan.entry, plan.settings, plan.weights_file)
@@ -356,5 +386,11 @@ def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout
 
         # Before building anything: keras has weights for these settings, and
         # they are cached or can be downloaded (fails within seconds offline).
-        imagenet = weight_loading.find_imagenet(entry, settings, chosen)
+        if entry.info.backbone is not None:
+            backbone = REGISTRY.get(entry.info.backbone)
+            imagenet = weight_loading.find_imagenet(
+                backbone, dataclasses.replace(settings, include_top=False), resolve_options(backbone, {})
+            )
+        else:
+            imagenet = weight_loading.find_imagenet(entry, settings, chosen)
     return _Plan(entry, settings, chosen, imagenet, None if source in (None, "imagenet") else source)

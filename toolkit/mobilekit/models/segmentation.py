@@ -26,8 +26,17 @@ import dataclasses
 
 import tf_keras
 
+from mobilekit.errors import UserError
+from mobilekit.models import registry
 from mobilekit.models.blocks import batch_norm
-from mobilekit.models.efficient import Architecture, build_architecture, plan_blocks
+from mobilekit.models.efficient import (
+    MOBILENET_V3_LARGE,
+    MOBILENET_V3_SMALL,
+    Architecture,
+    build_architecture,
+    plan_blocks,
+)
+from mobilekit.models.registry import ReferenceCounts
 
 LRASPP_CHANNELS = 128  # the paper's and torchvision's inter_channels
 LOW_STRIDE = 8  # the low branch's output stride
@@ -86,3 +95,68 @@ def build_lraspp(
         )
     outputs = tf_keras.layers.Softmax(name="predictions")(logits)
     return tf_keras.Model(features.input, outputs, name=name)
+
+
+_PAPER = "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv:1905.02244), section 6.2"
+_IDEA = "a light segmentation head: one 128-channel branch gated by a global pool, plus a stride-8 skip"
+_OPTIONS = {"dilated": True, "resize_output": False}
+_TORCHVISION = "torchvision.models.segmentation.lraspp_mobilenet_v3_large"
+
+
+def _segmenter(backbone: Architecture):
+    def build(*, name, alpha, resolution, num_classes, include_top, dropout, dilated, resize_output):
+        if not include_top:
+            raise UserError(
+                f"{name} is a segmentation model: it has no classifier top to leave out. For its backbone's "
+                "features build the classifier it is built on (models.info(name).backbone) with include_top=False."
+            )
+        return build_lraspp(
+            backbone,
+            name=name,
+            alpha=alpha,
+            resolution=resolution,
+            num_classes=num_classes,
+            dilated=dilated,
+            resize_output=resize_output,
+        )
+
+    return build
+
+
+# The counts of torchvision's builder at its settings: 21 classes (COCO with VOC's labels), 520 px evaluation.
+# Its published 2.086 GFLOPS are multiply-accumulates (torchvision counts one per MAC). torchvision builds no
+# LR-ASPP on MobileNetV3-Small; its `_lraspp_mobilenetv3` on `mobilenet_v3_small(dilated=True)` has the
+# trainable parameters given here and no published MACs.
+for _name, _arch, _counts, _reference in (
+    ("lraspp_mobilenet_v3_large", MOBILENET_V3_LARGE, ReferenceCounts(3_221_538, 2_086_000_000, 520, 21), _TORCHVISION),
+    (
+        "lraspp_mobilenet_v3_small",
+        MOBILENET_V3_SMALL,
+        ReferenceCounts(1_077_954, None, 520, 21),
+        "torchvision.models.segmentation.lraspp._lraspp_mobilenetv3(mobilenet_v3_small(dilated=True), 21)",
+    ),
+):
+    _backbone = _name.removeprefix("lraspp_")
+    registry.register(
+        _name,
+        family="lraspp",
+        task="segmentation",
+        backbone=_backbone,
+        default_resolution=512,
+        default_dropout=0.0,
+        reference=_reference,
+        description=f"LR-ASPP segmentation head on {_backbone} (last stage dilated to output stride 16 by "
+        "default); class probabilities per pixel at 1/8 of the input, or resized to it (resize_output).",
+        paper=_PAPER,
+        idea=_IDEA,
+        reference_counts=_counts,
+        options=_OPTIONS,
+    )(
+        registry.variant(
+            _segmenter(_arch),
+            f"LR-ASPP on {_backbone}.\n\nReference: {_reference} (same trainable parameters with "
+            f"{_counts.num_classes} classes: {_counts.params:,}) and {_PAPER}.\n",
+            name=_name,
+        )
+    )
+del _name, _arch, _counts, _reference, _backbone

@@ -241,12 +241,25 @@ def copy_backbone(backbone, model) -> None:
         copy_weights(theirs, ours)
 
 
+def copy_by_name(source, target) -> int:
+    """Copy the weights of every layer of `source` into `target`'s layer of the same name (a classifier's
+    backbone into a model built on the same backbone); returns how many layers had weights."""
+    copied = 0
+    for layer in source.layers:
+        if layer.weights:
+            copy_weights(layer, target.get_layer(layer.name))
+            copied += 1
+    return copied
+
+
 def build_with_weights(name: str, num_classes: int, weights, settings: dict):
     """The zoo model `name` with a `num_classes` top and `weights` (see `train.build_model`): ImageNet or a
     file's backbone under a new top when the file or keras has no top for these classes."""
     from mobilekit import models
 
     kind = _weights_kind(weights)
+    if models.info(name).task != "classification":  # no classifier top to replace: ImageNet fills the backbone
+        return models.build(name, weights=None if kind == "none" else weights, num_classes=num_classes, **settings)
     if kind == "none" or (kind == "imagenet" and num_classes == 1000):
         return models.build(name, weights=None if kind == "none" else "imagenet", num_classes=num_classes, **settings)
     if kind == "imagenet":
