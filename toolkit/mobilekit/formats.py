@@ -27,6 +27,7 @@ IO_TYPES = ("uint8", "int8", "float32")
 
 # The parts a dataset is split into (fixed by the source, or drawn per class with the seed).
 SPLITS = ("train", "validation", "test")
+TASKS = ("classification", "segmentation")  # what a model's output holds: class scores, or classes per pixel
 
 
 def weights_source(weights) -> str | None:

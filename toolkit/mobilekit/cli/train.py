@@ -1,4 +1,5 @@
-"""`mobilekit train`: train or fine-tune a zoo model on a folder, an .npz or a bundled dataset."""
+"""`mobilekit train`: train or fine-tune a zoo model on a folder, an .npz or a bundled dataset; a segmentation
+model on a mask folder or digit_scenes (the task follows the model)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from mobilekit.train.loop import DEFAULT_BACKUP_STEPS
 @click.command()
 @model_options(weights="ImageNet backbone (fine-tuning), random init (from scratch), or a .keras/.h5/.weights.h5 file.")
 @data_option(
-    required=True, help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits."
+    required=True,
+    help="Folder of class sub-folders, .npz file with x and y, or a bundled dataset: mnist5k, digits. "
+    "For a segmentation model: a folder with labels.txt, images/ and masks/, or digit_scenes.",
 )
 @click.option(
     "--epochs",
@@ -112,6 +115,8 @@ def train(
       mobilekit train --model mobilenet_v3_small --alpha 0.35 --resolution 32 \\
           --data digits --weights none --epochs 10 --output runs/digits
       mobilekit train --model efficientnet_b0 --data photos/ --freeze-base --epochs 5 --output runs/photos
+      mobilekit train --model lraspp_mobilenet_v3_small --resolution 96 --data digit_scenes \\
+          --weights none --epochs 12 --output runs/scenes
       python scripts/local_cluster.py --workers 2 -- mobilekit train ... --output runs/two_workers
     """
     from mobilekit import train as training
@@ -121,7 +126,7 @@ def train(
     show = not quiet
     options = parse_options(option_pairs)
     training.check_bn_momentum(bn_momentum)
-    datasets.check(source, validation_split=validation_split, test_split=test_split)
+    data_task = datasets.check(source, validation_split=validation_split, test_split=test_split)
     folder = training.check_output(output_dir, force=force)
     earlier = None if force else training.run_state(folder)
     resuming = earlier is not None and earlier.epochs_done > 0
@@ -146,6 +151,8 @@ def train(
             include_top=False,
             **options,
         ).resolution
+        task = models.info(model_name).task
+        datasets.check_task(source, data_task, task, model_name)
         data = datasets.load(
             source,
             resolution=resolution,
@@ -156,6 +163,7 @@ def train(
             augment=not no_augment,
             show_progress=show,
             shard=distribute.input_shard(strategy),
+            task=task,
         )
         if show:
             click.echo(
@@ -221,17 +229,20 @@ def _summary(folder, history, data, model_name, resolution, alpha, option_pairs,
     if best is None:
         return
     monitor = history["monitor"]
-    label = "validation accuracy" if monitor == "val_accuracy" else "training accuracy"
+    figure = "mean IoU" if monitor.endswith("miou") else "accuracy"
+    label = f"{'validation' if monitor.startswith('val_') else 'training'} {figure}"
     click.echo(f"  best           epoch {best['epoch']}, {label} {best[monitor]:.2%}  -> {folder / best['file']}")
     if data.test is not None:
         import mobilekit
 
         model = mobilekit.load_model(folder / best["file"])
         result = training.evaluate(model, data.test)
-        click.echo(
-            f"  test accuracy  top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} "
-            f"on {result['count']} held-out images"
+        scores = (
+            f"mean IoU {result['miou']:.2%}, pixel accuracy {result['pixel_accuracy']:.2%}"
+            if data.task == "segmentation"
+            else f"top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%}"
         )
+        click.echo(f"  test           {scores} on {result['count']} held-out images")
     click.echo(f"  history        {folder / training.HISTORY_FILE}")
     click.echo(f"  labels         {folder / training.LABELS_FILE}")
     command = [

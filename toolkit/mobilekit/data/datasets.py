@@ -6,7 +6,11 @@ folder of class sub-folders, an .npz file, or a bundled dataset named in
 with one batched, prefetched tf.data pipeline per split. Every pipeline
 yields ``(images, labels)``: float32 raw RGB pixels 0..255 of shape (batch,
 resolution, resolution, 3) -- every mobilekit model normalizes inside its
-graph -- and int32 class indices.
+graph -- and int32 class indices. With ``task="segmentation"`` the source is
+a mask folder or ``digit_scenes`` (`segmentation`) and the labels are int32
+class masks (batch, resolution, resolution), 255 where nothing is counted;
+a mask folder's splits are drawn image by image (there is no class per image
+to stratify by), ``digit_scenes`` has its own.
 
 Splits are stratified (every class is split in the same proportions) and
 deterministic:
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -55,8 +60,10 @@ from mobilekit.data.pipelines import (
     training_stream,
     worker_streams,
 )
+from mobilekit.data import segmentation
+from mobilekit.data.segmentation import read_segmentation
 from mobilekit.errors import UserError
-from mobilekit.formats import SPLITS
+from mobilekit.formats import SPLITS, TASKS
 
 __all__ = [
     "AUGMENT_MIN_CROP",
@@ -104,6 +111,7 @@ class Data:
     # (this worker's input pipeline, how many) where each worker trains on its own share of a folder's
     # files (`train` and `train_from` then stream that share), else None
     shard: tuple[int, int] | None = None
+    task: str = "classification"  # or "segmentation": the labels are class masks
 
     @property
     def num_classes(self) -> int:
@@ -141,18 +149,40 @@ class Data:
         return dataset
 
 
-def check(
-    source: str | os.PathLike | Source, *, validation_split: float = 0.1, test_split: float | None = None
-) -> None:
-    """What `load` would refuse, found without decoding an image or importing TensorFlow.
+def check(source: str | os.PathLike | Source, *, validation_split: float = 0.1, test_split: float | None = None) -> str:
+    """What `load` would refuse, found without decoding an image or importing TensorFlow; returns the
+    task the source is for (`load`'s `task`): "segmentation" for a mask folder or a bundled
+    segmentation dataset, else "classification".
 
-    The source is a bundled name, an .npz file or a folder of class sub-folders
-    that hold images, and the split fractions leave images to train on.
+    The source is a bundled name, an .npz file, a folder of class sub-folders
+    that hold images or a mask folder, and the split fractions leave images to train on.
     """
     validation_split = _check_fraction("validation_split", validation_split)
     if test_split is not None:
         _check_room(validation_split, _check_fraction("test_split", test_split))
+    if segmentation.is_segmentation_source(source):
+        if os.fspath(source) not in segmentation.BUNDLED:
+            segmentation.check_folder(pathlib.Path(os.fspath(source)).expanduser())
+        return "segmentation"
     check_source(source)
+    return "classification"
+
+
+def check_task(source, data_task: str, model_task: str, model_name: str) -> None:
+    """UserError where a model of `model_task` is given data of `data_task` (from `check`)."""
+    if data_task == model_task:
+        return
+    if model_task == "segmentation":
+        raise UserError(
+            f"{model_name} is a segmentation model (a class per pixel) but {source} holds a class per image. "
+            f"Give it a mask folder ({segmentation.LABELS_FILE}, images/, masks/) or one of: "
+            f"{', '.join(segmentation.BUNDLED)}."
+        )
+    raise UserError(
+        f"{model_name} classifies whole images but {source} is segmentation data (a class per pixel). "
+        f"Give it a folder of class sub-folders, an .npz or a bundled classification dataset, or choose a "
+        f"segmentation model (`mobilekit models` shows each model's task)."
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -225,6 +255,20 @@ def split_indices(
     return {name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
+def random_split_indices(
+    count: int, *, validation_split: float, test_split: float | None, seed: int, train_fraction: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Train / validation / test positions (each sorted) of `count` images drawn image by image: the test
+    split with `TEST_SEED`, validation from the rest with `seed`, at least one image left to train on."""
+    return split_indices(
+        np.zeros(count, np.int64),
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        train_fraction=train_fraction,
+    )
+
+
 def training_steps(data: Data) -> int:
     """Steps in one epoch of training on `data` (as `train.fit` runs it)."""
     return _epoch_steps(data.counts["train"], data.batch_size, data.shard)
@@ -261,11 +305,13 @@ def load(
     train_fraction: float = 1.0,
     show_progress: bool = True,
     shard: tuple[int, int] | None = None,
+    task: str = "classification",
 ) -> Data:
     """Read `source` and split it into train / validation / test pipelines.
 
     Args:
-      source: a folder of class sub-folders, an .npz file, or a name in `SOURCES`.
+      source: a folder of class sub-folders, an .npz file, or a name in `SOURCES`; for
+        segmentation a mask folder or "digit_scenes" (`segmentation.read_segmentation`).
       resolution: the model's input size; images come out resolution x resolution.
       batch_size: images per batch.
       validation_split: fraction of each class held out for validation (drawn with `seed`).
@@ -283,7 +329,10 @@ def load(
         worker's share of the global batch at a time, and `train_from` is a DatasetCreator
         that gives each worker its own stream; other sources are split by data (each worker
         holds all images, tf.distribute splits every batch).
+      task: "classification" (a class per image) or "segmentation" (a class per pixel).
     """
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}.")
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
         raise UserError(f"resolution must be a whole number of pixels >= 1, got {resolution!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -291,23 +340,20 @@ def load(
     validation_split = _check_fraction("validation_split", validation_split)
     if test_split is not None:
         test_split = _check_fraction("test_split", test_split)
-    data = read_source(source, resolution=int(resolution), show_progress=show_progress)
-    present = np.unique(data.labels)
-    if len(present) < 2:
-        only = data.class_names[int(present[0])] if len(present) else "none"
-        raise UserError(
-            f"{data.name} holds images of one class only ({only}); a classifier needs at least two "
-            "classes. Add images of other classes."
+    if task == "segmentation":
+        data = read_segmentation(source, resolution=int(resolution), show_progress=show_progress)
+        indices = data.splits or random_split_indices(
+            len(data.images),
+            validation_split=validation_split,
+            test_split=test_split,
+            seed=seed,
+            train_fraction=train_fraction,
         )
-    indices = split_indices(
-        data.labels,
-        validation_split=validation_split,
-        test_split=test_split,
-        seed=seed,
-        fixed_test=data.test_indices,
-        train_fraction=train_fraction,
-    )
-    shard = file_shard(data, len(indices["train"]), int(batch_size), shard)
+        shard = None  # in memory: tf.distribute splits each batch
+    else:
+        data = read_source(source, resolution=int(resolution), show_progress=show_progress)
+        indices = _classification_splits(data, validation_split, test_split, seed, train_fraction)
+        shard = file_shard(data, len(indices["train"]), int(batch_size), shard)
     # each split decoded once (a folder's images are decoded when indexed), a sharded worker's own share only
     chosen = {**indices, "train": indices["train"][shard[0] :: shard[1]] if shard else indices["train"]}
     pixels = {name: data.images[chosen[name]] if len(chosen[name]) else None for name in SPLITS}
@@ -358,4 +404,23 @@ def load(
         source=data.name,
         train_from=train_from,
         shard=shard,
+        task=task,
+    )
+
+
+def _classification_splits(data: Source, validation_split, test_split, seed, train_fraction) -> dict[str, np.ndarray]:
+    present = np.unique(data.labels)
+    if len(present) < 2:
+        only = data.class_names[int(present[0])] if len(present) else "none"
+        raise UserError(
+            f"{data.name} holds images of one class only ({only}); a classifier needs at least two "
+            "classes. Add images of other classes."
+        )
+    return split_indices(
+        data.labels,
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        fixed_test=data.test_indices,
+        train_fraction=train_fraction,
     )

@@ -61,6 +61,14 @@ def split_digits(labels: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-5k's 28x28 uint8 digits and their labels, as `generate` takes them."""
+    from mobilekit.data.sources import read_source
+
+    mnist = read_source("mnist5k", resolution=28, show_progress=False)
+    return mnist.images[..., 0], mnist.labels
+
+
 def generate(
     split: str,
     count: int,
@@ -77,12 +85,7 @@ def generate(
     """
     if split not in _SPLIT_IDS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(_SPLIT_IDS)}")
-    if digits is None:
-        from mobilekit.data.sources import SOURCES
-
-        mnist = SOURCES["mnist5k"][0](28, False)
-        digits = (mnist.images[..., 0], mnist.labels)
-    pixels, labels = digits
+    pixels, labels = mnist_digits() if digits is None else digits
     photos = calibration.bundled_photos() if photos is None else photos
     pool = split_digits(labels)[split]
     made = [

@@ -1,4 +1,8 @@
-"""The tf.data pipelines of `datasets`: batches of raw RGB pixels 0..255 (float32) and int32 labels.
+"""The tf.data pipelines of `datasets`: batches of raw RGB pixels 0..255 (float32) and int32 targets.
+
+A target is an image's class (labels of shape (N,)) or its class mask (labels of shape (N, H, W), the
+images' size: a class per pixel); a mask goes through every crop and mirror its image does (to the
+nearest pixel).
 
 `pipeline` batches a split in memory (reshuffled every epoch when training);
 `training_stream` is training's endless stream, indexed by (epoch, step) so a
@@ -25,8 +29,20 @@ def _prepare(batch, resolution: int):
     return pixels
 
 
-def _augment(pixels, seed, resolution: int, mirror: bool):
-    """Random square crops covering AUGMENT_MIN_CROP..1 of each side, resized back; random mirror."""
+def _targets(labels: np.ndarray) -> np.ndarray:
+    """Classes as int32; masks stay uint8 in memory (a quarter of the bytes) until `_prepare_targets`."""
+    return labels if labels.ndim == 3 else labels.astype(np.int32)
+
+
+def _prepare_targets(targets):
+    import tensorflow as tf
+
+    return tf.cast(targets, tf.int32)
+
+
+def _augment(pixels, targets, seed, resolution: int, mirror: bool):
+    """Random square crops covering AUGMENT_MIN_CROP..1 of each side, resized back; random mirror.
+    Masks (int32 targets of rank 3) are cropped and mirrored with their images, to the nearest pixel."""
     import tensorflow as tf
 
     count = tf.shape(pixels)[0]
@@ -36,10 +52,18 @@ def _augment(pixels, seed, resolution: int, mirror: bool):
     left = tf.random.stateless_uniform((count, 1), seeds[2]) * (1.0 - side)
     boxes = tf.concat([top, left, top + side, left + side], axis=1)
     pixels = tf.image.crop_and_resize(pixels, boxes, tf.range(count), (resolution, resolution))
+    masks = targets.shape.rank == 3
+    if masks:
+        cropped = tf.image.crop_and_resize(
+            tf.cast(targets[..., None], tf.float32), boxes, tf.range(count), (resolution, resolution), method="nearest"
+        )
+        targets = tf.cast(cropped[..., 0], tf.int32)
     if mirror:
         flip = tf.random.stateless_uniform((count, 1, 1, 1), seeds[3]) < 0.5
         pixels = tf.where(flip, tf.reverse(pixels, axis=[2]), pixels)
-    return tf.clip_by_value(pixels, 0, 255)
+        if masks:
+            targets = tf.where(flip[..., 0], tf.reverse(targets, axis=[2]), targets)
+    return tf.clip_by_value(pixels, 0, 255), targets
 
 
 def pipeline(
@@ -53,27 +77,29 @@ def pipeline(
     mirror: bool = True,
     seed: int = 0,
 ):
-    """A batched, prefetched tf.data pipeline of (float32 RGB pixels 0..255, int32 labels).
+    """A batched, prefetched tf.data pipeline of (float32 RGB pixels 0..255, int32 classes or masks).
 
     `shuffle` reshuffles the order every epoch; `augment` gives every batch
     random crops (and mirrors when `mirror`). Both are seeded by `seed`.
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, _targets(labels)))
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, pair: (_augment(_prepare(batch[0], resolution), pair, resolution, mirror), batch[1]),
+            lambda batch, pair: _augment(
+                _prepare(batch[0], resolution), _prepare_targets(batch[1]), pair, resolution, mirror
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
     else:
         dataset = dataset.map(
-            lambda batch, labels_: (_prepare(batch, resolution), labels_),
+            lambda batch, targets: (_prepare(batch, resolution), _prepare_targets(targets)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
@@ -116,7 +142,7 @@ def training_stream(
     """
     import tensorflow as tf
 
-    every_image, every_label = tf.constant(pixels), tf.constant(labels.astype(np.int32))
+    every_image, every_label = tf.constant(pixels), tf.constant(_targets(labels))
     count = len(labels)
 
     def epoch_batches(epoch):
@@ -131,10 +157,11 @@ def training_stream(
         ).enumerate()
 
         def prepare(step, batch):
-            images = _prepare(batch[0], resolution)
+            images, targets = _prepare(batch[0], resolution), _prepare_targets(batch[1])
             if augment:
-                images = _augment(images, tf.stack([epoch, step]) + seed * 1_000_003, resolution, mirror)
-            return images, batch[1]
+                seeds = tf.stack([epoch, step]) + seed * 1_000_003
+                images, targets = _augment(images, targets, seeds, resolution, mirror)
+            return images, targets
 
         return batches.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 
 from mobilekit import progress
-from mobilekit.data import images
+from mobilekit.data import calibration, images
 from mobilekit.errors import UserError
 
 IGNORE = 255  # a mask value that no loss or metric counts
@@ -37,6 +37,7 @@ class SegmentationSource:
 
     images: uint8 (N, resolution, resolution, 3). masks: uint8 (N, resolution, resolution), a class
     index per pixel or IGNORE. splits: the source's own fixed train / validation / test positions, or None.
+    mirror: whether a mirrored scene is still a true one (not for digits).
     """
 
     name: str
@@ -44,6 +45,12 @@ class SegmentationSource:
     masks: np.ndarray
     class_names: tuple[str, ...]
     splits: dict[str, np.ndarray] | None = None
+    mirror: bool = True
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The masks: what a pipeline pairs with each image."""
+        return self.masks
 
 
 def read_segmentation(source: str | os.PathLike, *, resolution: int, show_progress: bool = True) -> SegmentationSource:
@@ -64,8 +71,10 @@ def read_segmentation(source: str | os.PathLike, *, resolution: int, show_progre
 def _digit_scenes(resolution: int) -> SegmentationSource:
     from mobilekit.data import digit_scenes
 
+    digits, photos = digit_scenes.mnist_digits(), calibration.bundled_photos()
     made = {
-        name: digit_scenes.generate(name, count, size=resolution) for name, count in digit_scenes.SPLIT_SIZES.items()
+        name: digit_scenes.generate(name, count, size=resolution, digits=digits, photos=photos)
+        for name, count in digit_scenes.SPLIT_SIZES.items()
     }
     starts = np.cumsum([0, *(len(scenes.images) for scenes in made.values())])
     return SegmentationSource(
@@ -74,7 +83,20 @@ def _digit_scenes(resolution: int) -> SegmentationSource:
         np.concatenate([scenes.masks for scenes in made.values()]),
         digit_scenes.CLASS_NAMES,
         splits={name: np.arange(starts[i], starts[i + 1]) for i, name in enumerate(made)},
+        mirror=False,
     )
+
+
+def is_segmentation_source(source) -> bool:
+    """Whether `source` names segmentation data: a bundled segmentation dataset, or a folder with a
+    masks/ sub-folder or a labels.txt (a classification folder has class sub-folders instead)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    text = os.fspath(source)
+    path = pathlib.Path(text).expanduser()
+    if path.is_dir():
+        return (path / "masks").is_dir() or (path / LABELS_FILE).is_file()
+    return text in BUNDLED
 
 
 def check_folder(folder: pathlib.Path) -> tuple[tuple[str, ...], list[tuple[pathlib.Path, pathlib.Path]]]:

@@ -26,11 +26,10 @@ import numbers
 from typing import Callable
 
 from mobilekit.errors import UserError
-from mobilekit.formats import weights_source
+from mobilekit.formats import TASKS, weights_source
 from mobilekit.models.keras_counterparts import KERAS_COUNTERPARTS, ImagenetWeights, KerasCounterpart
 
 MIN_RESOLUTION = 32
-TASKS = ("classification", "segmentation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,9 +387,14 @@ def _plan(name, *, weights, alpha, resolution, num_classes, include_top, dropout
         # they are cached or can be downloaded (fails within seconds offline).
         if entry.info.backbone is not None:
             backbone = REGISTRY.get(entry.info.backbone)
-            imagenet = weight_loading.find_imagenet(
-                backbone, dataclasses.replace(settings, include_top=False), resolve_options(backbone, {})
-            )
+            try:
+                imagenet = weight_loading.find_imagenet(
+                    backbone, dataclasses.replace(settings, include_top=False), resolve_options(backbone, {})
+                )
+            except UserError as error:
+                raise UserError(
+                    f"{name} takes its backbone's ImageNet weights from {backbone.info.name}: {error}"
+                ) from None
         else:
             imagenet = weight_loading.find_imagenet(entry, settings, chosen)
     return _Plan(entry, settings, chosen, imagenet, None if source in (None, "imagenet") else source)

@@ -18,7 +18,7 @@ import numpy as np
 from mobilekit import files
 from mobilekit.data import datasets
 from mobilekit.errors import MobilekitWarning, UserError
-from mobilekit.metrics import top_k_accuracy
+from mobilekit.metrics import confusion_matrix, segmentation_scores, top_k_accuracy
 from mobilekit.train import distribute, run_folder
 from mobilekit.train.model import freeze_backbone
 from mobilekit.train.run_folder import BEST_FILE
@@ -73,8 +73,19 @@ def _check_arguments(model, data, epochs, learning_rate, optimizer, schedule) ->
         raise UserError(f"learning_rate must be a number > 0, got {learning_rate!r}, e.g. 1e-3 for adam.")
     if len(model.outputs) != 1:
         raise UserError(
-            f"{model.name} has {len(model.outputs)} outputs; fit trains single-output classifiers. "
+            f"{model.name} has {len(model.outputs)} outputs; fit trains single-output models. "
             "Build it without auxiliary heads (e.g. GoogLeNet's aux_logits=False)."
+        )
+    per_pixel = len(model.outputs[0].shape) == 4
+    if per_pixel != (data.task == "segmentation"):
+        raise UserError(
+            f"{model.name} predicts {'a class per pixel' if per_pixel else 'a class per image'} but the data "
+            f"({data.source}) has {'a class per pixel' if data.task == 'segmentation' else 'a class per image'}. "
+            + (
+                "Train a segmentation model on a mask folder or digit_scenes."
+                if per_pixel
+                else "Train a segmentation model (mobilekit models lists each model's task) on it."
+            )
         )
     classes = model.outputs[0].shape[-1]
     if classes != data.num_classes:
@@ -89,15 +100,6 @@ def _check_arguments(model, data, epochs, learning_rate, optimizer, schedule) ->
             f"{model.name} takes {height}x{width} images but the data was loaded at "
             f"{data.resolution}x{data.resolution}. Load it with resolution={height}."
         )
-
-
-def _compile(model, optimizer, num_classes: int) -> None:
-    import tf_keras
-
-    metrics = ["accuracy"]
-    if num_classes > 5:
-        metrics.append(tf_keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=metrics)
 
 
 def fit(
@@ -124,7 +126,9 @@ def fit(
     """Train `model` on `data` (a `data.Data`) up to `epochs` epochs in total; returns the history.
 
     Args:
-      model: a single-output classifier taking data.resolution images, e.g. from `build_model`.
+      model: a single-output model taking data.resolution images, e.g. from `build_model`: a
+        classifier, or a segmentation model for segmentation data (`train.objectives` has each
+        task's loss, metrics and the figure the best epoch is chosen by).
       data: the pipelines; training uses data.train and, when present, data.validation.
       epochs: the total number of epochs; a resumed run trains only the missing ones.
       output_dir: the run's folder (created if missing; its parent must exist).
@@ -165,6 +169,7 @@ def fit(
     import tf_keras
 
     from mobilekit import __version__
+    from mobilekit.train import objectives  # Keras classes: imported with TensorFlow
 
     _check_arguments(model, data, epochs, learning_rate, optimizer, schedule)
     if isinstance(backup_steps, bool) or not isinstance(backup_steps, numbers.Integral) or backup_steps < 1:
@@ -224,17 +229,17 @@ def fit(
                 f"{folder} holds a run that differs from this one ({details}), so it cannot be resumed. "
                 "Pass --force to start over there, or choose another --output."
             )
-    monitor = "val_accuracy" if data.validation is not None else "accuracy"
+    monitor = objectives.monitor(data.task, data.validation is not None)
     if data.validation is None:
         warnings.warn(
-            "no validation split: the best checkpoint is chosen by training accuracy, which rewards "
+            f"no validation split: the best checkpoint is chosen by training {monitor}, which rewards "
             "overfitting. Give the data a validation share (validation_split).",
             MobilekitWarning,
             stacklevel=2,
         )
 
     opt = make_optimizer(optimizer, learning_rate)
-    _compile(fitted, opt, data.num_classes)
+    objectives.compile_for(data.task, fitted, opt, data.num_classes)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, str(folder / run_folder.RESUME_DIR), max_to_keep=1)
@@ -390,7 +395,11 @@ def _recorder(model, folder, history, monitor, manager, epoch, best_file: str, b
 
 
 def evaluate(model, dataset) -> dict:
-    """Top-1 and top-5 accuracy of a Keras model over a (images, labels) pipeline."""
+    """Top-1 and top-5 accuracy of a Keras classifier over a (images, labels) pipeline; for a segmentation
+    model over (images, masks), mean IoU, per-class IoU and pixel accuracy (`metrics.segmentation_scores`),
+    its probabilities resized to the masks' size first."""
+    if len(model.outputs[0].shape) == 4:
+        return _evaluate_segmentation(model, dataset)
     scores, labels = [], []
     for images, batch_labels in dataset:
         scores.append(model.predict_on_batch(images))
@@ -401,3 +410,15 @@ def evaluate(model, dataset) -> dict:
         "top5": top_k_accuracy(scores, labels, 5),
         "count": int(len(labels)),
     }
+
+
+def _evaluate_segmentation(model, dataset) -> dict:
+    from mobilekit.train import objectives
+
+    classes = int(model.outputs[0].shape[-1])
+    confusion, count = np.zeros((classes, classes), np.int64), 0
+    for images, masks in dataset:
+        probabilities = objectives.to_mask_size(model.predict_on_batch(images), masks)
+        confusion += confusion_matrix(masks.numpy(), np.argmax(probabilities, axis=-1), classes)
+        count += len(masks)
+    return {**segmentation_scores(confusion), "count": count}

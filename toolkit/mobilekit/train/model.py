@@ -8,7 +8,7 @@ import numpy as np
 
 from mobilekit.errors import UserError
 
-HEAD_STARTS = ("avg_pool", "flatten")
+HEAD_STARTS = ("avg_pool", "flatten", "lraspp_conv", "lraspp_pool")  # classifier tops; the LR-ASPP head
 DEFAULT_BN_MOMENTUM = 0.9  # the first layer of every zoo model's classifier top
 
 
@@ -63,10 +63,12 @@ def check_bn_momentum(bn_momentum: float | None) -> None:
 
 
 def classifier_layers(model) -> list:
-    """The layers of the model's classifier top: from the first layer named avg_pool or flatten on.
+    """The layers of the model's classifier top (or segmentation head): from the first layer named in
+    HEAD_STARTS on.
 
     Every zoo model's top starts there (global pooling for most families,
-    flatten for AlexNet and VGG); what comes before is the backbone.
+    flatten for AlexNet and VGG, the LR-ASPP head's first layers); what comes
+    before is the backbone.
     """
     starts = [i for i, layer in enumerate(model.layers) if layer.name in HEAD_STARTS]
     if not starts:

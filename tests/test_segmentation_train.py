@@ -1,0 +1,136 @@
+"""Training segmentation models: mask pipelines, the per-pixel loss and metrics, `mobilekit train` on masks."""
+
+import mobilekit  # noqa: F401  (first: selects tf_keras before TensorFlow loads)
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from PIL import Image
+
+from mobilekit import UserError, metrics, train
+from mobilekit.cli.main import cli
+from mobilekit.data import datasets, digit_scenes, pipelines
+from mobilekit.data.segmentation import IGNORE
+from mobilekit.train import objectives
+
+CLASSES = 11
+
+
+@pytest.fixture(scope="module")
+def mask_folder(tmp_path_factory):
+    """40 digit scenes at 64 px written as a mask folder (labels.txt, images/*.png, masks/*.png)."""
+    folder = tmp_path_factory.mktemp("scenes")
+    scenes = digit_scenes.generate("train", 40, size=64, seed=3)
+    (folder / "images").mkdir()
+    (folder / "masks").mkdir()
+    (folder / "labels.txt").write_text("\n".join(digit_scenes.CLASS_NAMES) + "\n")
+    for i, (image, mask) in enumerate(zip(scenes.images, scenes.masks)):
+        Image.fromarray(image).save(folder / "images" / f"scene{i:02d}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"scene{i:02d}.png")
+    return folder, scenes
+
+
+def test_a_mask_folder_loads_as_masks_with_image_by_image_splits(mask_folder):
+    folder, scenes = mask_folder
+    assert datasets.check(folder) == "segmentation" and datasets.check("digit_scenes") == "segmentation"
+    assert datasets.check("mnist5k") == "classification"
+    data = datasets.load(folder, resolution=64, batch_size=8, task="segmentation", augment=False, shuffle=False)
+    assert data.task == "segmentation" and data.class_names == digit_scenes.CLASS_NAMES
+    assert sum(data.counts.values()) == 40 and data.counts["test"] == 4 and data.counts["validation"] == 4
+    images, masks = next(iter(data.test))
+    assert images.shape == (4, 64, 64, 3) and masks.shape == (4, 64, 64) and masks.dtype == tf.int32
+    first = int(data.indices["test"][0])
+    np.testing.assert_array_equal(masks[0].numpy(), scenes.masks[first])
+    np.testing.assert_allclose(images[0].numpy(), scenes.images[first])
+
+
+def test_augmentation_crops_and_mirrors_the_mask_with_its_image():
+    # Each pixel's class is written into its red channel: an augmented pair must still agree, but near
+    # class boundaries (the image is resampled bilinearly, the mask to the nearest pixel).
+    rng = np.random.default_rng(0)
+    masks = np.kron(rng.integers(0, 5, (6, 8, 8)), np.ones((8, 8), int)).astype(np.uint8)
+    images = np.repeat((masks[..., None] * 50).astype(np.uint8), 3, axis=-1)
+    batches = pipelines.pipeline(images, masks, resolution=64, batch_size=6, augment=True, mirror=True, seed=1)
+    pixels, cropped = next(iter(batches))
+    assert cropped.dtype == tf.int32 and cropped.shape == (6, 64, 64)
+    assert not np.array_equal(cropped.numpy(), masks)  # something was cropped or mirrored
+    agree = np.round(pixels.numpy()[..., 0] / 50) == cropped.numpy()
+    assert agree.mean() > 0.9
+
+
+def test_pixel_cross_entropy_leaves_ignored_pixels_out_and_resizes_to_the_masks():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(3), (2, 4, 4)).astype("float32")
+    masks = rng.integers(0, 3, (2, 4, 4))
+    masks[0, :2] = IGNORE
+    loss = objectives.PixelCrossEntropy(reduction="none")(masks, probabilities).numpy()
+    for i in range(2):
+        counted = masks[i] != IGNORE
+        chosen = np.take_along_axis(probabilities[i], np.where(counted, masks[i], 0)[..., None], -1)[..., 0]
+        np.testing.assert_allclose(loss[i], -np.log(chosen[counted]).mean(), rtol=1e-5)
+    # a quarter-size prediction is resized bilinearly to the masks' size first
+    small = probabilities[:, ::2, ::2]
+    resized = tf.image.resize(small, (4, 4)).numpy()
+    np.testing.assert_allclose(
+        objectives.PixelCrossEntropy()(masks, small).numpy(), objectives.PixelCrossEntropy()(masks, resized).numpy()
+    )
+
+
+def test_keras_metrics_agree_with_the_numpy_scores():
+    rng = np.random.default_rng(1)
+    probabilities = rng.dirichlet(np.ones(4) * 0.3, (3, 8, 8)).astype("float32")
+    masks = np.where(rng.random((3, 8, 8)) < 0.1, IGNORE, rng.integers(0, 3, (3, 8, 8)))  # class 3 never true
+    expected = metrics.segmentation_scores(metrics.confusion_matrix(masks, probabilities.argmax(-1), 4))
+    miou, accuracy = objectives.MeanIoU(4), objectives.PixelAccuracy(4)
+    for metric in (miou, accuracy):
+        metric.update_state(masks[:2], probabilities[:2])
+        metric.update_state(masks[2:], probabilities[2:])
+    assert miou.result().numpy() == pytest.approx(expected["miou"], rel=1e-6)
+    assert accuracy.result().numpy() == pytest.approx(expected["pixel_accuracy"], rel=1e-6)
+    assert expected["pixels"] == int((masks != IGNORE).sum())
+
+
+def test_segmentation_scores_by_hand():
+    truth = np.array([[0, 0, 1, 1], [2, 2, IGNORE, 0]])
+    predicted = np.array([[0, 1, 1, 1], [2, 0, 2, 0]])
+    scores = metrics.segmentation_scores(metrics.confusion_matrix(truth, predicted, 4))
+    # class 0: hits 2, union 4; class 1: hits 2, union 3; class 2: hits 1, union 2; class 3: absent
+    assert scores["iou"] == pytest.approx([0.5, 2 / 3, 0.5, None])
+    assert scores["miou"] == pytest.approx((0.5 + 2 / 3 + 0.5) / 3)
+    assert scores["pixel_accuracy"] == pytest.approx(5 / 7) and scores["pixels"] == 7
+
+
+def test_a_model_and_data_of_different_tasks_are_refused(mask_folder):
+    folder, _ = mask_folder
+    with pytest.raises(UserError, match="segmentation model"):
+        datasets.check_task("mnist5k", "classification", "segmentation", "lraspp_mobilenet_v3_small")
+    with pytest.raises(UserError, match="classifies whole images"):
+        datasets.check_task(folder, "segmentation", "classification", "mobilenet_v3_small")
+    data = datasets.load(folder, resolution=64, batch_size=8, task="segmentation")
+    classifier = train.build_model("mobilenet_v3_small", num_classes=CLASSES, alpha=0.35, resolution=64)
+    with pytest.raises(UserError, match="a class per image but the data"):
+        train.fit(classifier, data, epochs=1, output_dir=folder.parent / "refused")
+
+
+@pytest.mark.slow
+def test_train_cli_trains_a_segmenter_on_a_mask_folder(mask_folder, tmp_path):
+    folder, _ = mask_folder
+    output = tmp_path / "run"
+    args = ["train", "--model", "lraspp_mobilenet_v3_small", "--alpha", "0.35", "--resolution", "64"]
+    args += ["--data", str(folder), "--weights", "none", "--epochs", "2", "--batch-size", "8", "--output", str(output)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    history = json.loads((output / "history.json").read_text())
+    assert history["monitor"] == "val_miou" and len(history["epochs"]) == 2
+    assert {"miou", "pixel_accuracy", "val_miou", "val_pixel_accuracy"} <= set(history["epochs"][-1])
+    assert "validation mean IoU" in result.output and "pixel accuracy" in result.output
+    assert (output / "labels.txt").read_text().splitlines() == list(digit_scenes.CLASS_NAMES)
+    model = mobilekit.load_model(output / "best.keras")
+    assert model.output_shape == (None, 8, 8, CLASSES)
+    refused = CliRunner().invoke(
+        cli, [*args[:7], "--data", "mnist5k", "--weights", "none", "--epochs", "1", "--output", str(tmp_path / "x")]
+    )
+    assert refused.exit_code != 0 and "segmentation model" in refused.output and "Traceback" not in refused.output
