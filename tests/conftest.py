@@ -86,3 +86,22 @@ def conv_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("adapt") / "convs.keras"
     train.save_model_atomic(tf_keras.Model(inputs, outputs), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def scene_folder(tmp_path_factory):
+    """A segmentation mask folder: 40 digit scenes at 64 px (labels.txt, images/*.png, masks/*.png), and the
+    scenes themselves."""
+    from PIL import Image
+
+    from mobilekit.data import digit_scenes
+
+    folder = tmp_path_factory.mktemp("scenes")
+    scenes = digit_scenes.generate("train", 40, size=64, seed=3)
+    (folder / "images").mkdir()
+    (folder / "masks").mkdir()
+    (folder / "labels.txt").write_text("\n".join(digit_scenes.CLASS_NAMES) + "\n")
+    for i, (image, mask) in enumerate(zip(scenes.images, scenes.masks)):
+        Image.fromarray(image).save(folder / "images" / f"scene{i:02d}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"scene{i:02d}.png")
+    return folder, scenes

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-from PIL import Image
 
 from mobilekit import UserError, metrics, train
 from mobilekit.cli.main import cli
@@ -19,22 +18,8 @@ from mobilekit.train import objectives
 CLASSES = 11
 
 
-@pytest.fixture(scope="module")
-def mask_folder(tmp_path_factory):
-    """40 digit scenes at 64 px written as a mask folder (labels.txt, images/*.png, masks/*.png)."""
-    folder = tmp_path_factory.mktemp("scenes")
-    scenes = digit_scenes.generate("train", 40, size=64, seed=3)
-    (folder / "images").mkdir()
-    (folder / "masks").mkdir()
-    (folder / "labels.txt").write_text("\n".join(digit_scenes.CLASS_NAMES) + "\n")
-    for i, (image, mask) in enumerate(zip(scenes.images, scenes.masks)):
-        Image.fromarray(image).save(folder / "images" / f"scene{i:02d}.png")
-        Image.fromarray(mask).save(folder / "masks" / f"scene{i:02d}.png")
-    return folder, scenes
-
-
-def test_a_mask_folder_loads_as_masks_with_image_by_image_splits(mask_folder):
-    folder, scenes = mask_folder
+def test_a_scene_folder_loads_as_masks_with_image_by_image_splits(scene_folder):
+    folder, scenes = scene_folder
     assert datasets.check(folder) == "segmentation" and datasets.check("digit_scenes") == "segmentation"
     assert datasets.check("mnist5k") == "classification"
     data = datasets.load(folder, resolution=64, batch_size=8, task="segmentation", augment=False, shuffle=False)
@@ -103,8 +88,8 @@ def test_segmentation_scores_by_hand():
     assert scores["pixel_accuracy"] == pytest.approx(5 / 7) and scores["pixels"] == 7
 
 
-def test_a_model_and_data_of_different_tasks_are_refused(mask_folder):
-    folder, _ = mask_folder
+def test_a_model_and_data_of_different_tasks_are_refused(scene_folder):
+    folder, _ = scene_folder
     with pytest.raises(UserError, match="segmentation model"):
         datasets.check_task("mnist5k", "classification", "segmentation", "lraspp_mobilenet_v3_small")
     with pytest.raises(UserError, match="classifies whole images"):
@@ -116,8 +101,8 @@ def test_a_model_and_data_of_different_tasks_are_refused(mask_folder):
 
 
 @pytest.mark.slow
-def test_train_cli_trains_a_segmenter_on_a_mask_folder(mask_folder, tmp_path):
-    folder, _ = mask_folder
+def test_train_cli_trains_a_segmenter_on_a_scene_folder(scene_folder, tmp_path):
+    folder, _ = scene_folder
     output = tmp_path / "run"
     args = ["train", "--model", "lraspp_mobilenet_v3_small", "--alpha", "0.35", "--resolution", "64"]
     args += ["--data", str(folder), "--weights", "none", "--epochs", "2", "--batch-size", "8", "--output", str(output)]

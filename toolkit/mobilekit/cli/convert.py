@@ -35,7 +35,13 @@ def pick_mode(int8: bool, fp16: bool, dynamic: bool) -> str:
 @click.option(
     "--io", type=click.Choice(IO_TYPES), default=None, help="Input/output type of an --int8 file.  [default: uint8]"
 )
-@click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True, help="Classifier outputs.")
+@click.option(
+    "--num-classes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Classes of the output  [default: the --labels file's lines; else 1000 for classifiers, the reference's "
+    "21 for segmentation models].",
+)
 @click.option(
     "--labels",
     "labels_path",
@@ -112,8 +118,9 @@ def convert(
     model_file = model_file if model_file.suffix in (".keras", ".h5") and model_file.is_file() else None
     name = model_file.stem if model_file else model_name
     output_path = files.check_writable(output_path or pathlib.Path(output_name(name, mode)), force=force)
-    if model_file is None:
+    if model_file is None and labels_path is not None:
         labels = read_labels(labels_path, num_classes)
+        num_classes = len(labels)
     if calib is not None:
         image_files.find_images(calib)
     check_weights_file(weights)
@@ -124,6 +131,12 @@ def convert(
     from mobilekit import __version__, load_model, models
 
     if model_file is None:
+        info = models.info(model_name)
+        if num_classes is None:
+            num_classes = info.reference_counts.num_classes if info.task == "segmentation" else 1000
+        if labels_path is None:
+            labels = read_labels(None, num_classes)
+        task = info.task
         # The name, settings, options and ImageNet weights, before the calibration images and the build.
         resolution = models.check(
             model_name, weights=weights, alpha=alpha, resolution=resolution, num_classes=num_classes, **options
@@ -132,6 +145,7 @@ def convert(
         saved = load_model(model_file)
         resolution, num_classes = int(saved.input_shape[1]), int(saved.output_shape[-1])
         labels = read_labels(labels_path, num_classes)
+        task = "segmentation" if len(saved.output_shape) == 4 else "classification"
 
     from mobilekit.data import calibration
     from mobilekit.export import convert as export_convert
@@ -162,15 +176,9 @@ def convert(
         show_progress=show,
         keep_hard_swish=keep_hard_swish,
     )
+    spec = metadata.SegmenterMetadataSpec if task == "segmentation" else metadata.ModelMetadataSpec
     buf = metadata.attach(
-        buf,
-        metadata.ModelMetadataSpec(
-            name=name,
-            labels=labels,
-            version=__version__,
-            author="mobilekit",
-            description=description,
-        ),
+        buf, spec(name=name, labels=labels, version=__version__, author="mobilekit", description=description)
     )
     files.write_atomic(output_path, buf, force=force)
 
@@ -194,7 +202,8 @@ def _description(what: str, mode: str, resolution: int, width: str, weights: str
     )
 
 
-def read_labels(labels_path, num_classes: int) -> tuple:
+def read_labels(labels_path, num_classes: int | None) -> tuple:
+    """The labels file's lines (as many as `num_classes`, when given), or the default labels of `num_classes`."""
     from mobilekit.data import labels as label_data
 
     return label_data.read_labels(labels_path, num_classes) if labels_path else label_data.default_labels(num_classes)

