@@ -9,7 +9,12 @@ Compiles the core and its tests once with kotlinc (found via $KOTLINC, then the 
 - checks that the Kotlin latency statistics equal mobilekit.runtime.benchmark.latency_stats and that
   the results JSON the Kotlin core writes validates against bench.schema.json;
 - reads real converted files with metadata through the Kotlin ModelInfo and requires what mobilekit's
-  metadata reader and the LiteRT interpreter report (tensors, quantization, normalization, labels).
+  metadata reader and the LiteRT interpreter report (tensors, quantization, normalization, labels,
+  custom metadata, the segmenter's activation, and the task: classification or segmentation);
+- runs a real LR-ASPP segmenter's outputs (uint8, int8 and float32, (1, 12, 12, 11)) through the Kotlin
+  mask post-processing and requires numpy's arg-max at the tensor's size, and this file's reference
+  (bilinear on the scores, half-pixel centres, then arg-max) at display sizes, with the overlay colours
+  and the legend's shares.
 """
 
 from __future__ import annotations
@@ -208,6 +213,51 @@ def tflite_files(tiny_classifier, tmp_path_factory) -> dict[str, pathlib.Path]:
     return files
 
 
+def task_of(output_shapes: list[list[int]], custom_metadata_names: list[str]) -> str:
+    """Issue 18's task rule (the app's ModelInfo.task, and the rule for mobilekit's reader): segmentation with a
+    SEGMENTER_METADATA custom metadata entry, or without one when the only output is [1, h, w, C > 1];
+    classification when the only output has rank 2; unknown otherwise."""
+    if "SEGMENTER_METADATA" in custom_metadata_names:
+        return "segmentation"
+    if len(output_shapes) == 1 and len(output_shapes[0]) == 4 and output_shapes[0][3] > 1:
+        return "segmentation"
+    if len(output_shapes) == 1 and len(output_shapes[0]) == 2:
+        return "classification"
+    return "unknown"
+
+
+ACTIVATIONS = ("NONE", "SIGMOID", "SOFTMAX")  # MediaPipe's image_segmenter_metadata_schema.fbs
+
+
+def segmenter_options_bytes(activation: str, min_parser_version: str = "1.0.0") -> bytes:
+    """MediaPipe's ImageSegmenterOptions flatbuffer (identifier V001): activation, min_parser_version."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(64)
+    b.ForceDefaults(True)
+    version = b.CreateString(min_parser_version)
+    b.StartObject(2)
+    b.PrependInt8Slot(0, ACTIVATIONS.index(activation), 0)
+    b.PrependUOffsetTRelativeSlot(1, version, 0)
+    b.Finish(b.EndObject(), file_identifier=b"V001")
+    return bytes(b.Output())
+
+
+def segmenter_options_of(data: bytes) -> dict:
+    """ImageSegmenterOptions read with the flatbuffers runtime, as MediaPipe's GetImageSegmenterOptions
+    (any identifier): what ModelInfoCli prints as "segmenter"."""
+    from flatbuffers import number_types, table
+
+    buf = bytearray(data)
+    root = table.Table(buf, number_types.UOffsetTFlags.py_type(int.from_bytes(buf[:4], "little")))
+    activation = root.Offset(4)
+    version = root.Offset(6)
+    return {
+        "activation": ACTIVATIONS[root.Get(number_types.Int8Flags, root.Pos + activation) if activation else 0],
+        "min_parser_version": root.String(root.Pos + version).decode() if version else None,
+    }
+
+
 def float32s(values) -> list[float]:
     """Each value as the float32 a file stores, as a Python float (exact)."""
     return [float(np.float32(v)) for v in values]
@@ -258,9 +308,13 @@ def python_model_info(data: bytes) -> dict:
 
     read = metadata.read(data)
     tree = None
+    custom_names: list[str] = []
     if read is not None:
         tree = read["metadata"]
         sub = tree["subgraph_metadata"][0]
+        custom = sub.get("custom_metadata") or []
+        custom_names = [entry.get("name") for entry in custom]
+        segmenter = [bytes(entry.get("data") or []) for entry in custom if entry.get("name") == "SEGMENTER_METADATA"]
         tree = {
             **{
                 key: tree.get(key)
@@ -270,13 +324,20 @@ def python_model_info(data: bytes) -> dict:
             "outputs": [tensor_metadata(t) for t in sub.get("output_tensor_metadata") or []],
             "associated_files": [associated_file(f) for f in tree.get("associated_files") or []],
             "labels_file": metadata.read_spec(data).labels_file,
+            "custom_metadata": [
+                {"name": entry.get("name"), "sha256": hashlib.sha256(bytes(entry.get("data") or [])).hexdigest()}
+                for entry in custom
+            ],
+            "segmenter": segmenter_options_of(segmenter[-1]) if segmenter else None,
         }
+    outputs = interpreter.get_output_details()
     return {
         "inputs": [tensor(d) for d in interpreter.get_input_details()],
-        "outputs": [tensor(d) for d in interpreter.get_output_details()],
+        "outputs": [tensor(d) for d in outputs],
         "metadata": tree,
         "labels": metadata.labels(data),
         "operators": sum(tflite_file.summarize(data).ops.values()),  # subgraph 0's ops
+        "task": task_of([list(d["shape"]) for d in outputs], custom_names),
         "associated_files": {
             name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
             for name, content in metadata.associated_files(data).items()
@@ -292,6 +353,7 @@ def test_model_info_matches_python(core_jar, tflite_files, kind):
     kotlin = json.loads(run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path).stdout)
     data = path.read_bytes()
     assert kotlin == python_model_info(data)  # ints and strings exactly, floats as the file's float32
+    assert kotlin["task"] == "classification"
 
     expected_type = {"int8-uint8io": "uint8", "int8-int8io": "int8", "float32": "float32", "no-metadata": "uint8"}[kind]
     (image,) = kotlin["inputs"]
@@ -327,11 +389,13 @@ def test_model_info_errors_say_what_is_wrong(core_jar, tflite_files, tmp_path):
         assert message in run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path, status=1).stderr, name
 
 
-def test_model_info_reads_damaged_files_without_crashing(core_jar, tflite_files, tmp_path):
+@pytest.mark.parametrize("kind", ["classifier", "segmenter"])
+def test_model_info_reads_damaged_files_without_crashing(core_jar, request, tmp_path, kind):
     """Every damaged copy gives its JSON or one IllegalArgumentException message, never another exception."""
     from fuzzing import damaged_copies
 
-    copies = damaged_copies(tflite_files["int8-uint8io"].read_bytes())
+    files = request.getfixturevalue("tflite_files" if kind == "classifier" else "segmentation_files")
+    copies = damaged_copies(files["int8-uint8io"].read_bytes())
     paths = []
     for index, data in enumerate(copies.values()):
         paths.append(tmp_path / f"copy{index}.tflite")
@@ -349,3 +413,298 @@ def test_model_info_reads_damaged_files_without_crashing(core_jar, tflite_files,
     assert 40 <= len(errors) < len(copies)  # the cuts fail; many flips land in weights and still read
     stderr = done.stderr.splitlines()
     assert len(stderr) == len(errors) and all(line.startswith("error: ") for line in stderr), done.stderr[-2000:]
+
+
+# --- The app's model classes against this core ---
+
+APP_SOURCES = ROOT / "android_demo" / "app" / "src" / "main" / "kotlin" / "dev" / "mobilekit" / "demo"
+APP_MODEL_CLASSES = ("ImageModel.kt", "Classifier.kt", "Segmenter.kt")
+
+
+def test_app_model_classes_compile_against_the_core(core_jar, tmp_path):
+    """The app's ImageModel, Classifier and Segmenter (between LiteRT's tensors and the core's top-k and
+    segmentation) type-check against this core, with LiteRT's Java API and the app's Engine stubbed
+    (tests/android/stubs): the app cannot be built here, but its use of the core is checked."""
+    kotlinc = require_kotlinc("the app's model classes")
+    engine = (APP_SOURCES / "Engine.kt").read_text()
+    for declaration in (  # what the Engine stub declares, still in the real Engine
+        "data class GpuCache(val folder: File, val token: String)",
+        "val interpreter: Interpreter,",
+        "val accelerator: Accelerator,",
+        "fun create(modelBytes: ByteArray, accelerator: Accelerator, threads: Int, gpuCache: GpuCache? = null): Engine",
+    ):
+        assert declaration in engine, (
+            f"Engine.kt no longer has {declaration!r}: update tests/android/stubs/EngineStub.kt"
+        )
+    stubs = sorted((ROOT / "tests" / "android" / "stubs").glob("*.kt"))
+    done = subprocess.run(
+        [kotlinc, "-nowarn", "-jvm-target", "17", "-cp", str(core_jar), "-d", str(tmp_path / "app-models.jar")]
+        + [str(path) for path in stubs]
+        + [str(APP_SOURCES / name) for name in APP_MODEL_CLASSES],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"kotlinc failed on the app's model classes:\n{done.stdout}\n{done.stderr}"
+
+
+# --- Segmentation: a real LR-ASPP's files and outputs through the Kotlin core against numpy ---
+
+SEGMENTATION_LABELS = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+)  # fmt: skip
+SEGMENTATION_KINDS = {  # kind: (mode, io, the activation written into SEGMENTER_METADATA)
+    "int8-uint8io": ("int8", "uint8", "NONE"),  # the softmax is in the graph: what mobilekit writes
+    "float32": ("float32", "float32", "SOFTMAX"),  # another activation, to read it back
+}  # int8 I/O is the classifier files' case; its int8 output is derived from the uint8 one below
+
+
+def with_segmenter_metadata(flat: bytes, activation: str) -> bytes:
+    """flat with the metadata a segmenter carries (what MediaPipe's ImageSegmenter reads): the image input
+    (RGB, normalization), the mask output (GRAYSCALE ImageProperties, labels.txt as TENSOR_AXIS_LABELS) and
+    SEGMENTER_METADATA in the subgraph's custom_metadata; written with mobilekit's metadata encoder and
+    tflite_file, labels.txt in a stored ZIP appended to the flatbuffer."""
+    import io
+    import zipfile
+
+    from mobilekit.export import metadata, tflite_file
+
+    def image(color_space: str) -> dict:
+        return {"content_properties_type": "ImageProperties", "content_properties": {"color_space": color_space}}
+
+    subgraph = {
+        "input_tensor_metadata": [
+            {
+                "name": "image",
+                "content": image("RGB"),
+                "process_units": [{"options_type": "NormalizationOptions", "options": {"mean": [0.0], "std": [1.0]}}],
+            }
+        ],
+        "output_tensor_metadata": [
+            {
+                "name": "segmentation_masks",
+                "description": "Class probabilities per pixel.",
+                "content": image("GRAYSCALE"),
+                "associated_files": [
+                    {"name": "labels.txt", "description": "Class names.", "type": "TENSOR_AXIS_LABELS"}
+                ],
+            }
+        ],
+        "custom_metadata": [{"name": "SEGMENTER_METADATA", "data": list(segmenter_options_bytes(activation))}],
+    }
+    tree = {"name": "lraspp", "description": "A tiny test segmenter.", "version": "1", "subgraph_metadata": [subgraph]}
+    tree["min_parser_version"] = metadata.min_parser_version(tree)
+    model = tflite_file.read(flat)
+    tflite_file.set_metadata_buffer(model, metadata.METADATA_NAME, metadata.encode(tree))
+    with_metadata = tflite_file.write(model)
+    archive = io.BytesIO()
+    archive.write(b"\0" * len(with_metadata))  # ZIP offsets count from the model's first byte
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(
+            zipfile.ZipInfo("labels.txt", date_time=(1980, 1, 1, 0, 0, 0)), "\n".join(SEGMENTATION_LABELS) + "\n"
+        )
+    return with_metadata + archive.getvalue()[len(with_metadata) :]
+
+
+@pytest.fixture(scope="module")
+def segmentation_files(tmp_path_factory) -> dict[str, pathlib.Path]:
+    """LR-ASPP on MobileNetV3-Small (alpha 0.35, 96 px, 11 classes: output (1, 12, 12, 11) class
+    probabilities) from mobilekit's converter, each kind of SEGMENTATION_KINDS with segmenter metadata, and
+    the uint8 file without metadata ("no-metadata"). Untrained, with its two classifier convolutions
+    scaled by 200 so that the classes vary over a photo (8 of the 11 win somewhere on chelsea) while
+    the probabilities stay close enough that the uint8 and int8 outputs (scale 1/256) have ties."""
+    import tf_keras
+
+    from mobilekit.export import convert
+    from mobilekit.models import efficient, segmentation
+
+    tf_keras.utils.set_random_seed(0)
+    model = segmentation.build_lraspp(
+        efficient.MOBILENET_V3_SMALL, name="lraspp", alpha=0.35, resolution=96, num_classes=len(SEGMENTATION_LABELS)
+    )
+    for name in ("lraspp_low_classifier", "lraspp_high_classifier"):
+        layer = model.get_layer(name)
+        layer.set_weights([weights * 200 for weights in layer.get_weights()])
+    calibration = [np.random.default_rng(1).uniform(0, 255, (4, 96, 96, 3)).astype(np.float32)]
+    folder = tmp_path_factory.mktemp("segmentation")
+    files = {}
+    for kind, (mode, io_type, activation) in SEGMENTATION_KINDS.items():
+        flat = convert.convert(
+            model, mode=mode, io=io_type, calibration=calibration, calibration_steps=4, show_progress=False
+        )
+        files[kind] = folder / f"{kind}.tflite"
+        files[kind].write_bytes(with_segmenter_metadata(flat, activation))
+        if kind == "int8-uint8io":
+            files["no-metadata"] = folder / "no-metadata.tflite"
+            files["no-metadata"].write_bytes(flat)
+    return files
+
+
+@pytest.mark.parametrize("kind", [*SEGMENTATION_KINDS, "no-metadata"])
+def test_model_info_of_segmenters_matches_python(core_jar, segmentation_files, kind):
+    path = segmentation_files[kind]
+    kotlin = json.loads(run_java(core_jar, "dev.mobilekit.core.ModelInfoCli", path).stdout)
+    assert kotlin == python_model_info(path.read_bytes())
+    assert kotlin["task"] == "segmentation"  # by SEGMENTER_METADATA, or by the output's shape without metadata
+    (mask,) = kotlin["outputs"]
+    assert mask["shape"] == [1, 12, 12, len(SEGMENTATION_LABELS)]
+    if kind == "no-metadata":
+        assert kotlin["metadata"] is None and kotlin["labels"] is None
+        return
+    assert kotlin["labels"] == list(SEGMENTATION_LABELS)
+    assert kotlin["metadata"]["segmenter"] == {
+        "activation": SEGMENTATION_KINDS[kind][2],
+        "min_parser_version": "1.0.0",
+    }
+    assert [entry["name"] for entry in kotlin["metadata"]["custom_metadata"]] == ["SEGMENTER_METADATA"]
+    assert kotlin["metadata"]["outputs"][0]["color_space"] == "GRAYSCALE"
+    assert kotlin["metadata"]["min_parser_version"] == "1.5.0"  # custom_metadata came in schema 1.5.0
+
+
+@pytest.fixture(scope="module")
+def segmentation_outputs(segmentation_files) -> dict[str, tuple[np.ndarray, float, int]]:
+    """{kind: (output, scale, zero point)}: each file's output tensor for the photo, as LiteRT gives it
+    ((1, 12, 12, 11) uint8 / float32; scale 0 for float). "int8" is the uint8 output as a file with int8 I/O
+    gives it (the same scale, everything 128 lower). "float32-ties" is the float output with
+    exact ties written in: over the first 6 rows, the best class's score copied into the class 3 after it
+    (modulo 11), so the lowest index decides each of those 72 pixels."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    outputs = {}
+    for kind in SEGMENTATION_KINDS:
+        interpreter = Interpreter(model_path=str(segmentation_files[kind]))
+        interpreter.allocate_tensors()
+        (image,) = interpreter.get_input_details()
+        (output,) = interpreter.get_output_details()
+        scale, zero_point = image["quantization"]
+        tensor = python_preprocess(photo(), 96, [0.0], [1.0], image["dtype"], scale, zero_point)
+        interpreter.set_tensor(image["index"], tensor[None])
+        interpreter.invoke()
+        scale, zero_point = output["quantization"]
+        outputs[kind] = (interpreter.get_tensor(output["index"]).copy(), float(scale), int(zero_point))
+    uint8, scale, zero_point = outputs["int8-uint8io"]
+    outputs["int8"] = ((uint8.astype(np.int16) - 128).astype(np.int8), scale, zero_point - 128)
+    ties = outputs["float32"][0].copy()
+    classes = ties.shape[-1]
+    for y, x in np.ndindex(6, ties.shape[2]):
+        best = int(np.argmax(ties[0, y, x]))
+        ties[0, y, x, (best + 3) % classes] = ties[0, y, x, best]
+    outputs["float32-ties"] = (ties, 0.0, 0)
+    return outputs
+
+
+def dequantized(output: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """The scores as the app reads them: (q - zero point) * scale in float32 (the raw values when the
+    tensor has no quantization), widened to float64."""
+    if output.dtype == np.float32:
+        return output.astype(np.float64)
+    if scale <= 0:
+        scale, zero_point = 1.0, 0
+    return ((output.astype(np.int64) - zero_point).astype(np.float32) * np.float32(scale)).astype(np.float64)
+
+
+def resized_mask(scores: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The display mask's reference: scores (h, w, C) resized bilinearly with half-pixel centres (source
+    coordinate (i + 0.5) * in / out - 0.5, clamped to the edges; as tf.image.resize and the app's
+    preprocessing), in float64, then the arg-max per pixel (ties to the lowest class)."""
+
+    def samples(out: int, size: int):
+        coords = np.clip((np.arange(out) + 0.5) * (size / out) - 0.5, 0, size - 1)
+        low = np.floor(coords).astype(int)
+        return low, np.minimum(low + 1, size - 1), coords - low
+
+    y0, y1, wy = samples(height, scores.shape[0])
+    x0, x1, wx = samples(width, scores.shape[1])
+    wx, wy = wx[None, :, None], wy[:, None, None]
+    upper = scores[y0][:, x0] * (1 - wx) + scores[y0][:, x1] * wx
+    lower = scores[y1][:, x0] * (1 - wx) + scores[y1][:, x1] * wx
+    return np.argmax(upper * (1 - wy) + lower * wy, axis=-1)
+
+
+def voc_color(index: int) -> int:
+    """The PASCAL VOC colour map (its devkit's bitget loop), as opaque 0xFFRRGGBB."""
+    r = g = b = 0
+    for j in range(8):
+        r |= ((index >> 0) & 1) << (7 - j)
+        g |= ((index >> 1) & 1) << (7 - j)
+        b |= ((index >> 2) & 1) << (7 - j)
+        index >>= 3
+    return 0xFF000000 | r << 16 | g << 8 | b
+
+
+SEGMENTATION_SIZES = ["tensor", "12x12", "96x96", "53x37", "5x7", "1x1", "200x150"]
+
+
+@pytest.mark.parametrize("kind", ["int8-uint8io", "int8", "float32", "float32-ties"])
+def test_segmentation_masks_match_numpy(core_jar, segmentation_outputs, tmp_path, kind):
+    output, scale, zero_point = segmentation_outputs[kind]
+    dtype = np.dtype(output.dtype).name
+    raw = tmp_path / "output.bin"
+    raw.write_bytes(output.astype(output.dtype.newbyteorder("<")).tobytes())
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(SEGMENTATION_LABELS) + "\n")
+    done = run_java(
+        core_jar,
+        "dev.mobilekit.core.SegmentationCli",
+        raw,
+        ",".join(map(str, output.shape)),
+        dtype,
+        repr(scale),
+        zero_point,
+        ",".join(SEGMENTATION_SIZES),
+        "NONE",
+        labels,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == len(SEGMENTATION_SIZES)
+    scores = dequantized(output, scale, zero_point)[0]
+    if dtype != "float32":
+        from mobilekit.runtime import interpreter
+
+        detail = {"dtype": output.dtype, "quantization": (scale, zero_point)}
+        assert np.array_equal(interpreter.dequantize(output, detail)[0].astype(np.float64), scores)
+
+    # The data has ties, and the arg-max takes the lowest class at each, as numpy.argmax.
+    best = scores.max(axis=-1, keepdims=True)
+    tied = (scores == best).sum(axis=-1) > 1
+    assert tied.sum() >= {"float32": 0, "float32-ties": 72}.get(kind, 10), tied.sum()
+    palette = np.array([voc_color(i) for i in range(len(SEGMENTATION_LABELS))], np.int64)
+
+    for size, line in zip(SEGMENTATION_SIZES, lines):
+        if size == "tensor":
+            width, height = scores.shape[1], scores.shape[0]
+            expected = np.argmax(scores, axis=-1)
+            # Dequantization keeps the integers' order: the same classes as the raw tensor's arg-max.
+            assert np.array_equal(expected, np.argmax(output[0], axis=-1))
+        else:
+            width, height = map(int, size.split("x"))
+            expected = resized_mask(scores, width, height)
+        assert (line["width"], line["height"]) == (width, height), size
+        mask = np.array(line["mask"]).reshape(height, width)
+        mismatch = np.argwhere(mask != expected)
+        assert mismatch.size == 0, f"{size}: {len(mismatch)} pixels differ, first {mismatch[0].tolist()}"
+
+        # Background (class 0, "background") transparent; the others in their VOC colour at alpha 0x99.
+        assert line["background"] == 0
+        overlay = np.where(expected == 0, 0, (palette[expected] & 0xFFFFFF) | (0x99 << 24))
+        assert np.array_equal(np.array(line["overlay"]).reshape(height, width), overlay), size
+
+        # The legend: every class present with its share of the pixels, largest first (ties by class).
+        counts = np.bincount(expected.ravel(), minlength=len(SEGMENTATION_LABELS))
+        present = sorted(np.flatnonzero(counts), key=lambda c: (-counts[c], c))
+        assert line["legend"] == [
+            {
+                "index": int(c),
+                "label": SEGMENTATION_LABELS[c],
+                "color": int(palette[c]),
+                "share": counts[c] / expected.size,
+                "background": bool(c == 0),
+            }
+            for c in present
+        ], size
+
+    # The display size is not nearest-neighbour upscaling of the tensor's mask: class borders move.
+    by_tensor = np.argmax(scores, axis=-1)
+    nearest = by_tensor[np.arange(96) * 12 // 96][:, np.arange(96) * 12 // 96]
+    assert (resized_mask(scores, 96, 96) != nearest).mean() > 0.02
+    assert len(np.unique(by_tensor)) >= 6  # a real output, not one class everywhere

@@ -62,7 +62,8 @@ object Benchmark {
                 return result(error = e.message ?: e.toString())
             }
         }
-        progress("loading ${request.model.name} on ${request.accelerator.id}")
+        // Any task: the runner fills every input and gives every output its buffer, whatever its shape.
+        progress("loading ${request.model.name} (${info.task.id}) on ${request.accelerator.id}")
         val start = System.nanoTime()
         val engine = try {
             Engine.create(bytes, request.accelerator, request.threads)

@@ -3,8 +3,11 @@ package dev.mobilekit.demo
 import android.content.ContentResolver
 import android.graphics.Bitmap
 import android.graphics.BitmapFactory
+import android.graphics.Canvas
 import android.graphics.ImageDecoder
 import android.graphics.Matrix
+import android.graphics.Paint
+import android.graphics.Rect
 import android.net.Uri
 import android.os.Build
 import androidx.exifinterface.media.ExifInterface
@@ -14,6 +17,7 @@ import dev.mobilekit.core.PixelSize
 import dev.mobilekit.core.RgbImage
 import java.io.IOException
 import java.io.InputStream
+import kotlin.math.min
 
 /** Bitmaps from the camera and the gallery, as the core's [RgbImage]. */
 object Images {
@@ -38,6 +42,26 @@ object Images {
         }
         return RgbImage(width, height, rgb)
     }
+
+    /**
+     * A copy of [image] with [segmented]'s mask drawn over its central square, the part the model saw
+     * (the core's centre crop: the same square, by the same integer arithmetic). The mask is scaled
+     * to the square without filtering, so class borders stay sharp.
+     */
+    fun withMask(image: Bitmap, segmented: Segmented): Bitmap {
+        val out = image.copy(Bitmap.Config.ARGB_8888, true)
+            ?: throw IllegalArgumentException("cannot copy a ${image.config} bitmap to draw the mask on")
+        val side = min(out.width, out.height)
+        val left = (out.width - side) / 2
+        val top = (out.height - side) / 2
+        val mask = Bitmap.createBitmap(segmented.overlay, segmented.mask.width, segmented.mask.height, Bitmap.Config.ARGB_8888)
+        Canvas(out).drawBitmap(mask, null, Rect(left, top, left + side, top + side), Paint())
+        mask.recycle()
+        return out
+    }
+
+    /** The side of [image]'s central square: what the model sees, and the size its mask is drawn at. */
+    fun squareSide(image: Bitmap): Int = min(image.width, image.height)
 
     /** [bitmap] turned upright as [orientation] says: rotated clockwise, then mirrored (the core's order). */
     fun orient(bitmap: Bitmap, orientation: Orientation): Bitmap {

@@ -5,6 +5,9 @@ import android.content.pm.PackageManager
 import android.graphics.Bitmap
 import android.net.Uri
 import android.os.Bundle
+import android.text.SpannableStringBuilder
+import android.text.Spanned
+import android.text.style.ForegroundColorSpan
 import android.view.View
 import android.widget.AdapterView
 import android.widget.ArrayAdapter
@@ -25,6 +28,7 @@ import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import androidx.lifecycle.lifecycleScope
 import dev.mobilekit.core.Accelerator
+import dev.mobilekit.core.LegendEntry
 import dev.mobilekit.core.ModelInfo
 import dev.mobilekit.core.Orientation
 import dev.mobilekit.core.ResultsJson
@@ -38,15 +42,17 @@ import kotlinx.coroutines.withContext
 
 /**
  * The interactive demo: pick a model (bundled, pushed to the models folder, or opened with the
- * system file picker), an accelerator and a thread count, then classify camera frames or a photo
- * from the gallery; shows the top classes with scores and the inference time.
+ * system file picker), an accelerator and a thread count, then run it on camera frames or a photo
+ * from the gallery. A classifier shows the top classes with scores; a segmenter (a file whose task is
+ * segmentation) draws its category mask over the image with a legend of the classes present. Both
+ * show the inference time.
  */
 class MainActivity : AppCompatActivity() {
     // Every interpreter call happens on this one thread (the GPU delegate requires it); camera
     // frames are analysed on it too, so a frame never races a model change.
     private val inferenceExecutor = Executors.newSingleThreadExecutor()
     private val inference = inferenceExecutor.asCoroutineDispatcher()
-    private var classifier: Classifier? = null
+    private var model: ImageModel? = null
 
     private lateinit var preview: PreviewView
     private lateinit var photo: ImageView
@@ -61,7 +67,10 @@ class MainActivity : AppCompatActivity() {
     private var models: List<ModelSource> = emptyList()
     private var cameraProvider: ProcessCameraProvider? = null
 
-    /** What the classifier was opened for: each spinner reports a selection on its first layout. */
+    /** Whether camera frames are being analysed (a frame still in flight after a photo was picked is dropped). */
+    private var cameraRunning = false
+
+    /** What the model was opened for: each spinner reports a selection on its first layout. */
     private data class Selection(val model: String, val accelerator: Accelerator, val threads: Int)
     private var opened: Selection? = null
 
@@ -69,7 +78,7 @@ class MainActivity : AppCompatActivity() {
         if (granted) startCamera() else results.setText(R.string.camera_permission_denied)
     }
     private val pickImage = registerForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
-        uri?.let { classifyPicked(it) }
+        uri?.let { analyzePicked(it) }
     }
     private val openModel = registerForActivityResult(ActivityResultContracts.OpenDocument()) { uri ->
         uri?.let { importModel(it) }
@@ -92,7 +101,7 @@ class MainActivity : AppCompatActivity() {
 
         acceleratorSpinner.adapter = spinnerAdapter(Accelerator.entries.map { getString(labelOf(it)) })
         threadsSpinner.adapter = spinnerAdapter(THREAD_CHOICES.map { it.toString() })
-        val reload = onSelected { reloadClassifier() }
+        val reload = onSelected { reloadModel() }
         modelSpinner.onItemSelectedListener = reload
         acceleratorSpinner.onItemSelectedListener = reload
         threadsSpinner.onItemSelectedListener = reload
@@ -117,7 +126,7 @@ class MainActivity : AppCompatActivity() {
 
     override fun onDestroy() {
         cameraProvider?.unbindAll()
-        inferenceExecutor.execute { classifier?.close(); classifier = null }
+        inferenceExecutor.execute { model?.close(); model = null }
         inferenceExecutor.shutdown()
         super.onDestroy()
     }
@@ -145,7 +154,7 @@ class MainActivity : AppCompatActivity() {
      * NNAPI cannot run it, or NNAPI would take none of it, say why and fall back to the CPU with
      * XNNPACK, as the README describes.
      */
-    private fun reloadClassifier() {
+    private fun reloadModel() {
         val source = modelSpinner.selectedItem as? ModelSource ?: return
         val accelerator = selectedAccelerator
         val threads = selectedThreads
@@ -155,19 +164,19 @@ class MainActivity : AppCompatActivity() {
         acceleratorNote.text = acceleratorNoteFor(accelerator)
         lifecycleScope.launch {
             val outcome = withContext(inference) {
-                classifier?.close()
-                classifier = null
+                model?.close()
+                model = null
                 runCatching {
                     val bytes = source.readBytes(this@MainActivity)
                     val info = ModelInfo.read(bytes)
                     val gpuCache = GpuCache(File(filesDir, GPU_CACHE_FOLDER), ResultsJson.sha256(bytes))
                     try {
                         if (accelerator == Accelerator.NNAPI) Engine.requireNnapiTakesOps(bytes, info.operators)
-                        Classifier.open(bytes, accelerator, threads, info, gpuCache) to null
+                        ImageModel.open(bytes, accelerator, threads, info, gpuCache) to null
                     } catch (e: AcceleratorException) {
-                        Classifier.open(bytes, Accelerator.XNNPACK, threads, info) to e.message
+                        ImageModel.open(bytes, Accelerator.XNNPACK, threads, info) to e.message
                     }
-                }.onSuccess { classifier = it.first }
+                }.onSuccess { model = it.first }
             }
             outcome.onSuccess { (opened, fallbackReason) ->
                 if (fallbackReason != null) {
@@ -198,16 +207,20 @@ class MainActivity : AppCompatActivity() {
         )
     }
 
-    private fun describe(source: ModelSource, opened: Classifier): String {
+    private fun describe(source: ModelSource, opened: ImageModel): String {
         val labels = opened.info.labels?.size?.toString() ?: getString(R.string.none)
         val normalization = if (opened.hasNormalization) {
             getString(R.string.normalization_values, opened.mean.joinToString(), opened.std.joinToString())
         } else {
             getString(R.string.normalization_none)
         }
+        val task = when (opened) {
+            is Classifier -> getString(R.string.task_classification)
+            is Segmenter -> getString(R.string.task_segmentation, opened.classes)
+        }
         return getString(
             R.string.model_summary, source.name, opened.inputSize, opened.inputSize,
-            opened.inputType.name.lowercase(), labels, normalization, opened.accelerator.id,
+            opened.inputType.name.lowercase(), labels, normalization, opened.accelerator.id, task,
         )
     }
 
@@ -220,6 +233,7 @@ class MainActivity : AppCompatActivity() {
     }
 
     private fun startCamera() {
+        cameraRunning = true
         photo.visibility = View.GONE
         preview.visibility = View.VISIBLE
         val future = ProcessCameraProvider.getInstance(this)
@@ -248,36 +262,61 @@ class MainActivity : AppCompatActivity() {
         }, ContextCompat.getMainExecutor(this))
     }
 
-    /** Runs on the inference thread; a failure is shown, never thrown (it would end the app). */
+    /** What one image gave: the bitmap to show (the photo, or the image with its mask drawn) and the result. */
+    private sealed interface Analysis {
+        val bitmap: Bitmap
+    }
+    private class Classified(override val bitmap: Bitmap, val classification: Classification) : Analysis
+    private class SegmentedImage(override val bitmap: Bitmap, val segmented: Segmented) : Analysis
+
+    /** Run [current] on [image]; for a segmenter, the mask is drawn over a copy of the image. Inference thread. */
+    private fun analyzeImage(current: ImageModel, image: Bitmap): Analysis {
+        val rgb = Images.toRgbImage(image)
+        return when (current) {
+            is Classifier -> Classified(image, current.classify(rgb, TOP_K))
+            is Segmenter -> current.segment(rgb, Images.squareSide(image)).let { SegmentedImage(Images.withMask(image, it), it) }
+        }
+    }
+
+    /**
+     * Runs on the inference thread; a failure is shown, never thrown (it would end the app). A
+     * classifier's results go under the live preview; a segmenter's mask must line up with the frame
+     * the model saw, so the analysed frames themselves are shown, with the mask drawn on them.
+     */
     private fun analyze(frame: ImageProxy) {
         frame.use {
-            val current = classifier ?: return
+            val current = model ?: return
             try {
                 val upright = Images.orient(it.toBitmap(), Orientation(it.imageInfo.rotationDegrees % 360, false))
-                val classification = current.classify(Images.toRgbImage(upright), TOP_K)
-                runOnUiThread { show(classification) }
+                val analysis = analyzeImage(current, upright)
+                runOnUiThread {
+                    if (!cameraRunning) return@runOnUiThread
+                    val segmenting = analysis is SegmentedImage
+                    preview.visibility = if (segmenting) View.INVISIBLE else View.VISIBLE
+                    photo.visibility = if (segmenting) View.VISIBLE else View.GONE
+                    show(analysis)
+                }
             } catch (e: Exception) {
                 runOnUiThread { results.text = getString(R.string.image_failed, e.message ?: e.toString()) }
             }
         }
     }
 
-    private fun classifyPicked(uri: Uri) {
+    private fun analyzePicked(uri: Uri) {
+        cameraRunning = false
         cameraProvider?.unbindAll()
         preview.visibility = View.GONE
         photo.visibility = View.VISIBLE
         lifecycleScope.launch {
             val outcome = withContext(inference) {
                 runCatching {
-                    val current = classifier ?: throw IllegalStateException(getString(R.string.no_model_loaded))
+                    val current = model ?: throw IllegalStateException(getString(R.string.no_model_loaded))
                     val bitmap: Bitmap = Images.decode(contentResolver, uri, displaySide(), current.inputSize)
-                    bitmap to current.classify(Images.toRgbImage(bitmap), TOP_K)
+                    analyzeImage(current, bitmap)
                 }
             }
-            outcome.onSuccess { (bitmap, classification) ->
-                photo.setImageBitmap(bitmap)
-                show(classification)
-            }.onFailure { error -> results.text = getString(R.string.image_failed, error.message ?: error.toString()) }
+            outcome.onSuccess(::show)
+                .onFailure { error -> results.text = getString(R.string.image_failed, error.message ?: error.toString()) }
         }
     }
 
@@ -292,11 +331,42 @@ class MainActivity : AppCompatActivity() {
         }
     }
 
-    private fun show(classification: Classification) {
-        results.text = classification.top.joinToString("\n") { scored ->
-            getString(R.string.result_line, scored.label ?: "#${scored.index}", scored.score)
+    /**
+     * Shows [analysis]: a classifier's top classes, a segmenter's legend, and the image (a segmenter's
+     * with its mask) where the photo view is showing (not under a classifier's live preview).
+     */
+    private fun show(analysis: Analysis) {
+        if (photo.visibility == View.VISIBLE) photo.setImageBitmap(analysis.bitmap)
+        when (analysis) {
+            is Classified -> {
+                results.text = analysis.classification.top.joinToString("\n") { scored ->
+                    getString(R.string.result_line, scored.label ?: "#${scored.index}", scored.score)
+                }
+                inferenceTime.text = getString(R.string.inference_time, analysis.classification.inferenceMs)
+            }
+            is SegmentedImage -> {
+                results.text = legendText(analysis.segmented.legend)
+                inferenceTime.text = getString(R.string.inference_time, analysis.segmented.inferenceMs)
+            }
         }
-        inferenceTime.text = getString(R.string.inference_time, classification.inferenceMs)
+    }
+
+    /**
+     * The legend: a square in each class's colour (an outline for the transparent background), its
+     * name and its share of the square the model saw, largest first; the first [LEGEND_LINES].
+     */
+    private fun legendText(legend: List<LegendEntry>): CharSequence {
+        val text = SpannableStringBuilder()
+        for (entry in legend.take(LEGEND_LINES)) {
+            if (text.isNotEmpty()) text.append('\n')
+            val swatch = text.length
+            text.append(if (entry.background) "\u25A1" else "\u25A0") // □ / ■
+            text.setSpan(ForegroundColorSpan(entry.color), swatch, swatch + 1, Spanned.SPAN_EXCLUSIVE_EXCLUSIVE)
+            val line = if (entry.background) R.string.legend_background_line else R.string.legend_line
+            text.append(' ').append(getString(line, entry.name, entry.share * 100))
+        }
+        if (legend.size > LEGEND_LINES) text.append('\n').append(getString(R.string.legend_more, legend.size - LEGEND_LINES))
+        return text
     }
 
     /** The screen's longer side in pixels: a photo is never decoded larger than this shows. */
@@ -314,6 +384,7 @@ class MainActivity : AppCompatActivity() {
 
     companion object {
         private const val TOP_K = 5
+        private const val LEGEND_LINES = 8
         private const val GPU_CACHE_FOLDER = "gpu_cache"
         private val THREAD_CHOICES = listOf(1, 2, 4, 8)
     }

@@ -31,6 +31,16 @@ data class TensorInfo(
 data class AssociatedFile(val name: String?, val type: String, val description: String?, val locale: String?)
 
 /**
+ * A `CustomMetadata` entry of the subgraph's metadata: a [name] and opaque [data] (for a segmenter,
+ * `SEGMENTER_METADATA`: MediaPipe's ImageSegmenterOptions flatbuffer). Compared by content.
+ */
+class CustomMetadata(val name: String?, val data: ByteArray) {
+    override fun equals(other: Any?): Boolean = other is CustomMetadata && other.name == name && other.data.contentEquals(data)
+    override fun hashCode(): Int = 31 * (name?.hashCode() ?: 0) + data.contentHashCode()
+    override fun toString(): String = "CustomMetadata(name=$name, ${data.size} bytes)"
+}
+
+/**
  * A `TensorMetadata`: [mean] and [std] from its NormalizationOptions process unit (the input
  * the app feeds is `(pixel - mean) / std` per channel), [colorSpace] from its ImageProperties.
  */
@@ -54,6 +64,10 @@ data class ModelMetadata(
     val inputs: List<TensorMetadata>,
     val outputs: List<TensorMetadata>,
     val associatedFiles: List<AssociatedFile>,
+    /** Subgraph 0's `custom_metadata`, in file order. */
+    val customMetadata: List<CustomMetadata> = emptyList(),
+    /** The ImageSegmenterOptions of its `SEGMENTER_METADATA` entry (the last, as MediaPipe's loop leaves it), or null. */
+    val segmenter: SegmenterOptions? = null,
 ) {
     /** The outputs' labels file: the first TENSOR_AXIS_LABELS file without a locale, as MediaPipe picks it. */
     val labelsFile: String?
@@ -83,8 +97,28 @@ data class ModelInfo(
     /** The first input's normalization std from the metadata, or null. */
     val std: List<Float>? get() = metadata?.inputs?.firstOrNull()?.std
 
+    /**
+     * What the file does, by issue 18's rule (meant for mobilekit's Python reader too): [Task.SEGMENTATION] when
+     * subgraph 0's metadata has a `SEGMENTER_METADATA` custom metadata entry, or, without one, when
+     * the only output has rank 4 ([1, height, width, classes]) with more than one class;
+     * [Task.CLASSIFICATION] when the only output has rank 2 ([1, classes]); [Task.UNKNOWN] otherwise.
+     */
+    val task: Task
+        get() {
+            val single = outputs.singleOrNull()?.shape
+            return when {
+                metadata?.customMetadata?.any { it.name == SEGMENTER_METADATA } == true -> Task.SEGMENTATION
+                single != null && single.size == 4 && single[3] > 1 -> Task.SEGMENTATION
+                single != null && single.size == 2 -> Task.CLASSIFICATION
+                else -> Task.UNKNOWN
+            }
+        }
+
     companion object {
         const val METADATA_NAME = "TFLITE_METADATA"
+
+        /** The name of the custom metadata entry that holds MediaPipe's ImageSegmenterOptions. */
+        const val SEGMENTER_METADATA = "SEGMENTER_METADATA"
 
         /**
          * Reads [bytes] of a .tflite file. Throws IllegalArgumentException saying what is wrong
@@ -180,6 +214,10 @@ data class ModelInfo(
             val root = fb.root() // ModelMetadata
             val graph = root.tables(3 /* subgraph_metadata */)?.firstOrNull()
             fun tensors(slot: Int) = graph?.tables(slot).orEmpty().map(::tensorMetadata)
+            // SubGraphMetadata.custom_metadata (added in metadata schema 1.5.0): CustomMetadata { name, data }.
+            val custom = graph?.tables(9 /* custom_metadata */).orEmpty().map {
+                CustomMetadata(it.string(0 /* name */), it.byteVector(1 /* data */) ?: ByteArray(0))
+            }
             return ModelMetadata(
                 name = root.string(0 /* name */),
                 description = root.string(1 /* description */),
@@ -190,6 +228,8 @@ data class ModelInfo(
                 inputs = tensors(2 /* input_tensor_metadata */),
                 outputs = tensors(3 /* output_tensor_metadata */),
                 associatedFiles = associatedFiles(root, 6 /* associated_files */),
+                customMetadata = custom,
+                segmenter = custom.lastOrNull { it.name == SEGMENTER_METADATA }?.let { SegmenterOptions.parse(it.data) },
             )
         }
 

@@ -5,7 +5,7 @@ import java.io.File
 /**
  * Command-line entry for the cross-language tests: prints [ModelInfo] of .tflite files as JSON, one
  * line per file (floats as the exact value of the file's float32, associated files as size and
- * SHA-256).
+ * SHA-256, custom metadata as name and SHA-256, and the file's task).
  *
  *     ModelInfoCli MODEL.tflite [MODEL.tflite ...]
  *
@@ -39,6 +39,7 @@ object ModelInfoCli {
         "metadata" to info.metadata?.let(::metadata),
         "labels" to info.labels?.let { labels -> arr(labels.map(ResultsJson::str)) },
         "operators" to info.operators.toString(),
+        "task" to ResultsJson.str(info.task.id),
         "associated_files" to obj(
             *info.associatedFiles.map { (name, data) ->
                 name to obj("size" to data.size.toString(), "sha256" to ResultsJson.str(ResultsJson.sha256(data)))
@@ -65,6 +66,12 @@ object ModelInfoCli {
         "outputs" to arr(m.outputs.map(::tensorMetadata)),
         "associated_files" to arr(m.associatedFiles.map(::associatedFile)),
         "labels_file" to text(m.labelsFile),
+        "custom_metadata" to arr(
+            m.customMetadata.map { obj("name" to text(it.name), "sha256" to ResultsJson.str(ResultsJson.sha256(it.data))) },
+        ),
+        "segmenter" to m.segmenter?.let {
+            obj("activation" to ResultsJson.str(it.activation.name), "min_parser_version" to text(it.minParserVersion))
+        },
     )
 
     private fun tensorMetadata(t: TensorMetadata) = obj(

@@ -43,7 +43,8 @@ object Preprocess {
         return resizeRegion(image, top, left, side, side, size, size)
     }
 
-    private fun sourceCoords(size: Int, srcSize: Int): DoubleArray {
+    /** Half-pixel source coordinates of [size] output samples over [srcSize] inputs, clamped to the edges. */
+    internal fun sourceCoords(size: Int, srcSize: Int): DoubleArray {
         val ratio = srcSize.toDouble() / size.toDouble()
         return DoubleArray(size) { i ->
             val c = (i.toDouble() + 0.5) * ratio - 0.5

@@ -121,6 +121,7 @@ fun main() {
     benchmarkRequestTests(t) // BenchmarkRequestTests.kt
     photoTests(t) // PhotoTests.kt
     delegationTests(t) // DelegationTests.kt
+    segmentationTests(t) // SegmentationTests.kt
 
     kotlin.system.exitProcess(if (t.run() == 0) 0 else 1)
 }
