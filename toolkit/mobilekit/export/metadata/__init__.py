@@ -16,14 +16,16 @@ this. tflite-support cannot be installed beside TensorFlow 2.21, so mobilekit is
 its own writer and reader, built on the ``flatbuffers`` runtime alone.
 
 This package's front module is the public face: `attach` writes the metadata a spec describes
-(`ModelMetadataSpec`: an image classifier); `read`, `labels`, `associated_files`
-and `read_spec` read it back; `reader_problems` lists what would stop MediaPipe's
-or the Task Library's ImageClassifier from loading a file; `encode` and `decode`
+(`ModelMetadataSpec`: an image classifier; `SegmenterMetadataSpec`: an image segmenter);
+`read`, `labels`, `associated_files` and `read_spec` read it back; `task_of` says which task
+a file's metadata describes; `reader_problems` lists what would stop MediaPipe's (or the
+Task Library's) ImageClassifier or ImageSegmenter from loading a file; `encode` and `decode`
 are the lower-level tree <-> flatbuffer converters. The work is done in:
 
 - `schema`: the schema as data, the encoder, decoder and `min_parser_version`;
 - `vision`: what every one-image vision spec shares (model fields, image input);
 - `classifier`: `ModelMetadataSpec`, the classifier's outputs and labels;
+- `segmenter`: `SegmenterMetadataSpec`, the mask output, MediaPipe's segmenter options;
 - `labels`: the labels file, written and read;
 - `checks`: what the readers on phones accept;
 - `reader`: the readers, over one parse of the file.
@@ -46,20 +48,24 @@ from mobilekit.export.metadata.reader import (
     read,
     read_spec,
     reader_problems,
+    task_of,
 )
 from mobilekit.export.metadata.schema import (
     FILE_IDENTIFIER,
     METADATA_NAME,
+    SEGMENTER_METADATA,
     decode,
     encode,
     min_parser_version,
 )
+from mobilekit.export.metadata.segmenter import SegmenterMetadataSpec
 from mobilekit.export.metadata.vision import MODEL_FIELDS
 
 __all__ = [
     "FILE_IDENTIFIER", "LABELS_FILE", "METADATA_NAME", "MetadataSpec", "ModelMetadataSpec",
-    "associated_files", "attach", "build_tree", "decode", "encode", "labels", "labels_text",
-    "metadata_tree", "min_parser_version", "read", "read_spec", "reader_problems",
+    "SEGMENTER_METADATA", "SegmenterMetadataSpec", "associated_files", "attach", "build_tree",
+    "decode", "encode", "labels", "labels_text", "metadata_tree", "min_parser_version", "read",
+    "read_spec", "reader_problems", "task_of",
 ]  # fmt: skip
 
 
@@ -108,13 +114,14 @@ def _zip(files: dict[str, bytes], offset: int) -> bytes:
 
 def attach(model_bytes: bytes, spec: MetadataSpec) -> bytes:
     """Return `model_bytes` with the metadata of `spec` and its files attached (for a
-    `ModelMetadataSpec`: image classifier metadata and labels.txt).
+    `ModelMetadataSpec`: image classifier metadata and labels.txt; for a
+    `SegmenterMetadataSpec`: image segmenter metadata, SEGMENTER_METADATA and labels.txt).
 
     Existing metadata is replaced: the result carries one ``TFLITE_METADATA``
     entry and one appended ZIP (with the spec's files only). The graph and
     its weights are unchanged, so the interpreter gives identical outputs.
     Raises UserError when the model does not fit the spec (label count versus
-    output classes, input layout, channels). Issues a UserWarning for each of
+    output classes or mask channels, input layout, channels). Issues a UserWarning for each of
     `reader_problems` (valid metadata that MediaPipe or the Task Library would
     still refuse, e.g. per-channel normalization of a float input).
     """

@@ -1,9 +1,11 @@
 """What the readers on phones accept: the checks of MediaPipe Tasks (image_tensor_specs.cc,
-image_preprocessing_graph.cc, classification_postprocessing_graph.cc, metadata_extractor.cc)
-and the TFLite Task Library 0.4.4 (the same type checks), as lists of problems in words.
+image_preprocessing_graph.cc, classification_postprocessing_graph.cc, metadata_extractor.cc,
+image_segmenter_graph.cc, tensors_to_segmentation_calculator.cc) and the TFLite Task Library
+0.4.4 (the same type checks), as lists of problems in words.
 
 The image-input and metadata-tree rules hold for every vision task; `classifier_problems`
-puts them together with an image classifier's own.
+and `segmenter_problems` put them together with an image classifier's and an image
+segmenter's own.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def normalization_problems(image: tflite_file.TensorInfo, image_md: dict[str, An
     if len(set(mean)) > 1 or len(set(std)) > 1:
         return [
             f"NormalizationOptions mean {mean} / std {std} differ between channels: "
-            "MediaPipe's ImageClassifier refuses per-channel normalization of float "
-            "inputs ('Per-channel image normalization is not available'). Normalize "
+            "MediaPipe's image tasks refuse per-channel normalization of float inputs "
+            "('Per-channel image normalization is not available'). Normalize "
             "inside the model and use mean=[0], std=[1] (mobilekit models do)."
         ]
     return []
@@ -84,6 +86,15 @@ def tree_problems(tree: dict[str, Any], summary: tflite_file.Summary) -> list[st
         if not out_md.get("name"):
             problems.append("an output's metadata has no name, which MediaPipe needs.")
     return problems
+
+
+def label_file_problems(tree: dict[str, Any], packed: Collection[str]) -> list[str]:
+    label_file = metadata_labels.output_label_file(tree)
+    if label_file is None:
+        return ["the output has no TENSOR_AXIS_LABELS file, so results carry no category names."]
+    if label_file not in packed:
+        return [f"the labels file {label_file!r} is not packed in the model."]
+    return []
 
 
 def classifier_problems(
@@ -108,11 +119,9 @@ def classifier_problems(
         )
     else:
         problems += tree_problems(tree, summary)
-        label_file = metadata_labels.output_label_file(tree)
-        if label_file is None:
-            problems.append("the output has no TENSOR_AXIS_LABELS file, so results carry no category names.")
-        elif label_file not in packed:
-            problems.append(f"the labels file {label_file!r} is not packed in the model.")
-    for name in compressed:
-        problems.append(f"associated file {name!r} is compressed; the readers need stored entries.")
-    return problems
+        problems += label_file_problems(tree, packed)
+    return problems + compressed_problems(compressed)
+
+
+def compressed_problems(compressed: Iterable[str]) -> list[str]:
+    return [f"associated file {name!r} is compressed; the readers need stored entries." for name in compressed]

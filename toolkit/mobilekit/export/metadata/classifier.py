@@ -52,12 +52,7 @@ class ModelMetadataSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        if isinstance(self.labels, str) or not isinstance(self.labels, Iterable):
-            raise UserError(
-                f"metadata labels must be a list of class names, got {type(self.labels).__name__}. "
-                "Pass labels=['cat', 'dog', ...], one name per model output."
-            )
-        set_(self, "labels", tuple(self.labels))
+        set_(self, "labels", metadata_labels.checked_labels(self.labels, self.labels_file, "output class"))
         if not self.output_description:
             set_(
                 self,
@@ -67,23 +62,7 @@ class ModelMetadataSpec:
         metadata_vision.check_model_fields(self)
         for field, value in metadata_vision.checked_image_fields(self).items():
             set_(self, field, value)
-        metadata_vision.require_strings(self, ("output_name", "output_description", "labels_file"))
-        if not self.labels:
-            raise UserError(
-                "metadata labels are empty: a classifier needs one label per output class. "
-                "Pass the class names in output order."
-            )
-        for i, label in enumerate(self.labels):
-            if not isinstance(label, str) or not label.strip() or any(c in label for c in "\r\n"):
-                raise UserError(
-                    f"label #{i} ({label!r}) is not usable: every label must be a non-empty "
-                    "string on one line (labels.txt holds one label per line). Fix or rename it."
-                )
-        if not self.labels_file or "/" in self.labels_file or "\\" in self.labels_file:
-            raise UserError(
-                f"metadata labels_file {self.labels_file!r} must be a plain file name such as "
-                "'labels.txt' (it names the file inside the model's ZIP)."
-            )
+        metadata_vision.require_strings(self, ("output_name", "output_description"))
         metadata_vision.require_tensor_name(self, "output_name")
 
     def subgraph_metadata(self, summary: tflite_file.Summary) -> dict[str, Any]:

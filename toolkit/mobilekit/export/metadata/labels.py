@@ -3,11 +3,39 @@ is read back (one UTF-8 label per line, ``labels.txt`` by default)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
+from mobilekit.errors import UserError
 from mobilekit.export import integrity
 
 LABELS_FILE = "labels.txt"
+
+
+def checked_labels(labels: Any, labels_file: str, per: str) -> tuple[str, ...]:
+    """`labels` as a tuple, once they and `labels_file` can be written (UserError otherwise):
+    one non-empty one-line name per `per` (what each label names, e.g. "output class")."""
+    if isinstance(labels, str) or not isinstance(labels, Iterable):
+        raise UserError(
+            f"metadata labels must be a list of class names, got {type(labels).__name__}. "
+            f"Pass labels=['cat', 'dog', ...], one name per {per}."
+        )
+    labels = tuple(labels)
+    if not labels:
+        raise UserError(
+            f"metadata labels are empty: the model needs one label per {per}. Pass the class names in order."
+        )
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not label.strip() or any(c in label for c in "\r\n"):
+            raise UserError(
+                f"label #{i} ({label!r}) is not usable: every label must be a non-empty "
+                "string on one line (labels.txt holds one label per line). Fix or rename it."
+            )
+    if not isinstance(labels_file, str) or not labels_file or "/" in labels_file or "\\" in labels_file:
+        raise UserError(
+            f"metadata labels_file {labels_file!r} must be a plain file name such as "
+            "'labels.txt' (it names the file inside the model's ZIP)."
+        )
+    return labels
 
 
 def labels_text(labels: Sequence[str]) -> bytes:

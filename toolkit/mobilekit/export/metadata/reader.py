@@ -1,4 +1,4 @@
-"""Reading a model's metadata back: its tree, packed files, labels and spec, and what the
+"""Reading a model's metadata back: its tree, packed files, labels, task and spec, and what the
 readers on phones would refuse in it.
 
 Every reader works on a `ParsedModel`, which parses each part of the file (the graph, the
@@ -18,7 +18,9 @@ from typing import Any
 from mobilekit.export import integrity, tflite_file
 from mobilekit.export.metadata import checks as metadata_checks
 from mobilekit.export.metadata import labels as metadata_labels
+from mobilekit.export.metadata import segmenter as metadata_segmenter
 from mobilekit.export.metadata.classifier import ModelMetadataSpec
+from mobilekit.export.metadata.segmenter import SegmenterMetadataSpec
 from mobilekit.export.metadata.schema import METADATA_NAME, decode
 
 # What zipfile raises for a packed archive that was cut short or corrupted.
@@ -121,8 +123,31 @@ def read(model_bytes: bytes) -> dict[str, Any] | None:
     return {"metadata": model.tree, "associated_files": packed}
 
 
-def read_spec(model_bytes: bytes) -> ModelMetadataSpec | None:
-    """Rebuild the `ModelMetadataSpec` of a model's metadata (None when it has none).
+def tree_task(tree: dict[str, Any] | None) -> str | None:
+    """`task_of` on a metadata tree."""
+    if tree is None:
+        return None
+    if metadata_segmenter.is_segmenter_tree(tree):
+        return "segmentation"
+    if len(metadata_checks.first_subgraph(tree).get("output_tensor_metadata") or []) == 1:
+        return "classification"
+    return None
+
+
+def task_of(model_bytes: bytes) -> str | None:
+    """What a model's metadata says it does: "segmentation", "classification" or None.
+
+    The rule, for the Android app and `mobilekit eval` to apply alike: no metadata gives None;
+    metadata whose first subgraph has a ``SEGMENTER_METADATA`` custom metadata entry, or whose
+    last output tensor's content is ImageProperties (a mask), is "segmentation"; otherwise
+    metadata describing exactly one output tensor is "classification"; anything else is None.
+    """
+    return tree_task(ParsedModel(model_bytes).tree)
+
+
+def read_spec(model_bytes: bytes) -> ModelMetadataSpec | SegmenterMetadataSpec | None:
+    """Rebuild the spec of a model's metadata (None when it has none): a `SegmenterMetadataSpec`
+    when `task_of` says "segmentation", a `ModelMetadataSpec` otherwise.
 
     Works for metadata in the shape `attach` writes (one image input, one
     output with labels); `attach(other_model, read_spec(model))` carries the
@@ -131,14 +156,22 @@ def read_spec(model_bytes: bytes) -> ModelMetadataSpec | None:
     model = ParsedModel(model_bytes)
     if model.tree is None:
         return None
-    return ModelMetadataSpec.from_tree(model.tree, labels=model.labels() or ())
+    spec_type = SegmenterMetadataSpec if tree_task(model.tree) == "segmentation" else ModelMetadataSpec
+    return spec_type.from_tree(model.tree, labels=model.labels() or ())
 
 
 def reader_problems(model_bytes: bytes) -> list[str]:
-    """What would stop MediaPipe Tasks' or the TFLite Task Library's ImageClassifier from
-    loading this file as a classifier with labels; [] when nothing would."""
+    """What would stop MediaPipe Tasks' ImageSegmenter (for segmenters: `task_of` says so, or
+    a file without metadata has a rank-4 output) or MediaPipe's and the TFLite Task Library's
+    ImageClassifier (for the rest) from loading this file with labels; [] when nothing would."""
     model = ParsedModel(model_bytes)
     summary, tree = model.summary, model.tree
     names = [info.filename for info in model.packed]
     compressed = [info.filename for info in model.packed if info.compress_type != zipfile.ZIP_STORED]
+    task = tree_task(tree)
+    if task is None and tree is None and len(summary.outputs) == 1 and len(summary.outputs[0].shape) == 4:
+        task = "segmentation"
+    if task == "segmentation":
+        labels = model.labels() if metadata_labels.output_label_file(tree or {}) in model.files else None
+        return metadata_segmenter.segmenter_problems(summary, tree, names, compressed, labels)
     return metadata_checks.classifier_problems(summary, tree, names, compressed)

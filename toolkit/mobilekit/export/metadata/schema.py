@@ -7,6 +7,11 @@ is written down once below (`_TABLES`, `_ENUMS`, `_UNIONS`). `encode` turns a
 schema's field names, enum and union member names, the same shape as
 ``flatc --json`` output. `min_parser_version` tells the oldest parser that
 understands a tree. Nothing here knows what kind of model a tree describes.
+
+The tables also hold MediaPipe's ``ImageSegmenterOptions``
+(``image_segmenter_metadata_schema.fbs``, file identifier ``V001``): a flatbuffer
+of its own that a segmenter's `SubGraphMetadata.custom_metadata` entry named
+``SEGMENTER_METADATA`` carries as bytes; `encode` and `decode` take it as `root`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from mobilekit.export import integrity
 
 METADATA_NAME = "TFLITE_METADATA"  # the Model.metadata entry that holds the flatbuffer
 FILE_IDENTIFIER = b"M001"
+# MediaPipe's image segmenter options: the CustomMetadata name its ImageSegmenter looks for
+# (image_segmenter_graph.cc), and the identifier its metadata writer gives the flatbuffer.
+SEGMENTER_METADATA = "SEGMENTER_METADATA"
+SEGMENTER_FILE_IDENTIFIER = b"V001"
 
 # ---------------------------------------------------------------------------
 # The schema, as data. Field order is slot order; a union field takes two slots
@@ -45,6 +54,7 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "BoundingBoxType": ("UNKNOWN", "BOUNDARIES", "UPPER_LEFT", "CENTER"),
     "CoordinateType": ("RATIO", "PIXEL"),
     "ScoreTransformationType": ("IDENTITY", "LOG", "INVERSE_LOGISTIC"),
+    "Activation": ("NONE", "SIGMOID", "SOFTMAX"),  # image_segmenter_metadata_schema.fbs
 }
 
 _UNIONS: dict[str, tuple[str, ...]] = {
@@ -135,7 +145,15 @@ _TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("associated_files", "[AssociatedFile]"),
         ("min_parser_version", "string"),
     ),
+    # The root of image_segmenter_metadata_schema.fbs (MediaPipe; schema version 1.0.0).
+    "ImageSegmenterOptions": (("activation", "Activation"), ("min_parser_version", "string")),
 }
+
+
+def enum_members(enum: str) -> tuple[str, ...]:
+    """The member names of a schema enum, in value order."""
+    return _ENUMS[enum]
+
 
 _SCALARS = {  # kind -> (flags to read, Builder slot method)
     "uint": (N.Uint32Flags, "PrependUint32Slot"),
@@ -253,16 +271,17 @@ def _encode_table(b: flatbuffers.Builder, table: str, obj: dict[str, Any]) -> in
     return b.EndObject()
 
 
-def encode(tree: dict[str, Any]) -> bytes:
-    """Serialize a `ModelMetadata` dict tree to a metadata flatbuffer ("M001").
+def encode(tree: dict[str, Any], root: str = "ModelMetadata", identifier: bytes = FILE_IDENTIFIER) -> bytes:
+    """Serialize a `ModelMetadata` dict tree to a metadata flatbuffer ("M001"), or a tree of
+    another `root` table (``ImageSegmenterOptions``, with its `identifier` ``V001``).
 
     Scalars present in the tree are written even when they equal the schema
     default, so `decode(encode(tree)) == tree` for any tree of schema fields.
     """
     b = flatbuffers.Builder(1024)
     b.ForceDefaults(True)
-    root = _encode_table(b, "ModelMetadata", tree)
-    b.Finish(root, file_identifier=FILE_IDENTIFIER)
+    offset = _encode_table(b, root, tree)
+    b.Finish(offset, file_identifier=identifier)
     return bytes(b.Output())
 
 
@@ -323,22 +342,29 @@ def _decode_table(tab: Table, table: str) -> dict[str, Any]:
     return out
 
 
-def decode(data: bytes) -> dict[str, Any]:
-    """Parse a metadata flatbuffer into its `ModelMetadata` dict tree."""
-    if len(data) < 8 or bytes(data[4:8]) != FILE_IDENTIFIER:
+def decode(
+    data: bytes,
+    root: str = "ModelMetadata",
+    identifier: bytes | None = FILE_IDENTIFIER,
+    entry: str = METADATA_NAME,
+) -> dict[str, Any]:
+    """Parse a metadata flatbuffer into its `ModelMetadata` dict tree, or into a tree of another
+    `root` table. `identifier` None reads a flatbuffer whatever its identifier (MediaPipe reads
+    ``SEGMENTER_METADATA`` so); `entry` names where the bytes came from in error messages."""
+    if identifier is not None and (len(data) < 8 or bytes(data[4:8]) != identifier):
         found = bytes(data[4:8]) if len(data) >= 8 else b""
         raise integrity.FileProblem(
-            f"the model's {METADATA_NAME} entry is not TFLite Metadata: expected the flatbuffer "
-            f"identifier {FILE_IDENTIFIER.decode()!r}, found {found!r}. Re-attach metadata "
-            "with `mobilekit.export.metadata.attach`."
+            f"the model's {entry} entry is not {'TFLite Metadata' if root == 'ModelMetadata' else root}: "
+            f"expected the flatbuffer identifier {identifier.decode()!r}, found {found!r}. Re-attach "
+            "metadata with `mobilekit.export.metadata.attach`."
         )
     buf = bytearray(data)
     try:
-        root = N.UOffsetTFlags.py_type(struct.unpack_from("<I", buf, 0)[0])
-        return _decode_table(Table(buf, root), "ModelMetadata")
+        offset = N.UOffsetTFlags.py_type(struct.unpack_from("<I", buf, 0)[0])
+        return _decode_table(Table(buf, offset), root)
     except integrity.PARSE_ERRORS as exc:
         raise integrity.damaged(
-            f"its {METADATA_NAME} flatbuffer is not a whole ModelMetadata table ({integrity.reason(exc)})"
+            f"its {entry} flatbuffer is not a whole {root} table ({integrity.reason(exc)})"
         ) from None
 
 
