@@ -213,19 +213,6 @@ def tflite_files(tiny_classifier, tmp_path_factory) -> dict[str, pathlib.Path]:
     return files
 
 
-def task_of(output_shapes: list[list[int]], custom_metadata_names: list[str]) -> str:
-    """Issue 18's task rule (the app's ModelInfo.task, and the rule for mobilekit's reader): segmentation with a
-    SEGMENTER_METADATA custom metadata entry, or without one when the only output is [1, h, w, C > 1];
-    classification when the only output has rank 2; unknown otherwise."""
-    if "SEGMENTER_METADATA" in custom_metadata_names:
-        return "segmentation"
-    if len(output_shapes) == 1 and len(output_shapes[0]) == 4 and output_shapes[0][3] > 1:
-        return "segmentation"
-    if len(output_shapes) == 1 and len(output_shapes[0]) == 2:
-        return "classification"
-    return "unknown"
-
-
 ACTIVATIONS = ("NONE", "SIGMOID", "SOFTMAX")  # MediaPipe's image_segmenter_metadata_schema.fbs
 
 
@@ -308,12 +295,10 @@ def python_model_info(data: bytes) -> dict:
 
     read = metadata.read(data)
     tree = None
-    custom_names: list[str] = []
     if read is not None:
         tree = read["metadata"]
         sub = tree["subgraph_metadata"][0]
         custom = sub.get("custom_metadata") or []
-        custom_names = [entry.get("name") for entry in custom]
         segmenter = [bytes(entry.get("data") or []) for entry in custom if entry.get("name") == "SEGMENTER_METADATA"]
         tree = {
             **{
@@ -337,7 +322,7 @@ def python_model_info(data: bytes) -> dict:
         "metadata": tree,
         "labels": metadata.labels(data),
         "operators": sum(tflite_file.summarize(data).ops.values()),  # subgraph 0's ops
-        "task": task_of([list(d["shape"]) for d in outputs], custom_names),
+        "task": metadata.task_of(data) or "unknown",
         "associated_files": {
             name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
             for name, content in metadata.associated_files(data).items()

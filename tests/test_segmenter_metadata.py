@@ -159,7 +159,7 @@ def test_a_classifier_file_still_reads_as_a_classifier(tiny_int8_file, model):
     assert metadata.task_of(data) == "classification"
     assert type(metadata.read_spec(data)) is metadata.ModelMetadataSpec
     assert metadata.reader_problems(data) == []
-    assert metadata.task_of(model) is None  # no metadata
+    assert metadata.task_of(model) == "segmentation"  # no metadata: the [1, h, w, C] output says so
     assert metadata.read_spec(model) is None
 
 
@@ -208,7 +208,7 @@ def test_reader_problems_name_what_imagesegmenter_needs(model, spec):
     plain = json.loads(json.dumps(tree))
     del plain["subgraph_metadata"][0]["custom_metadata"]
     no_options = _with_tree(data, plain, files)
-    assert metadata.task_of(no_options) == "segmentation"  # the mask output still says so
+    assert metadata.task_of(no_options) == "segmentation"  # the [1, h, w, C] output still says so
     assert metadata.read_spec(no_options).activation == "NONE"  # MediaPipe's default
     (problem,) = metadata.reader_problems(no_options)
     assert "SEGMENTER_METADATA" in problem

@@ -42,14 +42,14 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     """
     from mobilekit.data import datasets
     from mobilekit.errors import UserError
-    from mobilekit.export import integrity, tflite_file
+    from mobilekit.export import integrity, metadata, tflite_file
     from mobilekit.runtime import trial
 
     # Everything that needs no TensorFlow first: a mistake there is reported at once.
     buf = tflite_file.read_path(path)
     with integrity.naming(path):
         trial.check_runs(buf)
-        task = "segmentation" if len(tflite_file.summarize(buf).outputs[0].shape) == 4 else "classification"
+        task = metadata.task_of(buf) or "classification"  # the app's rule; what cannot be told runs as a classifier
     data_task = datasets.check(source, validation_split=validation_split, test_split=test_split)
     datasets.check_task(source, data_task, task, str(path))
     if {"validation": validation_split, "test": test_split}.get(split) == 0:

@@ -84,6 +84,8 @@ def _stock_configs() -> dict:
         # tfmot gives average pooling a range of its own, but TFLite's int8 AVERAGE_POOL_2D
         # needs its input's scale and the converter refuses rather than requantize (DenseNet).
         tf_keras.layers.AveragePooling2D: functools.partial(OutputQuantizeConfig, quantize_output=False),
+        # RESIZE_BILINEAR moves values between pixels: its int8 output keeps its input's scale (LR-ASPP's upsampling).
+        tf_keras.layers.Resizing: functools.partial(OutputQuantizeConfig, quantize_output=False),
         # Not in the zoo (InputNormalization replaces the first two), common in user models:
         tf_keras.layers.Rescaling: output,
         tf_keras.layers.Normalization: output,

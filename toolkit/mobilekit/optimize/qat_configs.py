@@ -186,9 +186,9 @@ class OutputQuantizeConfig(_keras_q.QuantizeConfig):
         ADD/MUL chain), LocalResponseNormalization, a batch normalization that
         follows no convolution (MUL and ADD), keras' Rescaling, Normalization
         and Multiply.
-    quantize_output=False: ChannelSlice and AveragePooling2D, whose int8 outputs
-        keep their input's scale (STRIDED_SLICE moves values; AVERAGE_POOL_2D
-        requires it).
+    quantize_output=False: ChannelSlice, AveragePooling2D and Resizing, whose int8
+        outputs keep their input's scale (STRIDED_SLICE and RESIZE_BILINEAR move
+        values; AVERAGE_POOL_2D requires it).
 
     `quantize_output` is the attribute tfmot's Concatenate transform switches
     off on the layers that feed a concatenation.

@@ -135,14 +135,22 @@ def tree_task(tree: dict[str, Any] | None) -> str | None:
 
 
 def task_of(model_bytes: bytes) -> str | None:
-    """What a model's metadata says it does: "segmentation", "classification" or None.
+    """What a model does: "segmentation", "classification" or None (cannot tell).
 
-    The rule, for the Android app and `mobilekit eval` to apply alike: no metadata gives None;
-    metadata whose first subgraph has a ``SEGMENTER_METADATA`` custom metadata entry, or whose
-    last output tensor's content is ImageProperties (a mask), is "segmentation"; otherwise
-    metadata describing exactly one output tensor is "classification"; anything else is None.
+    The rule the Android app's ModelInfo applies too: a ``SEGMENTER_METADATA`` custom metadata entry
+    in the first subgraph's metadata makes a segmenter; without one, the graph decides: a single
+    output [1, h, w, C > 1] is a segmenter's class probabilities per pixel, a single output of rank 2
+    a classifier's scores; anything else is None.
     """
-    return tree_task(ParsedModel(model_bytes).tree)
+    model = ParsedModel(model_bytes)
+    if metadata_segmenter.segmenter_options_data(model.tree) is not None:
+        return "segmentation"
+    outputs = model.summary.outputs
+    if len(outputs) == 1 and len(outputs[0].shape) == 4 and outputs[0].shape[3] > 1:
+        return "segmentation"
+    if len(outputs) == 1 and len(outputs[0].shape) == 2:
+        return "classification"
+    return None
 
 
 def read_spec(model_bytes: bytes) -> ModelMetadataSpec | SegmenterMetadataSpec | None:
