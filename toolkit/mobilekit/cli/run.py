@@ -82,13 +82,13 @@ def _summary(folder: pathlib.Path, results: dict) -> None:
         figures = _stage_figures(entry)
         click.echo(f"  {entry['folder']:<12} {entry.get('seconds', 0):>7.1f} s  {figures}")
     summary = results["summary"]
-    line = []
-    labels = (("float_top1", "float"), ("qat_top1", "QAT Keras"), ("tflite_top1", summary.get("mode", "file")))
-    for key, label in labels:
-        if key in summary:
-            line.append(f"{label} {_percent(summary[key])}")
-    if line:
-        click.echo("  top-1          " + ", ".join(line))
+    for figure, name in (("top1", "top-1"), ("miou", "mean IoU")):
+        labels = (("float", "float"), ("qat", "QAT Keras"), ("tflite", summary.get("mode", "file")))
+        line = [
+            f"{label} {_percent(summary[f'{key}_{figure}'])}" for key, label in labels if f"{key}_{figure}" in summary
+        ]
+        if line:
+            click.echo(f"  {name:<14} " + ", ".join(line))
     if "size_bytes" in summary:
         click.echo(
             f"  file size      {summary['size_bytes'] / 1e6:.3f} MB, "
@@ -108,13 +108,14 @@ def _stage_figures(entry: dict) -> str:
             f"(gzip {results['gzip_bytes'] / 1e6:.3f} MB) -> {entry['artifact']}"
         )
     if entry["stage"] == "evaluate":
+        figure, name = ("miou", "mIoU") if "miou" in results.get("tflite", {}) else ("top1", "top-1")
         return (
             ", ".join(
-                f"{key} top-1 {_percent(results[key]['top1'])}" for key in ("float", "qat", "tflite") if key in results
+                f"{key} {name} {_percent(results[key][figure])}" for key in ("float", "qat", "tflite") if key in results
             )
             + f" on {results['split']}"
         )
-    monitor = next((key for key in ("val_accuracy", "accuracy") if key in results), None)
+    monitor = next((key for key in ("val_accuracy", "accuracy", "val_miou", "miou") if key in results), None)
     text = f"{results.get('epochs', 0)} epoch(s)"
     if monitor:
         text += f", best {monitor.replace('_', ' ')} {_percent(results[monitor])} (epoch {results['best_epoch']})"

@@ -118,7 +118,17 @@ def _recipe(root, default_name: str, origin: str) -> Recipe:
 
 def _check_zoo_models(recipe: Recipe, model_node, stages_node) -> None:
     """Last, once every other setting is known good: the zoo names and options, which import TensorFlow."""
+    from mobilekit import models
+
     _check_zoo_model(recipe.model, _value_nodes(model_node), "model")
+    task = models.info(recipe.model.name).task
+    for stage in recipe.stages:
+        if stage.kind == "adapt" and task != "classification":
+            raise _Invalid.at_line(
+                stage.line,
+                f"stage 'adapt' ranks its proposals by top-1 accuracy; {recipe.model.name} is a {task} model. "
+                "Adapt the classifier it is built on, or leave the stage out",
+            )
     for stage, node in zip(recipe.stages, stages_node.value):
         if isinstance(getattr(stage.settings, "teacher", None), TeacherSpec):
             ((_, settings_node),) = _mapping(node, "").values()

@@ -169,6 +169,12 @@ class Run:
         return self.recipe.model.resolution or models.info(self.recipe.model.name).default_resolution
 
     @property
+    def task(self) -> str:
+        from mobilekit import models
+
+        return models.info(self.recipe.model.name).task
+
+    @property
     def data(self):
         if self._data is None:
             from mobilekit.data import datasets
@@ -186,6 +192,7 @@ class Run:
                 train_fraction=spec.train_fraction,
                 show_progress=self.show,
                 shard=distribute.input_shard(self.strategy),
+                task=self.task,
             )
             self.log(f"data: {self._data.describe()}")
         return self._data
@@ -330,8 +337,11 @@ class Run:
         return str(path.relative_to(self.folder))
 
 
+HEADLINE_FIGURES = ("top1", "miou")  # a classifier's, a segmenter's
+
+
 def summarize(stages: list[dict]) -> dict:
-    """The headline figures of a run: accuracy float / Keras QAT / file, size, sparsity, seconds."""
+    """The headline figures of a run: accuracy (or mean IoU) float / Keras QAT / file, size, sparsity, seconds."""
     summary = {"seconds": round(sum(entry.get("seconds", 0) for entry in stages), 1)}
     for entry in stages:
         results = entry.get("results", {})
@@ -346,8 +356,9 @@ def summarize(stages: list[dict]) -> dict:
             )
         if entry["stage"] == "evaluate":
             for key in ("float", "qat", "tflite"):
-                if key in results:
-                    summary[f"{key}_top1"] = results[key]["top1"]
+                for figure in HEADLINE_FIGURES:
+                    if figure in results.get(key, {}):
+                        summary[f"{key}_{figure}"] = results[key][figure]
     return summary
 
 

@@ -221,9 +221,10 @@ def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
         keep_hard_swish=settings.keep_hard_swish,
     )
     spec = run.recipe.model
+    metadata_spec = metadata.SegmenterMetadataSpec if run.task == "segmentation" else metadata.ModelMetadataSpec
     buf = metadata.attach(
         buf,
-        metadata.ModelMetadataSpec(
+        metadata_spec(
             name=spec.name,
             labels=tuple(run.data.class_names),
             version=__version__,
@@ -253,7 +254,7 @@ def export_stage(run, settings: ExportStage, stage_dir, digest) -> dict:
 
 def evaluate_stage(run, settings: EvaluateStage, stage_dir, digest) -> dict:
     from mobilekit import train
-    from mobilekit.runtime import evaluate
+    from mobilekit.runtime import evaluate, segmentation
 
     split = run.data.split(settings.split)
     results = {"split": settings.split}
@@ -264,7 +265,8 @@ def evaluate_stage(run, settings: EvaluateStage, stage_dir, digest) -> dict:
             run.log(f"  evaluating the {key} Keras model")
             results[key] = train.evaluate(model, split)
     spec = run.recipe.data
-    accuracy = evaluate.accuracy(
+    score = segmentation.scores if run.task == "segmentation" else evaluate.accuracy
+    accuracy = score(
         run.tflite.read_bytes(),
         spec.source,
         split=settings.split,
