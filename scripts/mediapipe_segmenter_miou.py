@@ -55,7 +55,9 @@ def main() -> int:
     buf = args.file.read_bytes()
     info = file_input(buf)
     data = datasets.load(args.data, resolution=info.resolution, task="segmentation", augment=False, shuffle=False)
-    pairs = [(image, mask) for images, masks in data.split(args.split) for image, mask in zip(images.numpy(), masks.numpy())]
+    pairs = [
+        (image, mask) for images, masks in data.split(args.split) for image, mask in zip(images.numpy(), masks.numpy())
+    ]
     channels = match_labels(metadata.labels(buf), data.class_names, info.outputs)
     work = args.keep or Path(tempfile.mkdtemp(prefix="mk_mp_miou_"))
     (work / "images").mkdir(parents=True, exist_ok=True)
