@@ -201,11 +201,15 @@ def input_shard(strategy) -> tuple[int, int] | None:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return None
-    tasks = resolver.cluster_spec().as_dict()
-    chiefs, workers = len(tasks.get("chief", ())), len(tasks.get("worker", ()))
-    if chiefs + workers < 2:
+    cluster = Cluster(
+        {kind: tuple(addresses) for kind, addresses in resolver.cluster_spec().as_dict().items()},
+        resolver.task_type,
+        int(resolver.task_id),
+    )
+    if cluster.workers < 2:
         return None
-    return (0 if resolver.task_type == "chief" else chiefs + int(resolver.task_id)), chiefs + workers
+    chiefs = len(cluster.tasks.get("chief", ()))
+    return (0 if cluster.task_type == "chief" else chiefs + cluster.task_index), cluster.workers
 
 
 @contextlib.contextmanager
