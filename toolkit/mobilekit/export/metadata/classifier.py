@@ -117,18 +117,7 @@ class ModelMetadataSpec:
 
 def _image_input(summary: tflite_file.Summary, n_labels: int) -> tflite_file.TensorInfo:
     """The model's image input, once its tensors are those of a classifier of `n_labels`."""
-    if len(summary.inputs) != 1 or len(summary.outputs) != 1:
-        raise UserError(
-            f"image classifier metadata needs a model with one input and one output; this one "
-            f"has {len(summary.inputs)} input(s) and {len(summary.outputs)} output(s). "
-            "Export the classifier alone (image in, class scores out)."
-        )
-    image, scores = summary.inputs[0], summary.outputs[0]
-    if len(image.shape) != 4 or image.shape[0] != 1:
-        raise UserError(
-            f"the model's input has shape {list(image.shape)}; image classifier metadata expects "
-            "[1, height, width, channels]. Convert the model with a batch size of 1 (NHWC)."
-        )
+    image, scores = metadata_vision.image_and_output(summary, "image classifier", "class scores")
     if not scores.shape or scores.shape[-1] != n_labels:
         classes = scores.shape[-1] if scores.shape else 0
         raise UserError(

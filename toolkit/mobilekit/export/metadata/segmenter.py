@@ -257,6 +257,75 @@ def segmenter_problems(
 
 def _image_input(summary: tflite_file.Summary, n_labels: int) -> tflite_file.TensorInfo:
     """The model's image input, once its tensors are those of a segmenter of `n_labels` classes."""
+    image, mask = metadata_vision.image_and_output(summary, "image segmenter", "class mask")
+    if len(mask.shape) != 4 or mask.shape[0] != 1:
+        problems.append(
+            f"output {mask.name!r} has shape {list(mask.shape)}; an image segmenter's output is a "
+            "[1, height, width, classes] mask."
+        )
+        return problems
+    channels = mask.shape[-1]
+    if labels is not None and len(labels) != channels:
+        problems.append(
+            f"the labels file names {len(labels)} classes but the mask {mask.name!r} has {channels} "
+            "channels: category mask values would name the wrong classes. Attach one label per channel."
+        )
+    if activation == "SOFTMAX" and channels == 1:
+        problems.append("activation SOFTMAX on a one-channel mask: MediaPipe refuses it for confidence masks.")
+    return problems
+
+
+def segmenter_problems(
+    summary: tflite_file.Summary,
+    tree: dict[str, Any] | None,
+    packed: Collection[str],
+    compressed: Iterable[str],
+    labels: Collection[str] | None,
+) -> list[str]:
+    """What would stop MediaPipe's ImageSegmenter from loading a model with this graph, metadata
+    tree (None: no metadata), packed files and labels, or from naming its category mask's classes."""
+    if len(summary.inputs) != 1:
+        return [f"image segmenters take one input; this model has {len(summary.inputs)}."]
+    image = summary.inputs[0]
+    image_md = (metadata_checks.first_subgraph(tree).get("input_tensor_metadata") or [{}])[0]
+    problems = metadata_checks.image_tensor_problems(image)
+    problems += metadata_checks.normalization_problems(image, image_md)
+    activation = None
+    if tree is None:
+        problems.append(
+            "the model has no TFLite Metadata, so masks carry no category names and MediaPipe "
+            "assumes activation NONE. Attach metadata with labels (`attach`)."
+        )
+    else:
+        problems += metadata_checks.tree_problems(tree, summary)
+        problems += metadata_checks.label_file_problems(tree, packed)
+        try:
+            options = segmenter_options(tree)
+        except UserError as error:
+            options = {}
+            problems.append(f"{error} MediaPipe would read an unknown activation.")
+        if options is None:
+            problems.append(
+                f"the metadata has no {metadata_schema.SEGMENTER_METADATA} custom metadata, so MediaPipe "
+                "assumes activation NONE (right only for outputs that are probabilities). Attach it with "
+                "`attach` and a SegmenterMetadataSpec."
+            )
+        else:
+            activation = options.get("activation", "NONE")
+            if activation not in ACTIVATIONS:
+                problems.append(
+                    f"{metadata_schema.SEGMENTER_METADATA} names activation {activation!r}; MediaPipe "
+                    f"knows only {list(ACTIVATIONS)} ('Invalid activation type')."
+                )
+    if len(summary.outputs) != 1:
+        problems.append(f"image segmenters have one output, the mask; this model has {len(summary.outputs)}.")
+    else:
+        problems += mask_problems(summary.outputs[0], labels, activation)
+    return problems + metadata_checks.compressed_problems(compressed)
+
+
+def _image_input(summary: tflite_file.Summary, n_labels: int) -> tflite_file.TensorInfo:
+    """The model's image input, once its tensors are those of a segmenter of `n_labels` classes."""
     if len(summary.inputs) != 1 or len(summary.outputs) != 1:
         raise UserError(
             f"image segmenter metadata needs a model with one input and one output; this one "

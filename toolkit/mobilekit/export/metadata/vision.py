@@ -165,3 +165,23 @@ def image_fields(image_md: dict[str, Any]) -> dict[str, Any]:
     }
     fields["input_description"] = image_md.get("description", "")
     return fields
+
+
+def image_and_output(
+    summary: tflite_file.Summary, what: str, outputs: str
+) -> tuple[tflite_file.TensorInfo, tflite_file.TensorInfo]:
+    """The model's one image input [1, H, W, C] and one output, for `what` metadata ("image classifier")
+    whose output holds `outputs` ("class scores"); UserError for any other layout."""
+    if len(summary.inputs) != 1 or len(summary.outputs) != 1:
+        raise UserError(
+            f"{what} metadata needs a model with one input and one output; this one "
+            f"has {len(summary.inputs)} input(s) and {len(summary.outputs)} output(s). "
+            f"Export the {what.split()[-1]} alone (image in, {outputs} out)."
+        )
+    image = summary.inputs[0]
+    if len(image.shape) != 4 or image.shape[0] != 1:
+        raise UserError(
+            f"the model's input has shape {list(image.shape)}; {what} metadata expects "
+            "[1, height, width, channels]. Convert the model with a batch size of 1 (NHWC)."
+        )
+    return image, summary.outputs[0]
