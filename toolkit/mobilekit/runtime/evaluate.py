@@ -153,6 +153,47 @@ def match_labels(file_labels: list[str] | None, class_names, outputs: int) -> np
     return np.asarray([position[name] for name in class_names])
 
 
+def labelled_inputs(
+    model_bytes: bytes,
+    source,
+    *,
+    task: str = "classification",
+    split: str,
+    seed: int,
+    validation_split: float,
+    test_split: float | None,
+    batch_size: int,
+    show_progress: bool,
+):
+    """(`file_input`, the `data.Data` of `source` at the file's input size, an iterator with a progress bar
+    over the split's (image as the file takes it: normalized with the metadata's mean/std where those are not
+    the identity, label or mask)), for scoring a file on a split."""
+    from mobilekit.data import datasets
+
+    info = file_input(model_bytes)
+    data = datasets.load(
+        source,
+        resolution=info.resolution,
+        batch_size=batch_size,
+        seed=seed,
+        validation_split=validation_split,
+        test_split=test_split,
+        augment=False,
+        shuffle=False,
+        show_progress=show_progress,
+        task=task,
+    )
+    pipeline = data.split(split)
+
+    def pairs():
+        for batch, labels in pipeline:
+            pixels = batch.numpy()
+            yield from zip((pixels - info.mean) / info.std if info.normalizes else pixels, labels.numpy())
+
+    shown = progress.bar(pairs(), total=data.counts[split], desc=f"evaluating {split}", enabled=show_progress)
+    return info, data, shown
+
+
 def accuracy(
     model_bytes: bytes,
     source,
@@ -175,36 +216,23 @@ def accuracy(
     model was trained with for the validation split to be the same (the test
     split never depends on the seed).
     """
-    from mobilekit.data import datasets
-
-    info = file_input(model_bytes)
-    data = datasets.load(
+    info, data, pairs = labelled_inputs(
+        model_bytes,
         source,
-        resolution=info.resolution,
-        batch_size=batch_size,
+        split=split,
         seed=seed,
         validation_split=validation_split,
         test_split=test_split,
-        augment=False,
-        shuffle=False,
+        batch_size=batch_size,
         show_progress=show_progress,
     )
-    pipeline = data.split(split)
     outputs_for = match_labels(info.labels, data.class_names, info.outputs)
     tflite = TFLiteModel(model_bytes, threads=threads or min(4, os.cpu_count() or 1))
-    truth = []
-
-    def images():
-        for batch, labels in pipeline:
-            truth.append(labels.numpy())
-            pixels = batch.numpy()
-            yield from ((pixels - info.mean) / info.std if info.normalizes else pixels)
-
-    scores = [
-        tflite(image)
-        for image in progress.bar(images(), total=data.counts[split], desc=f"evaluating {split}", enabled=show_progress)
-    ]
-    scores, truth = np.stack(scores), outputs_for[np.concatenate(truth)]
+    scores, truth = [], []
+    for image, label in pairs:
+        scores.append(tflite(image))
+        truth.append(label)
+    scores, truth = np.stack(scores), outputs_for[np.asarray(truth)]
     return Accuracy(
         top1=top_k_accuracy(scores, truth, 1),
         top5=top_k_accuracy(scores, truth, 5),

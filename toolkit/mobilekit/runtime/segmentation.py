@@ -14,9 +14,8 @@ import os
 
 import numpy as np
 
-from mobilekit import progress
 from mobilekit.metrics import confusion_matrix, segmentation_scores
-from mobilekit.runtime.evaluate import file_input, match_labels
+from mobilekit.runtime.evaluate import labelled_inputs, match_labels
 from mobilekit.runtime.interpreter import TFLiteModel
 
 
@@ -65,35 +64,22 @@ def scores(
 ) -> SegmentationScores:
     """Score a .tflite segmenter on a split of `data.load(source, task="segmentation")`; the data's classes
     are matched to the file's labels by name (a file without labels: one channel per class, in order)."""
-    from mobilekit.data import datasets
-
-    info = file_input(model_bytes)
-    data = datasets.load(
+    info, data, pairs = labelled_inputs(
+        model_bytes,
         source,
-        resolution=info.resolution,
-        batch_size=batch_size,
+        task="segmentation",
+        split=split,
         seed=seed,
         validation_split=validation_split,
         test_split=test_split,
-        augment=False,
-        shuffle=False,
+        batch_size=batch_size,
         show_progress=show_progress,
-        task="segmentation",
     )
-    pipeline = data.split(split)
     channels = match_labels(info.labels, data.class_names, info.outputs)  # data class -> file channel
     tflite = TFLiteModel(model_bytes, threads=threads or min(4, os.cpu_count() or 1))
     confusion = np.zeros((data.num_classes, data.num_classes), np.int64)
     count, output_size = 0, None
-
-    def pairs():
-        for batch, masks in pipeline:
-            pixels = batch.numpy()
-            yield from zip((pixels - info.mean) / info.std if info.normalizes else pixels, masks.numpy())
-
-    for image, mask in progress.bar(
-        pairs(), total=data.counts[split], desc=f"evaluating {split}", enabled=show_progress
-    ):
+    for image, mask in pairs:
         probabilities = tflite(image)[..., channels]
         output_size = tuple(int(v) for v in probabilities.shape[:2])
         confusion += confusion_matrix(mask, category_mask(probabilities, mask.shape), data.num_classes)
