@@ -64,6 +64,26 @@ def test_pixel_cross_entropy_leaves_ignored_pixels_out_and_resizes_to_the_masks(
     )
 
 
+def test_the_loss_reads_logits_where_keras_leaves_them():
+    """In a traced model the softmax's input is on its output: confidently wrong pixels (p < 1e-7) keep
+    their whole cross-entropy, which log(clipped probability) would cap at 16."""
+    import tf_keras
+
+    rng = np.random.default_rng(2)
+    logits = (rng.normal(size=(2, 4, 4, 3)) * 30).astype("float32")
+    masks = rng.integers(0, 3, (2, 4, 4))
+    softmax = tf_keras.layers.Softmax()
+    traced = tf.function(lambda z: objectives.PixelCrossEntropy(reduction="none")(masks, softmax(z)))
+    log_softmax = (
+        logits
+        - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+        - logits.max(-1, keepdims=True)
+    )
+    expected = -np.take_along_axis(log_softmax, masks[..., None], -1)[..., 0].mean(axis=(1, 2))
+    assert expected.max() > 16  # beyond what a clipped probability could give
+    np.testing.assert_allclose(traced(logits).numpy(), expected, rtol=1e-5)
+
+
 def test_keras_metrics_agree_with_the_numpy_scores():
     rng = np.random.default_rng(1)
     probabilities = rng.dirichlet(np.ones(4) * 0.3, (3, 8, 8)).astype("float32")

@@ -226,12 +226,13 @@ def print_summary(path: pathlib.Path, buf: bytes, agreement, params: int, *, ran
     for line in describe_io(summary):
         click.echo(f"  {line}")
     click.echo(f"  ops            {format_ops(summary.ops)}")
+    agreeing = "same class per pixel" if len(summary.outputs[0].shape) == 4 else "top-1 agreement"
     click.echo(
-        f"  vs float Keras on {agreement.count} calibration images: top-1 agreement "
+        f"  vs float Keras on {agreement.count} calibration images: {agreeing} "
         f"{agreement.top1:.1%}, largest score difference {agreement.max_abs_diff:.4f}"
     )
     if random_weights:
-        click.echo("  (random weights give near-uniform scores, so top-1 agreement says little here)")
+        click.echo(f"  (random weights give near-uniform scores, so the {agreeing} says little here)")
 
 
 def print_delegate_coverage(cpu) -> None:

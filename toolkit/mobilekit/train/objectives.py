@@ -3,9 +3,10 @@
 Classification: sparse categorical cross-entropy; accuracy and, past five classes, top-5.
 Segmentation: per-pixel cross-entropy over the pixels whose mask value is not `IGNORE`; mean IoU
 over the classes and pixel accuracy. A segmentation model may predict at a fraction of the mask's
-size (LR-ASPP at 1/8): its class probabilities are resized bilinearly to the mask's size first
-(`to_mask_size`), as MediaPipe resizes them to the image, so a model is trained and scored on what
-an app shows. The best checkpoint is chosen by `monitor`: (validation) accuracy or mean IoU.
+size (LR-ASPP at 1/8): the metrics resize its class probabilities bilinearly to the mask's size
+(`to_mask_size`), as MediaPipe resizes them to the image, so a model is scored on what an app
+shows; the loss resizes the softmax's input (logits) where the output carries it, as torchvision's
+LR-ASPP upsamples logits. The best checkpoint is chosen by `monitor`: (validation) accuracy or mean IoU.
 """
 
 from __future__ import annotations
@@ -45,12 +46,20 @@ class PixelCrossEntropy(tf_keras.losses.Loss):
         import tensorflow as tf
 
         masks = tf.cast(y_true, tf.int32)
-        probabilities = to_mask_size(y_pred, masks)
         counted = tf.not_equal(masks, IGNORE)
-        chosen = tf.gather(probabilities, tf.where(counted, masks, 0), batch_dims=3)
-        per_pixel = -tf.math.log(tf.clip_by_value(chosen, _EPSILON, 1.0)) * tf.cast(counted, probabilities.dtype)
-        pixels = tf.reduce_sum(tf.cast(counted, probabilities.dtype), axis=[1, 2])
-        return tf.math.divide_no_nan(tf.reduce_sum(per_pixel, axis=[1, 2]), pixels)
+        classes = tf.where(counted, masks, 0)
+        # The softmax's input where keras left it on its output (as its own cross-entropy reads it): from
+        # logits the loss keeps its gradient on pixels the model is sure of wrongly, where log(clipped
+        # probability) has none -- the pixels of a digit it calls background with p < 1e-7.
+        logits = getattr(y_pred, "_keras_logits", None)
+        if logits is not None:
+            per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(classes, to_mask_size(logits, masks))
+        else:
+            chosen = tf.gather(to_mask_size(y_pred, masks), classes, batch_dims=3)
+            per_pixel = -tf.math.log(tf.clip_by_value(chosen, _EPSILON, 1.0))
+        weights = tf.cast(counted, per_pixel.dtype)
+        pixels = tf.reduce_sum(weights, axis=[1, 2])
+        return tf.math.divide_no_nan(tf.reduce_sum(per_pixel * weights, axis=[1, 2]), pixels)
 
 
 class _Confusion(tf_keras.metrics.Metric):
