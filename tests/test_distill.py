@@ -17,6 +17,7 @@ from mobilekit import UserError, data, models, train
 from mobilekit.export import convert, tflite_file
 from mobilekit.optimize import distill, qat
 from mobilekit.runtime import evaluate
+from mobilekit.train import objectives
 
 CLASSES = 10
 
@@ -204,7 +205,7 @@ def test_qat_student_distills_and_converts_fully_integer(distilled, teacher, dig
     trainer, *_ = distilled
     images, labels = test_set
     aware = distill.Distiller(qat.quantize(trainer.student), teacher, alpha=0.5)
-    train.loop._compile(aware, tf_keras.optimizers.Adam(1e-3), CLASSES)  # what train.fit compiles with
+    objectives.compile_for("classification", aware, tf_keras.optimizers.Adam(1e-3), CLASSES)  # as train.fit does
     logs = aware.fit(digits.train.take(10), epochs=1, verbose=0).history
     assert {"hard_loss", "distillation_loss", "top5"} <= set(logs) and np.isfinite(logs["loss"]).all()
 

@@ -21,7 +21,7 @@ from mobilekit.data import calibration, images
 from mobilekit.data.sources import MNIST5K_TEST_PER_CLASS
 
 CLASS_NAMES = ("background", *(str(d) for d in range(10)))
-SPLIT_SIZES = {"train": 1500, "validation": 200, "test": 300}  # scenes of the bundled dataset
+SPLIT_SIZES = {"train": 4000, "validation": 200, "test": 300}  # scenes of the bundled dataset
 VALIDATION_PER_CLASS = 50  # MNIST-5k digits per class kept for validation scenes
 MAX_DIGITS = 4
 DIGIT_SIDE = (0.25, 0.6)  # a digit's unrotated side, as a share of the scene's
