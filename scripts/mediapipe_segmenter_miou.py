@@ -7,9 +7,8 @@ Saves the split's images at the file's input size as PNGs (so MediaPipe feeds th
 unresized), runs scripts/verify_mediapipe.py --segment on them in the MediaPipe venv (PY, default
 $MOBILEKIT_MEDIAPIPE_PYTHON or /work/mpvenv/bin/python; `bash scripts/setup_mediapipe_venv.sh` makes
 it), scores MediaPipe's category masks against the split's masks, and prints that mean IoU beside the
-one `mobilekit eval` computes with the LiteRT interpreter (bilinear resize with half-pixel centres;
-MediaPipe's category mask resizes with corners aligned), and the share of pixels where the two masks
-agree. Exit status 1 when MediaPipe fails. Writes the figures to DIR/miou.json with --keep DIR.
+one `mobilekit eval` computes with the LiteRT interpreter (which resizes the probabilities as MediaPipe's
+category mask does: bilinear, corners aligned), and the share of pixels where the two masks agree. Exit status 1 when MediaPipe fails. Writes the figures to DIR/miou.json with --keep DIR.
 """
 
 from __future__ import annotations

@@ -63,7 +63,11 @@ def test_eval_scores_a_float_file_as_keras_scores_its_model(saved_segmenter, sce
     assert scores["iou"]["background"] == pytest.approx(keras_scores["iou"][0], abs=1e-6)
     assert scores["pixels"] == keras_scores["pixels"] == 4 * 64 * 64
     text = CliRunner().invoke(cli, ["eval", str(file), "--data", str(folder)]).output
-    assert "mean IoU" in text and "IoU per class  background" in text and "at 8x8, resized bilinearly" in text
+    assert (
+        "mean IoU" in text
+        and "IoU per class  background" in text
+        and "at 8x8, resized to the masks as MediaPipe does" in text
+    )
 
 
 def test_eval_refuses_classification_data_for_a_segmenter(saved_segmenter, tmp_path):

@@ -56,9 +56,10 @@ def test_pixel_cross_entropy_leaves_ignored_pixels_out_and_resizes_to_the_masks(
         counted = masks[i] != IGNORE
         chosen = np.take_along_axis(probabilities[i], np.where(counted, masks[i], 0)[..., None], -1)[..., 0]
         np.testing.assert_allclose(loss[i], -np.log(chosen[counted]).mean(), rtol=1e-5)
-    # a quarter-size prediction is resized bilinearly to the masks' size first
+    # a quarter-size prediction is resized to the masks' size first, as MediaPipe does (corners aligned)
     small = probabilities[:, ::2, ::2]
-    resized = tf.image.resize(small, (4, 4)).numpy()
+    resized = tf.compat.v1.image.resize_bilinear(small, (4, 4), align_corners=True).numpy()
+    np.testing.assert_allclose(resized[:, ::3, ::3], small, rtol=1e-6)  # the corners are the input's pixels
     np.testing.assert_allclose(
         objectives.PixelCrossEntropy()(masks, small).numpy(), objectives.PixelCrossEntropy()(masks, resized).numpy()
     )

@@ -31,7 +31,8 @@ def evaluate(path, source, split, seed, validation_split, test_split, as_json, q
     its metadata, matches the labels to the data's class names, and runs every
     image through the LiteRT interpreter (uint8, int8 or float32 input). A file
     whose output has a class per pixel is a segmenter: its probabilities are
-    resized bilinearly to each mask and the most probable class taken per pixel
+    resized to each mask as MediaPipe's ImageSegmenter resizes them (bilinear, corners aligned) and the most
+    probable class taken per pixel
     (MediaPipe's category mask); pixels marked 255 in the masks are not counted.
 
     \b
@@ -104,7 +105,7 @@ def _print_segmentation(path, result) -> None:
     height, width = result.output_size
     click.echo(
         f"  input          {result.input_dtype} {result.resolution}x{result.resolution}x3; class probabilities "
-        f"at {height}x{width}, resized bilinearly to the masks"
+        f"at {height}x{width}, resized to the masks as MediaPipe does"
     )
     click.echo(
         f"  labels         {'matched by name from the metadata' if result.labels == 'metadata' else 'none in the file: data order'}"

@@ -2,8 +2,9 @@
 
 Each image goes through the LiteRT interpreter as `runtime.evaluate.accuracy` sends it (the file's input size
 and type, the metadata's normalization); the file's class probabilities (at 1/8 of the input for LR-ASPP, or
-at the input's size) are resized bilinearly to the mask's size and the most probable class is each pixel's
-(`category_mask`) -- what MediaPipe's ImageSegmenter returns as its category mask. Pixels whose mask value is
+at the input's size) are resized to the mask's size as MediaPipe's ImageSegmenter resizes them (bilinear,
+corners aligned) and the most probable class is each pixel's (`category_mask`): the category mask
+MediaPipe returns. Pixels whose mask value is
 255 are not counted.
 """
 
@@ -40,13 +41,13 @@ class SegmentationScores:
 
 
 def category_mask(probabilities: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w, C) probabilities -> the (height, width) arg-max class after a bilinear resize to `size`
-    (half-pixel centres, as tf.image.resize and OpenCV's INTER_LINEAR)."""
-    import tensorflow as tf
+    """(h, w, C) probabilities -> the (height, width) arg-max class after resizing to `size` as MediaPipe's
+    ImageSegmenter does (`train.objectives.upsample`: bilinear, corners aligned)."""
+    from mobilekit.train.objectives import upsample
 
     resized = probabilities
     if tuple(probabilities.shape[:2]) != tuple(size):
-        resized = tf.image.resize(probabilities[None], size, method="bilinear")[0].numpy()
+        resized = upsample(probabilities[None], size)[0].numpy()
     return np.argmax(resized, axis=-1)
 
 
