@@ -6,7 +6,9 @@
 Converts the model four ways with `mobilekit convert` (float32 and int8 with uint8 input and output, each with
 the class probabilities at 1/8 of the input and with `--option resize_output=true`), then times the four files
 in one interleaved `mobilekit bench` run (XNNPACK, one run of each per round) and prints its table; the first
-file (float32, 1/8) is the ratio's reference. Latency does not depend on the weights: random ones are fine.
+file (float32, 1/8) is the ratio's reference. Give trained weights (a run's best.keras; they load at any
+resolution): with random ones the two classifier branches' int8 scales are so far apart that XNNPACK leaves
+their ADD to the interpreter, which a trained model's file does not.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_a_segmentation_recipe_prunes_distills_quantizes_and_scores_masks(scene_
         HEAD
         + f"data: {{source: {folder}, batch_size: 8}}\n"
         + """stages:
-  - train: {epochs: 2, learning_rate: 3e-3}
+  - train: {epochs: 1, learning_rate: 3e-3}
   - prune: {epochs: 1, target_sparsity: 0.5, ramp_epochs: 1, frequency: 1}
   - distill: {teacher: {model: lraspp_mobilenet_v3_small, alpha: 0.5, epochs: 1}, epochs: 1, learning_rate: 1e-4}
   - qat: {epochs: 1, learning_rate: 1e-4}

@@ -40,7 +40,8 @@ def upsample(values, size):
     """(B, h, w, C) -> (B, *size, C), bilinear with the corner pixels aligned: MediaPipe's category mask."""
     import tensorflow as tf
 
-    return tf.compat.v1.image.resize_bilinear(values, size, align_corners=True)
+    # tf.image.resize has no corner alignment; this is the kernel tf.compat.v1's resize_bilinear calls.
+    return tf.raw_ops.ResizeBilinear(images=values, size=size, align_corners=True, half_pixel_centers=False)
 
 
 @tf_keras.utils.register_keras_serializable(package="mobilekit")
